@@ -1,0 +1,182 @@
+"""Ordered schema migrations, recorded in the `_migrations` table; old ones are never edited."""
+from __future__ import annotations
+
+import datetime as _dt
+import sqlite3
+from typing import Callable
+
+import sqlite_utils
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
+
+
+class NewerWorkspaceError(RuntimeError):
+    """The workspace has migrations this version does not know."""
+
+
+def migration(fn: Callable[[sqlite_utils.Database], None]):
+    """Register fn as the next migration."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def run_script(db: sqlite_utils.Database, script: str) -> None:
+    """Execute statements one by one (executescript would commit the open transaction)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            db.conn.execute(buffer)
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {buffer.strip()[:80]}")
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction; return their names."""
+    db.conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in db.conn.execute("SELECT name FROM _migrations")}
+    known = {fn.__name__ for fn in MIGRATIONS}
+    unknown = done - known
+    if unknown:
+        raise NewerWorkspaceError(
+            f"workspace was written by a newer lessonlab (unknown migrations: {', '.join(sorted(unknown))})"
+        )
+    applied = []
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            fn(db)
+            db.conn.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                (fn.__name__, _dt.datetime.now(_dt.timezone.utc).isoformat()),
+            )
+        except BaseException:
+            db.conn.execute("ROLLBACK")
+            raise
+        db.conn.execute("COMMIT")
+        applied.append(fn.__name__)
+    return applied
+
+
+@migration
+def m001_spine(db: sqlite_utils.Database) -> None:
+    """Tasks, snapshots, runs, rollouts (summary columns) and rollout texts (heavy columns)."""
+    run_script(
+        db,
+        """
+        CREATE TABLE tasks (
+            id TEXT PRIMARY KEY,           -- t_ + content hash prefix, so a changed task is a new row
+            suite TEXT NOT NULL,
+            name TEXT NOT NULL,            -- the id given in the suite file
+            split TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            prompt_json TEXT NOT NULL,
+            verifier_json TEXT NOT NULL,
+            metadata_json TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_tasks_suite ON tasks (suite, name);
+
+        CREATE TABLE snapshots (
+            id TEXT PRIMARY KEY,           -- snap_ + hash prefix of system_prompt
+            hash TEXT NOT NULL UNIQUE,     -- sha256 of system_prompt
+            system_prompt TEXT NOT NULL,
+            base_prompt TEXT NOT NULL,
+            lesson_count INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL DEFAULT 'run',      -- run | ablation | import ...
+            source TEXT,                           -- where the run came from (suite source, import file)
+            suite TEXT NOT NULL,
+            split TEXT NOT NULL,
+            task_limit INTEGER,
+            samples INTEGER NOT NULL,
+            endpoint TEXT NOT NULL,
+            base_url TEXT,
+            model TEXT,                            -- model name requested
+            server_model TEXT,                     -- model name the server reported
+            snapshot_id TEXT NOT NULL REFERENCES snapshots(id),
+            params_json TEXT NOT NULL DEFAULT '{}',
+            concurrency INTEGER NOT NULL DEFAULT 4,
+            seed INTEGER,
+            status TEXT NOT NULL,                  -- pending | running | completed | interrupted | failed
+            n_planned INTEGER NOT NULL DEFAULT 0,
+            n_done INTEGER NOT NULL DEFAULT 0,
+            n_errors INTEGER NOT NULL DEFAULT 0,
+            reward_sum REAL NOT NULL DEFAULT 0,
+            mean_reward REAL,
+            prompt_tokens INTEGER NOT NULL DEFAULT 0,
+            completion_tokens INTEGER NOT NULL DEFAULT 0,
+            trust_verifiers INTEGER NOT NULL DEFAULT 0,
+            note TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT
+        );
+        CREATE INDEX idx_runs_suite ON runs (suite, created_at);
+        CREATE INDEX idx_runs_created ON runs (created_at);
+
+        CREATE TABLE run_tasks (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            position INTEGER NOT NULL,
+            task_id TEXT NOT NULL REFERENCES tasks(id),
+            PRIMARY KEY (run_id, position)
+        );
+
+        CREATE TABLE rollouts (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            task_id TEXT NOT NULL REFERENCES tasks(id),
+            sample_index INTEGER NOT NULL,
+            snapshot_id TEXT NOT NULL REFERENCES snapshots(id),
+            seed INTEGER,
+            status TEXT NOT NULL,          -- ok | error
+            reward REAL,                   -- NULL when the call failed
+            feedback TEXT,
+            error TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            latency_ms REAL,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            model TEXT,                    -- model name reported by the server
+            finish_reason TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (run_id, task_id, sample_index)
+        );
+        CREATE INDEX idx_rollouts_task ON rollouts (task_id, snapshot_id);
+        CREATE INDEX idx_rollouts_snapshot ON rollouts (snapshot_id);
+
+        CREATE TABLE rollout_texts (
+            rollout_id TEXT PRIMARY KEY REFERENCES rollouts(id),
+            messages_json TEXT NOT NULL,   -- the full request messages
+            output TEXT                    -- the assistant reply
+        );
+        """
+    )
+    # Full-text search over replies, kept in step by triggers (external-content FTS5).
+    run_script(
+        db,
+        """
+        CREATE VIRTUAL TABLE rollout_texts_fts USING fts5(
+            output, content='rollout_texts', content_rowid='rowid', tokenize='porter'
+        );
+        CREATE TRIGGER rollout_texts_ai AFTER INSERT ON rollout_texts BEGIN
+            INSERT INTO rollout_texts_fts (rowid, output) VALUES (new.rowid, new.output);
+        END;
+        CREATE TRIGGER rollout_texts_ad AFTER DELETE ON rollout_texts BEGIN
+            INSERT INTO rollout_texts_fts (rollout_texts_fts, rowid, output) VALUES ('delete', old.rowid, old.output);
+        END;
+        CREATE TRIGGER rollout_texts_au AFTER UPDATE ON rollout_texts BEGIN
+            INSERT INTO rollout_texts_fts (rollout_texts_fts, rowid, output) VALUES ('delete', old.rowid, old.output);
+            INSERT INTO rollout_texts_fts (rowid, output) VALUES (new.rowid, new.output);
+        END;
+        """,
+    )

@@ -1,0 +1,227 @@
+"""Every model call: the openai async client against an OpenAI-compatible endpoint, with retries."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import openai
+
+from .settings import Endpoint
+
+log = logging.getLogger("lessonlab.models")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry 429s, 5xx, timeouts and dropped connections."""
+
+    max_attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+
+
+@dataclass
+class ChatResult:
+    """One successful chat completion."""
+
+    output: str
+    model: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    finish_reason: str | None
+    latency_ms: float
+    attempts: int
+
+
+class ModelCallError(Exception):
+    """A call that failed for good (after retries, or at once when retrying cannot help)."""
+
+    def __init__(self, message: str, *, attempts: int, latency_ms: float, retryable: bool):
+        super().__init__(message)
+        self.attempts = attempts
+        self.latency_ms = latency_ms
+        self.retryable = retryable
+
+
+def make_client(endpoint: Endpoint, base_url: str | None = None) -> openai.AsyncOpenAI:
+    """An async client for the endpoint; retries are ours (max_retries=0) so each is visible."""
+    url = base_url or endpoint.base_url
+    if not url:
+        raise ValueError(f"endpoint {endpoint.name!r} has no base URL yet (is the local model started?)")
+    return openai.AsyncOpenAI(
+        base_url=url,
+        api_key=endpoint.api_key(),
+        timeout=endpoint.timeout,
+        max_retries=0,
+        http_client=_http_client(),
+        # Telemetry headers are dropped: each costs normalising on every request and the
+        # servers lessonlab talks to ignore them.
+        default_headers={name: openai.Omit() for name in _TELEMETRY_HEADERS},
+    )
+
+
+_TELEMETRY_HEADERS = (
+    "X-Stainless-Lang", "X-Stainless-Package-Version", "X-Stainless-OS", "X-Stainless-Arch",
+    "X-Stainless-Runtime", "X-Stainless-Runtime-Version", "X-Stainless-Async",
+    "X-Stainless-Retry-Count", "X-Stainless-Read-Timeout",
+)
+
+
+def _http_client():
+    # The aiohttp transport costs far less CPU per request than the default one, which
+    # matters when dozens of rollouts are in flight; fall back when it is not installed.
+    try:
+        return openai.DefaultAioHttpClient()
+    except Exception:  # noqa: BLE001 - any failure here just means "use the default"
+        return None
+
+
+def describe_error(exc: BaseException) -> tuple[str, bool]:
+    """A one-line message for a failed call and whether retrying may help."""
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        body = ""
+        try:
+            body = exc.response.text[:200].replace("\n", " ")
+        except Exception:  # noqa: BLE001 - the body is only decoration
+            pass
+        retryable = status == 429 or status >= 500 or status == 408
+        return f"HTTP {status} from endpoint: {body or exc.message}", retryable
+    if isinstance(exc, openai.APITimeoutError):
+        # Some transports report a dropped connection as a connect "timeout"; say what happened.
+        cause = str(exc.__cause__ or "")
+        if cause and "time" not in cause.lower():
+            return f"connection error: {cause}", True
+        return "request timed out", True
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return f"connection error: {type(cause).__name__}: {cause}".rstrip(": "), True
+    if isinstance(exc, openai.APIResponseValidationError):
+        return f"malformed reply from endpoint: {exc.message}", True
+    if isinstance(exc, (ValueError, TypeError, AttributeError, KeyError)):
+        # Typically a body that is not the expected JSON shape.
+        return f"malformed reply from endpoint: {type(exc).__name__}: {exc}", True
+    return f"{type(exc).__name__}: {exc}", False
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    if isinstance(exc, openai.APIStatusError):
+        value = exc.response.headers.get("retry-after")
+        if value:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _extract(completion) -> tuple[str, str | None, int | None, int | None, str | None]:
+    """Content, model, usage and finish reason of a chat.completion JSON body; ValueError if it is not one."""
+    if not isinstance(completion, dict):
+        raise ValueError(f"reply is not a JSON object: {str(completion)[:120]!r}")
+    choices = completion.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ValueError(f"no choices in reply: {str(completion)[:120]!r}")
+    choice = choices[0]
+    message = choice.get("message") or {}
+    if not isinstance(message, dict):
+        raise ValueError("reply choice has no message object")
+    content = message.get("content")
+    if content is None:
+        content = ""
+    if not isinstance(content, str):
+        raise ValueError(f"message content is not text: {str(content)[:80]!r}")
+    usage = completion.get("usage") if isinstance(completion.get("usage"), dict) else {}
+    model = completion.get("model")
+    return (
+        content,
+        model if isinstance(model, str) else None,
+        _int_or_none(usage.get("prompt_tokens")),
+        _int_or_none(usage.get("completion_tokens")),
+        choice.get("finish_reason"),
+    )
+
+
+def _int_or_none(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+async def chat(
+    client: openai.AsyncOpenAI,
+    model: str,
+    messages: list[dict],
+    params: dict | None = None,
+    *,
+    retry: RetryPolicy = RetryPolicy(),
+    on_chunk: Callable[[str], None] | None = None,
+) -> ChatResult:
+    """Send one chat completion (streamed when on_chunk is given); raise ModelCallError when it fails for good."""
+    params = {k: v for k, v in (params or {}).items() if v is not None}
+    started = time.perf_counter()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            if on_chunk is None:
+                # client.post is the openai package's documented route for raw requests; it skips
+                # the typed request transform, which costs more CPU per call than everything
+                # else in a run (it is what keeps many concurrent rollouts close to ideal time).
+                completion = await client.post(
+                    "/chat/completions",
+                    body={"model": model, "messages": messages, **params},
+                    cast_to=dict,  # plain JSON: model parsing costs as much as the request
+                )
+                output, server_model, p_tok, c_tok, finish = _extract(completion)
+            else:
+                output, server_model, p_tok, c_tok, finish = await _stream(client, model, messages, params, on_chunk)
+            return ChatResult(
+                output=output,
+                model=server_model,
+                prompt_tokens=p_tok,
+                completion_tokens=c_tok,
+                finish_reason=finish,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                attempts=attempt,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is classified below
+            message, retryable = describe_error(exc)
+            if not retryable or attempt >= retry.max_attempts:
+                raise ModelCallError(
+                    f"{message} (after {attempt} attempt{'s' if attempt > 1 else ''})",
+                    attempts=attempt,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    retryable=retryable,
+                ) from exc
+            delay = _retry_after(exc)
+            if delay is None:
+                delay = min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1))
+                delay *= 0.5 + random.random()  # jitter so a burst of 429s does not retry in lockstep
+            delay = min(delay, retry.max_delay)
+            log.info("retrying after %.2fs: %s", delay, message)
+            await asyncio.sleep(delay)
+
+
+async def _stream(client, model, messages, params, on_chunk):
+    parts: list[str] = []
+    server_model = finish = None
+    p_tok = c_tok = None
+    stream = await client.chat.completions.create(model=model, messages=messages, stream=True, **params)
+    async for chunk in stream:
+        server_model = getattr(chunk, "model", None) or server_model
+        usage = getattr(chunk, "usage", None)
+        if usage:
+            p_tok, c_tok = usage.prompt_tokens, usage.completion_tokens
+        for choice in chunk.choices or []:
+            delta = getattr(choice.delta, "content", None) if choice.delta else None
+            if delta:
+                parts.append(delta)
+                on_chunk(delta)
+            if choice.finish_reason:
+                finish = choice.finish_reason
+    return "".join(parts), server_model, p_tok, c_tok, finish

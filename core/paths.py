@@ -1,0 +1,27 @@
+"""Default locations of the workspace and the settings file."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "lessonlab"
+
+
+def config_dir() -> Path:
+    """Directory holding settings.json; LESSONLAB_CONFIG_DIR overrides the platform default."""
+    override = os.environ.get("LESSONLAB_CONFIG_DIR")
+    return Path(override) if override else Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def data_dir() -> Path:
+    """Directory holding the default workspace; LESSONLAB_DATA_DIR overrides the platform default."""
+    override = os.environ.get("LESSONLAB_DATA_DIR")
+    return Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_workspace_path() -> Path:
+    """The workspace used when no --workspace is given (LESSONLAB_WORKSPACE overrides)."""
+    override = os.environ.get("LESSONLAB_WORKSPACE")
+    return Path(override) if override else data_dir() / "workspace.db"

@@ -1,0 +1,410 @@
+"""Runs: tasks × samples sent concurrently to one endpoint under one snapshot, each rollout stored as it finishes."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import models
+from .settings import Endpoint
+from .snapshots import Snapshot, build_messages, load_snapshot
+from .suites import Suite, Task
+from .verifiers import verify
+from .workspace import Workspace, new_id, now
+
+log = logging.getLogger("lessonlab.runner")
+
+ProgressCallback = Callable[["RunProgress"], None]
+
+
+class RunError(RuntimeError):
+    """A run cannot be started or resumed."""
+
+
+@dataclass
+class RunProgress:
+    """Where a run stands; passed to the progress callback after every rollout."""
+
+    run_id: str
+    done: int
+    total: int
+    errors: int
+    mean_reward: float | None
+    last_rollout_id: str | None = None
+
+
+@dataclass
+class RunResult:
+    """What a finished (or interrupted) run produced."""
+
+    run_id: str
+    status: str
+    n_planned: int
+    n_done: int
+    n_errors: int
+    mean_reward: float | None
+    new_rollout_ids: list[str] = field(default_factory=list)
+
+
+def task_row_id(suite: str, task: Task) -> str:
+    """Stable id of a task's content within a suite (a changed prompt or verifier is a new task row)."""
+    digest = hashlib.sha256(f"{suite}\0{task.id}\0{task.content_hash}".encode()).hexdigest()
+    return f"t_{digest[:12]}"
+
+
+def store_tasks(ws: Workspace, suite: Suite, tasks: list[Task]) -> list[str]:
+    """Insert the tasks (once) and return their row ids in order."""
+    ids = []
+    stamp = now()
+    with ws.transaction():
+        for task in tasks:
+            tid = task_row_id(suite.name, task)
+            ids.append(tid)
+            ws.conn.execute(
+                "INSERT OR IGNORE INTO tasks (id, suite, name, split, content_hash, prompt_json, verifier_json,"
+                " metadata_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    tid, suite.name, task.id, task.split, task.content_hash,
+                    json.dumps(task.to_dict()["prompt"]), json.dumps(task.verifier),
+                    json.dumps(task.metadata), stamp,
+                ),
+            )
+    return ids
+
+
+def create_run(
+    ws: Workspace,
+    suite: Suite,
+    tasks: list[Task],
+    *,
+    endpoint: Endpoint,
+    snapshot: Snapshot,
+    samples: int,
+    split: str,
+    limit: int | None = None,
+    concurrency: int = 4,
+    params: dict | None = None,
+    seed: int | None = None,
+    trust_verifiers: bool = False,
+    kind: str = "run",
+    note: str | None = None,
+) -> str:
+    """Record a planned run (tasks, snapshot, params) in one transaction and return its id."""
+    if samples < 1:
+        raise RunError("--samples must be at least 1")
+    if concurrency < 1:
+        raise RunError("--concurrency must be at least 1")
+    if not tasks:
+        raise RunError(f"suite {suite.name!r} has no tasks in split {split!r}")
+    merged = {**endpoint.params, **{k: v for k, v in (params or {}).items() if v is not None}}
+    if seed is None:
+        seed = random.randrange(2**31)
+    run_id = new_id("run")
+    with ws.transaction():
+        task_ids = store_tasks(ws, suite, tasks)
+        ws.db["runs"].insert(
+            {
+                "id": run_id,
+                "kind": kind,
+                "source": suite.source,
+                "suite": suite.name,
+                "split": split,
+                "task_limit": limit,
+                "samples": samples,
+                "endpoint": endpoint.name,
+                "base_url": endpoint.base_url,
+                "model": endpoint.model,
+                "snapshot_id": snapshot.id,
+                "params_json": json.dumps(merged, sort_keys=True),
+                "concurrency": concurrency,
+                "seed": seed,
+                "status": "pending",
+                "n_planned": len(task_ids) * samples,
+                "trust_verifiers": int(trust_verifiers),
+                "note": note,
+                "created_at": now(),
+            }
+        )
+        ws.db["run_tasks"].insert_all(
+            {"run_id": run_id, "position": i, "task_id": tid} for i, tid in enumerate(task_ids)
+        )
+    return run_id
+
+
+def rollout_seed(run_seed: int, task_id: str, sample_index: int) -> int:
+    """The seed for one sample: the same task and sample index get the same seed under the same run seed."""
+    digest = hashlib.sha256(f"{run_seed}:{task_id}:{sample_index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+@dataclass
+class _Job:
+    task_id: str
+    sample_index: int
+    messages: list[dict]
+    verifier: dict
+    task: dict
+
+
+def _pending_jobs(ws: Workspace, run: dict, snapshot: Snapshot) -> list[_Job]:
+    rows = ws.query(
+        "SELECT rt.position, t.* FROM run_tasks rt JOIN tasks t ON t.id = rt.task_id"
+        " WHERE rt.run_id = ? ORDER BY rt.position",
+        (run["id"],),
+    )
+    done = {
+        (r["task_id"], r["sample_index"])
+        for r in ws.query("SELECT task_id, sample_index FROM rollouts WHERE run_id = ?", (run["id"],))
+    }
+    jobs = []
+    # Sample-major order: every task gets its first sample before any gets a second,
+    # so an interrupted run still covers as many tasks as possible.
+    for sample_index in range(run["samples"]):
+        for row in rows:
+            if (row["id"], sample_index) in done:
+                continue
+            prompt = json.loads(row["prompt_json"])
+            task_messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+            jobs.append(
+                _Job(
+                    task_id=row["id"],
+                    sample_index=sample_index,
+                    messages=build_messages(snapshot.system_prompt, task_messages),
+                    verifier=json.loads(row["verifier_json"]),
+                    task={
+                        "id": row["name"],
+                        "suite": row["suite"],
+                        "prompt": prompt,
+                        "verifier": json.loads(row["verifier_json"]),
+                        "metadata": json.loads(row["metadata_json"]),
+                        "split": row["split"],
+                    },
+                )
+            )
+    return jobs
+
+
+@dataclass
+class _Finished:
+    job: _Job
+    seed: int
+    result: models.ChatResult | None
+    error: models.ModelCallError | None
+
+
+def _record_batch(ws: Workspace, run: dict, snapshot_id: str, batch: list[_Finished]) -> list[tuple[str, float | None, bool]]:
+    """Write finished rollouts (rows, texts, run counters) in one transaction; return (id, reward, failed)."""
+    rollout_rows, text_rows, out = [], [], []
+    errors = reward_sum = prompt_tokens = completion_tokens = 0
+    server_model = None
+    stamp = now()
+    for item in batch:
+        job, result, error = item.job, item.result, item.error
+        rollout_id = new_id("ro", 6)
+        if error is None:
+            verdict = verify(job.verifier, result.output, task=job.task, trust_python=bool(run["trust_verifiers"]))
+            reward, feedback, status, output = verdict.reward, verdict.feedback, "ok", result.output
+            reward_sum += reward
+            prompt_tokens += result.prompt_tokens or 0
+            completion_tokens += result.completion_tokens or 0
+            server_model = result.model or server_model
+        else:
+            reward, feedback, status, output = None, None, "error", None
+            errors += 1
+        rollout_rows.append((
+            rollout_id, run["id"], job.task_id, job.sample_index, snapshot_id, item.seed, status, reward, feedback,
+            str(error) if error is not None else None,
+            result.prompt_tokens if result else None,
+            result.completion_tokens if result else None,
+            result.latency_ms if result else error.latency_ms,
+            result.attempts if result else error.attempts,
+            result.model if result else None,
+            result.finish_reason if result else None,
+            stamp,
+        ))
+        text_rows.append((rollout_id, json.dumps(job.messages), output))
+        out.append((rollout_id, reward, error is not None))
+    n = len(batch)
+    with ws.transaction():
+        ws.conn.executemany(
+            "INSERT INTO rollouts (id, run_id, task_id, sample_index, snapshot_id, seed, status, reward, feedback,"
+            " error, prompt_tokens, completion_tokens, latency_ms, attempts, model, finish_reason, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rollout_rows,
+        )
+        ws.conn.executemany(
+            "INSERT INTO rollout_texts (rollout_id, messages_json, output) VALUES (?, ?, ?)", text_rows
+        )
+        ws.conn.execute(
+            "UPDATE runs SET n_done = n_done + :n, n_errors = n_errors + :e, reward_sum = reward_sum + :r,"
+            " mean_reward = CASE WHEN n_done + :n - (n_errors + :e) > 0"
+            "   THEN (reward_sum + :r) / (n_done + :n - (n_errors + :e)) ELSE NULL END,"
+            " prompt_tokens = prompt_tokens + :pt, completion_tokens = completion_tokens + :ct,"
+            " server_model = COALESCE(:m, server_model) WHERE id = :id",
+            {"n": n, "e": errors, "r": reward_sum, "pt": prompt_tokens, "ct": completion_tokens,
+             "m": server_model, "id": run["id"]},
+        )
+    return out
+
+
+# Finished rollouts are written together at most this long after they finish: one
+# transaction per batch instead of per rollout keeps big concurrent runs cheap.
+FLUSH_INTERVAL = 0.02
+
+
+async def execute_run(
+    ws: Workspace,
+    run_id: str,
+    endpoint: Endpoint,
+    *,
+    base_url: str | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    retry: models.RetryPolicy = models.RetryPolicy(),
+) -> RunResult:
+    """Send the run's missing rollouts; on cancel (event or task cancellation) mark it interrupted."""
+    run = ws.one("SELECT * FROM runs WHERE id = ?", (run_id,))
+    if run is None:
+        raise RunError(f"no run {run_id}")
+    snapshot = load_snapshot(ws, run["snapshot_id"])
+    jobs = _pending_jobs(ws, run, snapshot)
+    params = json.loads(run["params_json"])
+    client = models.make_client(endpoint, base_url)
+    with ws.transaction():
+        ws.conn.execute(
+            "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?), finished_at = NULL,"
+            " base_url = COALESCE(?, base_url) WHERE id = ?",
+            (now(), base_url, run_id),
+        )
+    state = ws.one("SELECT n_done, n_errors, reward_sum FROM runs WHERE id = ?", (run_id,))
+    counters = {"done": state["n_done"], "errors": state["n_errors"], "sum": state["reward_sum"]}
+    total = run["n_planned"]
+    new_ids: list[str] = []
+    cancel = cancel or threading.Event()
+    queue: asyncio.Queue[_Job] = asyncio.Queue()
+    for job in jobs:
+        queue.put_nowait(job)
+
+    def report(last_id: str | None) -> None:
+        if progress is None:
+            return
+        scored = counters["done"] - counters["errors"]
+        progress(
+            RunProgress(
+                run_id=run_id,
+                done=counters["done"],
+                total=total,
+                errors=counters["errors"],
+                mean_reward=counters["sum"] / scored if scored else None,
+                last_rollout_id=last_id,
+            )
+        )
+
+    pending: list[_Finished] = []
+    flush_handle: list = []
+
+    def flush() -> None:
+        flush_handle.clear()
+        if not pending:
+            return
+        batch = pending[:]
+        pending.clear()
+        last_id = None
+        for rollout_id, reward, failed in _record_batch(ws, run, snapshot.id, batch):
+            new_ids.append(rollout_id)
+            counters["done"] += 1
+            counters["errors"] += int(failed)
+            counters["sum"] += reward or 0.0
+            last_id = rollout_id
+        report(last_id)
+
+    async def worker() -> None:
+        loop = asyncio.get_running_loop()
+        while not cancel.is_set():
+            try:
+                job = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            seed = rollout_seed(run["seed"] or 0, job.task_id, job.sample_index)
+            result = error = None
+            try:
+                result = await models.chat(client, run["model"], job.messages, {**params, "seed": seed}, retry=retry)
+            except models.ModelCallError as exc:
+                error = exc
+            if cancel.is_set() and error is not None:
+                return  # a call broken by the cancel itself is not a real failure; resume redoes it
+            pending.append(_Finished(job, seed, result, error))
+            if not flush_handle:
+                flush_handle.append(loop.call_later(FLUSH_INTERVAL, flush))
+
+    async def watch_cancel() -> None:
+        while not cancel.is_set():
+            await asyncio.sleep(0.05)
+
+    report(None)
+    status = "completed"
+    try:
+        workers = [asyncio.create_task(worker()) for _ in range(min(run["concurrency"], max(1, len(jobs))))]
+        watcher = asyncio.create_task(watch_cancel())
+        all_workers = asyncio.gather(*workers)
+        done, _ = await asyncio.wait({all_workers, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if watcher in done:
+            # Cancel requested from outside (GUI button): stop the in-flight calls now.
+            all_workers.cancel()
+            try:
+                await all_workers
+            except asyncio.CancelledError:
+                pass
+            status = "interrupted"
+        else:
+            watcher.cancel()
+            await all_workers  # re-raises a bug in a worker
+    except asyncio.CancelledError:
+        # Ctrl-C under asyncio.run cancels us: keep what finished, record the interruption, re-raise.
+        cancel.set()
+        _flush_now(flush_handle, flush)
+        _finish(ws, run_id, "interrupted")
+        raise
+    except BaseException:
+        _flush_now(flush_handle, flush)
+        _finish(ws, run_id, "failed")
+        raise
+    finally:
+        try:
+            await client.close()
+        except Exception:  # noqa: BLE001 - closing a client must not hide the real outcome
+            log.debug("closing client failed", exc_info=True)
+    _flush_now(flush_handle, flush)
+    if status == "completed":
+        row = ws.one("SELECT n_done, n_errors FROM runs WHERE id = ?", (run_id,))
+        if row["n_done"] < total:
+            status = "interrupted"
+        elif row["n_errors"] == row["n_done"] and row["n_done"] > 0:
+            status = "failed"  # nothing came back at all: the work failed
+    _finish(ws, run_id, status)
+    final = ws.one("SELECT * FROM runs WHERE id = ?", (run_id,))
+    return RunResult(
+        run_id=run_id,
+        status=status,
+        n_planned=final["n_planned"],
+        n_done=final["n_done"],
+        n_errors=final["n_errors"],
+        mean_reward=final["mean_reward"],
+        new_rollout_ids=new_ids,
+    )
+
+
+def _flush_now(handle: list, flush: Callable[[], None]) -> None:
+    for timer in handle:
+        timer.cancel()
+    flush()
+
+
+def _finish(ws: Workspace, run_id: str, status: str) -> None:
+    with ws.transaction():
+        ws.conn.execute("UPDATE runs SET status = ?, finished_at = ? WHERE id = ?", (status, now(), run_id))
