@@ -352,6 +352,8 @@ async def execute_run(
         workers = [asyncio.create_task(worker()) for _ in range(min(run["concurrency"], max(1, len(jobs))))]
         watcher = asyncio.create_task(watch_cancel())
         all_workers = asyncio.gather(*workers)
+        # On Ctrl-C the gather ends with CancelledError nobody awaits; mark it seen.
+        all_workers.add_done_callback(lambda f: None if f.cancelled() else f.exception())
         done, _ = await asyncio.wait({all_workers, watcher}, return_when=asyncio.FIRST_COMPLETED)
         if watcher in done:
             # Cancel requested from outside (GUI button): stop the in-flight calls now.

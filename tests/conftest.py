@@ -51,3 +51,24 @@ def numeric_tasks(n: int, split: str = "train") -> list[dict]:
          "split": split}
         for i in range(n)
     ]
+
+
+@pytest.fixture(scope="session")
+def local_model_url(tmp_path_factory):
+    """Base URL of the real embedded model (llama-cpp-python server + SmolLM2), started once per session."""
+    from lessonlab.core.local_model import LocalModelServer
+
+    server = LocalModelServer(log_path=tmp_path_factory.mktemp("local-model") / "server.log")
+    server.start()
+    yield server.base_url
+    server.stop()
+
+
+@pytest.fixture
+def local_endpoint():
+    """The built-in `local` endpoint profile (pair it with local_model_url)."""
+    from lessonlab.core.settings import local_endpoint as make
+
+    endpoint = make()
+    endpoint.params = {**endpoint.params, "max_tokens": 48}  # keep the real-model tests short
+    return endpoint

@@ -1,0 +1,48 @@
+"""Ctrl-C during `lessonlab run` finishes cleanly: finished rollouts kept, run marked interrupted, resumable."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from click.testing import CliRunner
+
+from conftest import numeric_tasks
+from fakeserver import Reply, ScriptedServer, completion
+from lessonlab.core.cli import cli
+from lessonlab.core.workspace import open_workspace
+
+
+def test_ctrl_c_marks_run_interrupted_and_resume_finishes(tmp_path, make_suite):
+    suite = make_suite(numeric_tasks(20))
+    ws_path = tmp_path / "ws.db"
+    with ScriptedServer(lambda req, n: Reply(body=completion("Answer: 1"), delay=0.2)) as server:
+        CliRunner().invoke(cli, ["endpoints", "add", "slow", "--base-url", server.base_url, "--model", "m"])
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "lessonlab.core.cli", "run", "--suite", str(suite), "--endpoint", "slow",
+             "--concurrency", "2", "--workspace", str(ws_path), "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if ws_path.exists():
+                ws = open_workspace(ws_path)
+                done = ws.one("SELECT COUNT(*) AS n FROM rollouts")["n"]
+                ws.close()
+                if done >= 4:
+                    break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1, err
+        assert "resume" in err and "Traceback" not in err
+        summary = json.loads(out)
+        assert summary["status"] == "interrupted" and 4 <= summary["done"] < 20
+        result = CliRunner().invoke(cli, ["run", "--resume", summary["run_id"], "--workspace", str(ws_path), "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["done"] == 20
+    ws = open_workspace(ws_path)
+    assert ws.one("SELECT COUNT(*) AS n FROM rollouts")["n"] == 20
+    assert ws.one("SELECT COUNT(DISTINCT task_id || ':' || sample_index) AS n FROM rollouts")["n"] == 20
