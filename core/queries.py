@@ -109,3 +109,131 @@ def rollout_detail(ws: Workspace, rollout_id: str) -> dict:
     row["verifier"] = json.loads(row.pop("verifier_json"))
     row["metadata"] = json.loads(row.pop("metadata_json"))
     return row
+
+
+# --- read-only queries for the desktop app (paged, indexed; never touch heavy text unless asked) ---
+
+# Columns the runs table may be sorted by, mapped to SQL expressions (never user text in SQL).
+RUN_SORT_KEYS = {
+    "suite": "suite",
+    "model": "COALESCE(server_model, model)",
+    "snapshot": "snapshot_id",
+    "samples": "samples",
+    "mean_reward": "mean_reward",
+    "errors": "n_errors",
+    "status": "status",
+    "started": "created_at",
+}
+
+
+def run_ids(ws: Workspace, *, text: str | None = None, sort: str = "started", descending: bool = True) -> list[str]:
+    """Ids of runs matching `text` (suite, model, endpoint, status or id), in the given order."""
+    key = RUN_SORT_KEYS.get(sort)
+    if key is None:
+        raise ValueError(f"cannot sort runs by {sort!r}")
+    sql = "SELECT id FROM runs"
+    params: list = []
+    if text:
+        like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        sql += (" WHERE suite LIKE :q ESCAPE '\\' OR COALESCE(server_model, model, '') LIKE :q ESCAPE '\\'"
+                " OR endpoint LIKE :q ESCAPE '\\' OR status LIKE :q ESCAPE '\\' OR id LIKE :q ESCAPE '\\'")
+        params = {"q": like}  # type: ignore[assignment]
+    order = "DESC" if descending else "ASC"
+    sql += f" ORDER BY {key} {order}, created_at {order}, id"
+    return [row[0] for row in ws.conn.execute(sql, params)]
+
+
+def runs_by_ids(ws: Workspace, ids: list[str]) -> dict[str, dict]:
+    """Summary rows of the given runs, keyed by id."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return {row["id"]: row for row in ws.query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id IN ({marks})", ids)}
+
+
+def count_runs(ws: Workspace) -> int:
+    """How many runs the workspace holds."""
+    return ws.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+
+def run_rollout_page(ws: Workspace, run_id: str, *, after_rowid: int = 0, limit: int = 200) -> list[dict]:
+    """Summary rows of a run's rollouts in the order they were stored, after `after_rowid` (keyset paging)."""
+    return ws.query(
+        """
+        SELECT r.rowid AS rowid, r.id, r.task_id, t.name AS task, r.sample_index, r.status, r.reward,
+               r.feedback, r.error, r.completion_tokens, r.latency_ms
+        FROM rollouts r JOIN tasks t ON t.id = r.task_id
+        WHERE r.run_id = ? AND r.rowid > ? ORDER BY r.rowid LIMIT ?
+        """,
+        (run_id, after_rowid, limit),
+    )
+
+
+def run_task_list(ws: Workspace, run_id: str) -> list[dict]:
+    """The tasks of a run in plan order, with how many rollouts each has in that run."""
+    return ws.query(
+        """
+        SELECT t.id AS task_id, t.name AS task, t.suite, t.split,
+               (SELECT COUNT(*) FROM rollouts r WHERE r.run_id = rt.run_id AND r.task_id = rt.task_id) AS rollouts
+        FROM run_tasks rt JOIN tasks t ON t.id = rt.task_id
+        WHERE rt.run_id = ? ORDER BY rt.position
+        """,
+        (run_id,),
+    )
+
+
+def search_tasks(ws: Workspace, text: str, *, limit: int = 50) -> list[dict]:
+    """Tasks whose name or suite contains `text`, with their rollout counts (all runs)."""
+    like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = ws.query(
+        "SELECT id AS task_id, name AS task, suite, split FROM tasks"
+        " WHERE name LIKE ? ESCAPE '\\' OR suite LIKE ? ESCAPE '\\' ORDER BY suite, name LIMIT ?",
+        (like, like, limit),
+    )
+    for row in rows:
+        row["rollouts"] = ws.conn.execute(
+            "SELECT COUNT(*) FROM rollouts WHERE task_id = ?", (row["task_id"],)
+        ).fetchone()[0]
+    return rows
+
+
+def latest_task_with_rollouts(ws: Workspace) -> str | None:
+    """The task of the most recently stored rollout, or None in an empty workspace."""
+    row = ws.conn.execute("SELECT task_id FROM rollouts ORDER BY rowid DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def task_rollouts(ws: Workspace, task_id: str, *, run_ids: list[str] | None = None, limit: int = 200) -> list[dict]:
+    """Every rollout of one task (optionally only from some runs) with its text, run, model and snapshot."""
+    sql = """
+        SELECT r.id, r.run_id, r.task_id, r.sample_index, r.snapshot_id, r.status, r.reward, r.feedback,
+               r.error, r.prompt_tokens, r.completion_tokens, r.latency_ms, r.model, r.created_at,
+               x.messages_json, x.output, t.name AS task, t.suite,
+               ru.endpoint, COALESCE(ru.server_model, ru.model) AS run_model,
+               s.lesson_count, s.system_prompt
+        FROM rollouts r
+        JOIN rollout_texts x ON x.rollout_id = r.id
+        JOIN tasks t ON t.id = r.task_id
+        JOIN runs ru ON ru.id = r.run_id
+        JOIN snapshots s ON s.id = r.snapshot_id
+        WHERE r.task_id = ?
+    """
+    params: list = [task_id]
+    if run_ids:
+        sql += f" AND r.run_id IN ({','.join('?' * len(run_ids))})"
+        params += list(run_ids)
+    sql += " ORDER BY r.created_at, r.run_id, r.sample_index LIMIT ?"
+    params.append(limit)
+    rows = ws.query(sql, params)
+    for row in rows:
+        row["messages"] = json.loads(row.pop("messages_json"))
+    return rows
+
+
+def task_summary(ws: Workspace, task_id: str) -> dict:
+    """A task's name, suite, split and prompt."""
+    row = ws.one("SELECT id AS task_id, name AS task, suite, split, prompt_json FROM tasks WHERE id = ?", (task_id,))
+    if row is None:
+        raise NotFound(f"no task with id {task_id!r}")
+    row["prompt"] = json.loads(row.pop("prompt_json"))
+    return row
