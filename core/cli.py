@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -458,6 +459,8 @@ def show_cmd(ident, workspace_path, as_json) -> None:
 
 def main() -> None:
     """Console entry point."""
+    # SIGTERM behaves like Ctrl-C: runs are marked interrupted and the local model is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     cli(prog_name="lessonlab")
 
 

@@ -5,6 +5,7 @@ import atexit
 import importlib.util
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -63,6 +64,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _pdeathsig_setter():
+    """A function for preexec_fn that makes the kernel SIGTERM the child if lessonlab dies (Linux)."""
+    if sys.platform != "linux":
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    PR_SET_PDEATHSIG = 1
+
+    def set_pdeathsig() -> None:
+        # Runs in the forked child: no imports here, only the prepared libc call.
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return set_pdeathsig
+
+
 class LocalModelServer:
     """A child process running `python -m llama_cpp.server` on 127.0.0.1; use as a context manager."""
 
@@ -114,7 +134,7 @@ class LocalModelServer:
             # the server itself after marking the run interrupted.
             self.process = subprocess.Popen(
                 cmd, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_pdeathsig_setter(),
             )
         finally:
             logfile.close()
