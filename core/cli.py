@@ -136,7 +136,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        ctx.invoke(gui_cmd)  # no arguments: the desktop app is the main way in
 
 
 # --- suites -----------------------------------------------------------------------------------
@@ -455,6 +455,36 @@ def show_cmd(ident, workspace_path, as_json) -> None:
     for message in detail["messages"]:
         click.echo(f"\n--- {message['role']} ---\n{message['content']}")
     click.echo(f"\n--- assistant (output) ---\n{detail['output'] if detail['output'] is not None else '(none)'}")
+
+
+# --- desktop app --------------------------------------------------------------------------------
+
+GUI_INSTALL_COMMAND = "pip install 'lessonlab[gui]'"
+
+
+@cli.command("gui")
+@workspace_option
+@click.option("--screenshot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Render the window to this PNG file and exit (offscreen is fine).")
+@click.option("--page", type=click.Choice(["runs", "compare", "review", "lessons", "impact"], case_sensitive=False),
+              default=None, help="Page to show first.")
+def gui_cmd(workspace_path=None, screenshot=None, page=None) -> None:
+    """Open the desktop app (also what `lessonlab` with no arguments does)."""
+    import importlib.util
+
+    if importlib.util.find_spec("PySide6") is None:
+        raise CliError(f"the desktop app needs PySide6, which is not installed; install it with: {GUI_INSTALL_COMMAND}",
+                       EXIT_FAILED)
+    if screenshot is not None:
+        import os
+
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a screenshot needs no display
+    from lessonlab.gui.app import run_app  # imported here only: core never imports Qt at import time
+
+    sys.exit(run_app(workspace_path, screenshot, page))
+
+
+from . import cli_lessons  # noqa: E402,F401  (registers the lesson commands)
 
 
 def main() -> None:

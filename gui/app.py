@@ -1,0 +1,85 @@
+"""Starting the desktop app: `lessonlab`, `lessonlab gui [--workspace PATH] [--screenshot FILE] [--page NAME]`."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
+
+from .main_window import PAGES, MainWindow
+
+log = logging.getLogger("lessonlab.gui")
+
+
+def application() -> QApplication:
+    """The QApplication (created once)."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("lessonlab")
+        app.setOrganizationName("lessonlab")
+    return app
+
+
+def wait_for(condition, timeout: float = 10.0) -> bool:
+    """Process events until condition() is true or timeout seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.01)
+    return True
+
+
+def save_screenshot(window: MainWindow, path: Path, page: str | None = None) -> Path:
+    """Render the window on a page (waiting for its background loading) and save it as an image."""
+    window.show()
+    window.go_to(page or "Runs")
+    if window.current_page_name() == "Compare":
+        wait_for(lambda: bool(window.compare_page.columns) or window.compare_page.task_id is None, 10)
+    wait_for(lambda: False, 0.3)  # let layouts settle and lazy rendering run
+    window.compare_page.render_visible()
+    wait_for(lambda: False, 0.1)
+    image = window.grab()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not image.save(str(path)):
+        raise OSError(f"could not save the screenshot to {path}")
+    return path
+
+
+def run_app(workspace: str | Path | None = None, screenshot: str | Path | None = None, page: str | None = None) -> int:
+    """Open the main window (or render a screenshot and exit); return the exit code."""
+    app = application()
+    window = MainWindow(workspace)
+    if screenshot:
+        try:
+            saved = save_screenshot(window, Path(screenshot), page)
+        finally:
+            window.close()
+        print(f"saved {saved}")
+        return 0
+    if page:
+        window.go_to(page)
+    window.show()
+    return app.exec()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `lessonlab-gui`."""
+    parser = argparse.ArgumentParser(prog="lessonlab-gui", description="The lessonlab desktop app.")
+    parser.add_argument("--workspace", "-w", help="Workspace file (default: the one in the user data dir).")
+    parser.add_argument("--screenshot", metavar="FILE.png", help="Render the window to FILE.png and exit.")
+    parser.add_argument("--page", choices=[p.lower() for p in PAGES], type=str.lower, help="Page to show first.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return run_app(args.workspace, args.screenshot, args.page)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,425 @@
+"""The Compare page: one task's rollouts side by side, one column each, with rewards, feedback and diffs."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QRect, Qt, QTimer, QUrl, Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
+    QPushButton, QScrollArea, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
+)
+
+from lessonlab.core.settings import load_settings
+
+from .errors import show_error
+from .highlight import diff_to_html, escape_text, text_to_html
+from .jobs import find_tasks, load_compare
+from .style import ROLE_COLORS, reward_color, reward_text
+from .workers import start_job
+
+log = logging.getLogger("lessonlab.gui.compare")
+
+COLUMN_WIDTH = 400
+
+
+class SafeTextBrowser(QTextBrowser):
+    """A read-only rich text view that never follows links nor loads any resource."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+
+    def loadResource(self, type_: int, name: QUrl):  # noqa: N802 - Qt override
+        return None  # images, stylesheets, anything: never fetched
+
+
+def transcript_html(rollout: dict, *, reference_output: str | None = None) -> str:
+    """The rollout's messages and output as safe HTML, roles coloured; the output diffed when a reference is given."""
+    parts = []
+    for message in rollout["messages"]:
+        role = str(message.get("role", "?"))
+        if role == "system":
+            continue  # shown on demand with its lessons, above the transcript
+        content = message.get("content")
+        text = content if isinstance(content, str) else str(content)
+        parts.append(_message_block(role, text_to_html(text)))
+    if rollout["status"] == "ok":
+        output = rollout["output"] or ""
+        body = diff_to_html(output, reference_output) if reference_output is not None else text_to_html(output)
+        parts.append(_message_block("assistant", body or "<i>(empty reply)</i>"))
+    else:
+        parts.append(_message_block("error", f'<span style="color:#c62828">{escape_text(rollout["error"] or "")}</span>'))
+    return "".join(parts)
+
+
+def _message_block(role: str, body_html: str) -> str:
+    color = ROLE_COLORS.get(role, "#c62828")
+    return (
+        f'<p style="margin:6px 0 2px 0"><span style="color:white;background:{color};font-weight:bold">'
+        f"&nbsp;{escape_text(role)}&nbsp;</span></p><div>{body_html}</div>"
+    )
+
+
+class RolloutColumn(QFrame):
+    """One rollout: reward badge, run/model/lessons, verifier feedback, system prompt on demand, transcript."""
+
+    def __init__(self, rollout: dict, parent=None):
+        super().__init__(parent)
+        self.rollout = rollout
+        self.rendered_with: object = None  # what the transcript was last rendered for (None: not yet)
+        self.reference_output: str | None = None
+        self.setObjectName("rolloutColumn")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setFixedWidth(COLUMN_WIDTH)
+        reward = rollout["reward"]
+        self.badge = QLabel(reward_text(reward) if rollout["status"] == "ok" else "error")
+        self.badge.setObjectName("rewardBadge")
+        self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.badge.setFixedWidth(70)
+        self.badge.setStyleSheet(
+            f"background:{reward_color(reward).name()};color:white;font-weight:bold;border-radius:4px;padding:4px"
+        )
+        lessons = rollout.get("lesson_count") or 0
+        self.info = QLabel()
+        self.info.setTextFormat(Qt.TextFormat.PlainText)
+        self.info.setText(
+            f"{rollout['run_id']} · sample {rollout['sample_index']}\n"
+            f"{rollout.get('model') or rollout.get('run_model') or '?'} · {lessons} lesson{'s' if lessons != 1 else ''}"
+        )
+        self.info.setToolTip(f"rollout {rollout['id']}\nsnapshot {rollout['snapshot_id']}\nendpoint {rollout.get('endpoint')}")
+        self.select = QCheckBox("select")
+        self.select.setToolTip("Include this rollout in “Reflect on these”")
+        head = QHBoxLayout()
+        head.addWidget(self.badge)
+        head.addWidget(self.info, 1)
+        head.addWidget(self.select)
+        self.feedback = QLabel()
+        self.feedback.setTextFormat(Qt.TextFormat.PlainText)  # feedback may quote the model's output
+        self.feedback.setWordWrap(True)
+        self.feedback.setStyleSheet("background:#fafafa;border:1px solid #e0e0e0;padding:3px")
+        self.feedback.setText("Verifier: " + (rollout["feedback"] or "—") if rollout["status"] == "ok"
+                              else "Error: " + (rollout["error"] or "?"))
+        self.system_prompt = QPlainTextEdit()
+        self.system_prompt.setReadOnly(True)
+        self.system_prompt.setMaximumHeight(140)
+        self.system_prompt.setPlainText(rollout.get("system_prompt") or "")
+        self.system_prompt.hide()
+        self.transcript = SafeTextBrowser()
+        self.transcript.setObjectName("transcript")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(head)
+        layout.addWidget(self.feedback)
+        layout.addWidget(self.system_prompt)
+        layout.addWidget(self.transcript, 1)
+
+    @property
+    def reward(self) -> float | None:
+        return self.rollout["reward"]
+
+    def set_reference(self, reference_output: str | None) -> None:
+        """Diff the output against reference_output (None: plain view); re-render lazily."""
+        self.reference_output = reference_output
+
+    def ensure_rendered(self) -> bool:
+        """Highlight and show the transcript if not done for the current mode; True if it rendered now."""
+        key = ("diff", self.reference_output) if self.reference_output is not None else "plain"
+        if self.rendered_with == key:
+            return False
+        self.transcript.setHtml(transcript_html(self.rollout, reference_output=self.reference_output))
+        self.rendered_with = key
+        return True
+
+
+class ComparePage(QWidget):
+    """Pick a task (from a run or by search); its rollouts appear side by side."""
+
+    reflect_requested = Signal(list)   # rollout ids
+    loaded = Signal(int)               # number of columns shown
+
+    def __init__(self, workspace_path: Path, parent=None):
+        super().__init__(parent)
+        self.workspace_path = Path(workspace_path)
+        self.task_id: str | None = None
+        self.scope_run_ids: list[str] | None = None
+        self.columns: list[RolloutColumn] = []
+        self._generation = 0
+        self._rollouts: list[dict] = []
+
+        # left: the task picker
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search tasks…")
+        self.search.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self, singleShot=True, interval=250)
+        self._search_timer.timeout.connect(self.refresh_tasks)
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.scope_label = QLabel("All runs")
+        self.scope_label.setWordWrap(True)
+        self.clear_scope = QPushButton("All runs")
+        self.clear_scope.setToolTip("Show the task's rollouts from every run")
+        self.clear_scope.clicked.connect(self._clear_scope)
+        self.task_list = QListWidget()
+        self.task_list.setObjectName("taskList")
+        self.task_list.itemActivated.connect(self._task_clicked)
+        self.task_list.itemClicked.connect(self._task_clicked)
+        picker = QWidget()
+        pl = QVBoxLayout(picker)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.search)
+        scope_row = QHBoxLayout()
+        scope_row.addWidget(self.scope_label, 1)
+        scope_row.addWidget(self.clear_scope)
+        pl.addLayout(scope_row)
+        pl.addWidget(self.task_list, 1)
+
+        # right: controls, columns, reflection
+        self.title = QLabel("Pick a task on the left")
+        self.title.setTextFormat(Qt.TextFormat.PlainText)
+        self.title.setStyleSheet("font-size: 14px; font-weight: bold")
+        self.prompt_label = QLabel()
+        self.prompt_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.prompt_label.setWordWrap(True)
+        self.prompt_label.setStyleSheet("color:#444")
+        self.sort = QComboBox()
+        self.sort.addItems(["run order", "reward: high → low", "reward: low → high"])
+        self.sort.currentIndexChanged.connect(lambda _i: self._arrange())
+        self.filter = QComboBox()
+        self.filter.addItems(["all rewards", "reward = 1", "0 < reward < 1", "reward = 0", "errors"])
+        self.filter.currentIndexChanged.connect(lambda _i: self._arrange())
+        self.diff = QCheckBox("Diff with first")
+        self.diff.setToolTip("Mark where each column's reply differs from the first column's (Ctrl+D)")
+        self.diff.setShortcut("Ctrl+D")
+        self.diff.toggled.connect(lambda _on: self._arrange())
+        self.show_system = QCheckBox("System prompt")
+        self.show_system.setToolTip("Show the exact system prompt, with its lessons, each rollout saw")
+        self.show_system.toggled.connect(self._toggle_system)
+        self.reflect_button = QPushButton("Reflect on these")
+        self.reflect_button.setToolTip("Reflect on the selected columns (all shown columns when none is selected)")
+        self.reflect_button.setEnabled(False)
+        self.reflect_button.clicked.connect(self._reflect)
+        self.reflect_endpoint = QComboBox()
+        self.reflect_endpoint.setToolTip("The endpoint that writes the reflection")
+        self.reload_endpoints()
+        self.count_label = QLabel()
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Sort"))
+        controls.addWidget(self.sort)
+        controls.addWidget(QLabel("Show"))
+        controls.addWidget(self.filter)
+        controls.addWidget(self.diff)
+        controls.addWidget(self.show_system)
+        controls.addStretch(1)
+        controls.addWidget(self.count_label)
+        controls.addWidget(self.reflect_endpoint)
+        controls.addWidget(self.reflect_button)
+
+        self.strip = QWidget()
+        self.strip_layout = QHBoxLayout(self.strip)
+        self.strip_layout.setContentsMargins(4, 4, 4, 4)
+        self.strip_layout.setAlignment(Qt.AlignmentFlag.AlignLeft)
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("columnsArea")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(self.strip)
+        self.scroll.horizontalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
+
+        self.reflection_panel = QFrame()
+        self.reflection_panel.setFrameShape(QFrame.Shape.StyledPanel)
+        self.reflection_title = QLabel("Reflection")
+        self.reflection_title.setTextFormat(Qt.TextFormat.PlainText)
+        self.reflection_output = QPlainTextEdit()  # the model's reply: plain text, never rendered
+        self.reflection_output.setObjectName("reflectionOutput")
+        self.reflection_output.setReadOnly(True)
+        self.reflection_cancel = QPushButton("Cancel")
+        self.review_button = QPushButton("Open Review")
+        self.review_button.hide()
+        rp_head = QHBoxLayout()
+        rp_head.addWidget(self.reflection_title, 1)
+        rp_head.addWidget(self.review_button)
+        rp_head.addWidget(self.reflection_cancel)
+        rp = QVBoxLayout(self.reflection_panel)
+        rp.addLayout(rp_head)
+        rp.addWidget(self.reflection_output)
+        self.reflection_panel.hide()
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.title)
+        rl.addWidget(self.prompt_label)
+        rl.addLayout(controls)
+        vsplit = QSplitter(Qt.Orientation.Vertical)
+        vsplit.addWidget(self.scroll)
+        vsplit.addWidget(self.reflection_panel)
+        vsplit.setSizes([500, 180])
+        rl.addWidget(vsplit, 1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(picker)
+        splitter.addWidget(right)
+        splitter.setSizes([230, 900])
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+    def reload_endpoints(self) -> None:
+        """Fill the reflection endpoint chooser from the settings (default first)."""
+        try:
+            settings = load_settings()
+            names = list(settings.all_endpoints())
+            default = settings.default_endpoint
+        except Exception as exc:  # noqa: BLE001 - logged; the reflect action reports it through the error path
+            log.warning("cannot read endpoints: %s", exc)
+            names, default = [], None
+        self.reflect_endpoint.clear()
+        for name in sorted(names, key=lambda n: n != default):
+            self.reflect_endpoint.addItem(name, name)
+
+    # --- picking a task ---------------------------------------------------------------------------
+
+    def set_scope(self, run_ids: list[str] | None) -> None:
+        """Limit the picker and columns to these runs (None: all runs)."""
+        self.scope_run_ids = list(run_ids) if run_ids else None
+        self.scope_label.setText(f"Run {', '.join(self.scope_run_ids)}" if self.scope_run_ids else "All runs")
+        self.clear_scope.setEnabled(self.scope_run_ids is not None)
+        self.refresh_tasks()
+
+    def _clear_scope(self) -> None:
+        self.set_scope(None)
+        if self.task_id:
+            self.show_task(self.task_id)
+
+    def refresh_tasks(self) -> None:
+        """Fill the task list (in the background) from the scoped run or the search text."""
+        run_id = self.scope_run_ids[0] if self.scope_run_ids and len(self.scope_run_ids) == 1 else None
+        start_job("find tasks", find_tasks, self.workspace_path, run_id, self.search.text().strip() or None,
+                  on_done=self._fill_tasks,
+                  on_error=lambda e, d: show_error(self, "Cannot list tasks", str(e), d))
+
+    def _fill_tasks(self, rows: list[dict]) -> None:
+        self.task_list.clear()
+        for row in rows:
+            item = QListWidgetItem(f"{row['task']}  ({row['rollouts']})")
+            item.setData(Qt.ItemDataRole.UserRole, row["task_id"])
+            item.setToolTip(f"{row['suite']} · {row['split']} · {row['rollouts']} rollouts")
+            self.task_list.addItem(item)
+            if row["task_id"] == self.task_id:
+                item.setSelected(True)
+
+    def _task_clicked(self, item: QListWidgetItem) -> None:
+        task_id = item.data(Qt.ItemDataRole.UserRole)
+        if task_id != self.task_id or not self.columns:
+            self.show_task(task_id, self.scope_run_ids)
+
+    def show_task(self, task_id: str, run_ids: list[str] | None = None) -> None:
+        """Load task_id's rollouts (of run_ids, or all runs) in the background and show them as columns."""
+        self.task_id = task_id
+        if run_ids is not None and run_ids != self.scope_run_ids:
+            self.scope_run_ids = list(run_ids) or None
+            self.scope_label.setText(f"Run {', '.join(run_ids)}" if run_ids else "All runs")
+            self.clear_scope.setEnabled(bool(run_ids))
+            self.refresh_tasks()
+        self._generation += 1
+        generation = self._generation
+        self.title.setText("Loading…")
+        start_job("compare", load_compare, self.workspace_path, task_id, self.scope_run_ids,
+                  on_done=lambda data, g=generation: self._loaded(g, data),
+                  on_error=lambda e, d: show_error(self, "Cannot load the task's rollouts", str(e), d))
+
+    def _loaded(self, generation: int, data: dict) -> None:
+        if generation != self._generation:
+            return  # a newer request superseded this one
+        task = data["task"]
+        self._rollouts = data["rollouts"]
+        self.title.setText(f"{task['suite']} / {task['task']}  ({task['split']})")
+        prompt = task["prompt"] if isinstance(task["prompt"], str) else " ".join(
+            str(m.get("content", "")) for m in task["prompt"] if m.get("role") == "user")
+        self.prompt_label.setText(prompt if len(prompt) < 600 else prompt[:600] + "…")
+        for column in self.columns:
+            column.setParent(None)
+            column.deleteLater()
+        self.columns = [RolloutColumn(r) for r in self._rollouts]
+        for column in self.columns:
+            column.system_prompt.setVisible(self.show_system.isChecked())
+        self._arrange()
+        self.reflect_button.setEnabled(bool(self.columns))
+        self.loaded.emit(len(self.visible_columns()))
+
+    # --- arranging columns --------------------------------------------------------------------------
+
+    def visible_columns(self) -> list[RolloutColumn]:
+        """Columns shown under the current filter, in the current order."""
+        return [self.strip_layout.itemAt(i).widget() for i in range(self.strip_layout.count())
+                if self.strip_layout.itemAt(i).widget() is not None]
+
+    def _passes(self, column: RolloutColumn) -> bool:
+        mode, r, ok = self.filter.currentIndex(), column.reward, column.rollout["status"] == "ok"
+        if mode == 1:
+            return ok and r is not None and r >= 1.0
+        if mode == 2:
+            return ok and r is not None and 0.0 < r < 1.0
+        if mode == 3:
+            return ok and r is not None and r <= 0.0
+        if mode == 4:
+            return not ok
+        return True
+
+    def _arrange(self) -> None:
+        while self.strip_layout.count():
+            item = self.strip_layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().hide()
+        shown = [c for c in self.columns if self._passes(c)]
+        mode = self.sort.currentIndex()
+        if mode in (1, 2):
+            missing = -1.0 if mode == 1 else 2.0
+            shown.sort(key=lambda c: c.reward if c.reward is not None else missing, reverse=(mode == 1))
+        reference = shown[0].rollout["output"] if shown and self.diff.isChecked() else None
+        for i, column in enumerate(shown):
+            column.set_reference(reference if i > 0 and self.diff.isChecked() else None)
+            self.strip_layout.addWidget(column)
+            column.show()
+        self.count_label.setText(f"{len(shown)} of {len(self.columns)} rollouts")
+        if not shown and self.columns:
+            self.count_label.setText(f"0 of {len(self.columns)} rollouts (filter)")
+        # Render once the layout has placed the columns; only those on screen get highlighted.
+        QTimer.singleShot(0, self.render_visible)
+        self.render_visible()
+
+    def render_visible(self) -> int:
+        """Highlight and show the columns inside the visible area; return how many rendered now."""
+        viewport = self.scroll.viewport()
+        x0 = self.scroll.horizontalScrollBar().value()
+        width = max(viewport.width(), COLUMN_WIDTH)
+        visible = QRect(x0 - COLUMN_WIDTH, 0, width + 2 * COLUMN_WIDTH, 1)  # one column of margin each side
+        rendered = 0
+        for i, column in enumerate(self.visible_columns()):
+            geometry = column.geometry()
+            if geometry.width() <= 0:  # not laid out yet: estimate from its position
+                geometry = QRect(4 + i * (COLUMN_WIDTH + 6), 0, COLUMN_WIDTH, 1)
+            if geometry.left() <= visible.right() and geometry.right() >= visible.left():
+                rendered += int(column.ensure_rendered())
+        return rendered
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.render_visible()
+
+    def _toggle_system(self, on: bool) -> None:
+        for column in self.columns:
+            column.system_prompt.setVisible(on)
+
+    # --- reflection ----------------------------------------------------------------------------------
+
+    def selected_rollout_ids(self) -> list[str]:
+        """Checked columns' rollout ids, else every shown column's."""
+        shown = self.visible_columns()
+        chosen = [c for c in shown if c.select.isChecked()] or shown
+        return [c.rollout["id"] for c in chosen]
+
+    def _reflect(self) -> None:
+        ids = self.selected_rollout_ids()
+        if ids:
+            self.reflect_requested.emit(ids)

@@ -1,0 +1,346 @@
+"""The main window: sidebar of pages, File menu, Endpoints dialog, status bar, reflection controller."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QStackedWidget,
+    QVBoxLayout, QWidget,
+)
+
+from lessonlab.core import queries
+from lessonlab.core.paths import config_dir, default_workspace_path
+from lessonlab.core.settings import load_settings
+from lessonlab.core.workspace import Workspace, open_workspace
+
+from .compare_page import ComparePage
+from .endpoints_dialog import EndpointsDialog
+from .errors import show_error, show_exception
+from .jobs import ReflectionUnavailable, ServerStarting, reflect_on, reflection_available
+from .local_server import LocalModelController
+from .recent import add_recent, load_recent
+from .runs_page import RunsPage
+from .workers import cancel_all_and_wait, start_job
+
+log = logging.getLogger("lessonlab.gui.window")
+
+PAGES = ["Runs", "Compare", "Review", "Lessons", "Impact"]
+LATER = {
+    "Review": "The queue of proposals — old vs new text, rationale, evidence one click away, "
+              "accept / reject / edit / next from the keyboard.",
+    "Lessons": "The lessons table with status, tokens, use count and impact ± CI; version history with diffs; "
+               "writing a lesson by hand.",
+    "Impact": "Reward over runs with lesson changes marked, per-lesson lift with intervals, ablations.",
+}
+
+
+def window_settings() -> QSettings:
+    """QSettings (window geometry only) in lessonlab's config dir, beside settings.json."""
+    return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+
+class PlaceholderPage(QWidget):
+    """A page that arrives in the next issue; says what it will hold."""
+
+    def __init__(self, name: str, parent=None, extra: str = ""):
+        super().__init__(parent)
+        label = QLabel(f"<h2>{name}</h2><p>{LATER[name]}</p><p><i>Coming in the next part of the desktop app. "
+                       f"Until then the command line has it: <code>lessonlab --help</code>.</i></p>{extra}")
+        label.setWordWrap(True)
+        label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        layout = QVBoxLayout(self)
+        layout.addWidget(label)
+        layout.addStretch(1)
+
+
+class MainWindow(QMainWindow):
+    """One workspace at a time; pages are rebuilt when another workspace is opened."""
+
+    workspace_changed = Signal(str)
+
+    def __init__(self, workspace_path: Path | str | None = None, local_controller: LocalModelController | None = None):
+        super().__init__()
+        self.setWindowTitle("lessonlab")
+        self.local_controller = local_controller or LocalModelController(self)
+        self.local_controller.state_changed.connect(self._local_state)
+        self.ws: Workspace | None = None
+        self.reflection_job = None
+        self._build_status_bar()
+        self._build_menus()
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setFixedWidth(130)
+        self.sidebar.setStyleSheet("QListWidget { font-size: 14px; } QListWidget::item { padding: 8px; }")
+        for i, name in enumerate(PAGES):
+            item = QListWidgetItem(name)
+            item.setToolTip(f"{name} (Ctrl+{i + 1})")
+            self.sidebar.addItem(item)
+        self.stack = QStackedWidget()
+        self.sidebar.currentRowChanged.connect(self._page_changed)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.sidebar)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.resize(1280, 800)
+        geometry = window_settings().value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        self.open_workspace(Path(workspace_path) if workspace_path else default_workspace_path())
+
+    # --- building -------------------------------------------------------------------------------
+
+    def _build_status_bar(self) -> None:
+        self.workspace_label = QLabel()
+        self.endpoint_label = QLabel()
+        self.local_label = QLabel("embedded model: off")
+        self.local_label.setObjectName("localModelState")
+        bar = self.statusBar()
+        bar.addWidget(self.workspace_label, 1)
+        bar.addPermanentWidget(self.endpoint_label)
+        bar.addPermanentWidget(self.local_label)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        new = QAction("&New workspace…", self, shortcut=QKeySequence.StandardKey.New)
+        new.setShortcut("Ctrl+Shift+N")
+        new.triggered.connect(self._new_workspace)
+        opn = QAction("&Open workspace…", self, shortcut=QKeySequence.StandardKey.Open)
+        opn.triggered.connect(self._open_workspace_dialog)
+        file_menu.addAction(new)
+        file_menu.addAction(opn)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addSeparator()
+        endpoints = QAction("&Endpoints…", self, shortcut="Ctrl+E")
+        endpoints.triggered.connect(self.open_endpoints_dialog)
+        file_menu.addAction(endpoints)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        go_menu = self.menuBar().addMenu("&Go")
+        for i, name in enumerate(PAGES):
+            action = QAction(name, self, shortcut=f"Ctrl+{i + 1}")
+            action.triggered.connect(lambda _c=False, n=name: self.go_to(n))
+            go_menu.addAction(action)
+            self.addAction(action)
+        run_menu = self.menuBar().addMenu("&Run")
+        new_run = QAction("&New run…", self)
+        new_run.triggered.connect(lambda: self.runs_page.open_new_run_dialog())
+        run_menu.addAction(new_run)
+        cancel = QAction("&Cancel run", self)
+        cancel.triggered.connect(lambda: self.runs_page.cancel_run())
+        run_menu.addAction(cancel)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in load_recent():
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _c=False, p=path: self.open_workspace(Path(p)))
+        self.recent_menu.setEnabled(bool(self.recent_menu.actions()))
+
+    def open_workspace(self, path: Path) -> bool:
+        """Open (or create) the workspace at path and rebuild the pages on it."""
+        try:
+            ws = open_workspace(path)
+        except Exception as exc:  # noqa: BLE001 - the one error path
+            show_exception(self, "Cannot open the workspace", exc)
+            return False
+        if self.ws is not None:
+            if self.runs_page.job is not None:
+                ws.close()
+                show_error(self, "A run is in progress", "Cancel the run before switching workspaces.")
+                return False
+            self.ws.close()
+        self.ws = ws
+        while self.stack.count():
+            page = self.stack.widget(0)
+            self.stack.removeWidget(page)
+            page.deleteLater()
+        self.runs_page = RunsPage(ws, self.local_controller)
+        self.compare_page = ComparePage(ws.path)
+        self.runs_page.compare_requested.connect(self.compare_task)
+        self.runs_page.reflect_requested.connect(self.reflect)
+        self.runs_page.run_finished.connect(lambda _r: self.compare_page.refresh_tasks())
+        self.compare_page.reflect_requested.connect(self.reflect)
+        self.compare_page.reflection_cancel.clicked.connect(self.cancel_reflection)
+        self.compare_page.review_button.clicked.connect(lambda: self.go_to("Review"))
+        self.pages = {"Runs": self.runs_page, "Compare": self.compare_page}
+        for name in ("Review", "Lessons", "Impact"):
+            self.pages[name] = PlaceholderPage(name)
+        for name in PAGES:
+            self.stack.addWidget(self.pages[name])
+        self._compare_primed = False
+        self.workspace_label.setText(f"Workspace: {ws.path}")
+        self._update_endpoint_label()
+        try:
+            add_recent(ws.path)
+        except OSError as exc:
+            log.warning("cannot save the recent workspaces list: %s", exc)
+        self._fill_recent()
+        self.setWindowTitle(f"lessonlab — {ws.path.name}")
+        self.sidebar.setCurrentRow(0)
+        self._page_changed(0)
+        self.workspace_changed.emit(str(ws.path))
+        return True
+
+    def _update_endpoint_label(self) -> None:
+        try:
+            settings = load_settings()
+            ep = settings.endpoint(settings.default_endpoint)
+            self.endpoint_label.setText(f"Endpoint: {ep.name} ({ep.model})")
+        except Exception as exc:  # noqa: BLE001 - shown in the status bar; the dialog path reports it in full
+            self.endpoint_label.setText(f"Endpoint: settings problem ({exc})"[:80])
+
+    def _local_state(self, state: str, detail: str) -> None:
+        text = {"off": "embedded model: off", "starting": "embedded model: starting…",
+                "running": "embedded model: running", "failed": "embedded model: failed"}[state]
+        self.local_label.setText(text)
+        self.local_label.setToolTip(detail)
+        color = {"running": "#2e7d32", "starting": "#ef6c00", "failed": "#c62828"}.get(state, "#555")
+        self.local_label.setStyleSheet(f"color:{color}")
+
+    # --- navigation -------------------------------------------------------------------------------
+
+    def go_to(self, name: str) -> None:
+        """Show the page called name (case-insensitive)."""
+        names = [p.lower() for p in PAGES]
+        if name.lower() not in names:
+            raise ValueError(f"unknown page {name!r} (pages: {', '.join(PAGES)})")
+        self.sidebar.setCurrentRow(names.index(name.lower()))
+
+    def current_page_name(self) -> str:
+        return PAGES[self.stack.currentIndex()]
+
+    def _page_changed(self, row: int) -> None:
+        if row < 0 or row >= self.stack.count():
+            return
+        self.stack.setCurrentIndex(row)
+        if PAGES[row] == "Compare" and not self._compare_primed:
+            self._compare_primed = True
+            self.compare_page.refresh_tasks()
+            if self.compare_page.task_id is None:
+                self._show_latest_task()
+
+    def _show_latest_task(self) -> None:
+        # The newest task with rollouts, so the page never opens empty when there is something to show.
+        task_id = queries.latest_task_with_rollouts(self.ws)
+        if task_id:
+            self.compare_page.show_task(task_id)
+
+    def compare_task(self, task_id: str, run_ids: list) -> None:
+        """Open task_id's rollouts (from run_ids) on the Compare page."""
+        self._compare_primed = True
+        self.go_to("Compare")
+        self.compare_page.show_task(task_id, list(run_ids))
+
+    # --- dialogs ------------------------------------------------------------------------------------
+
+    def _new_workspace(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "New workspace", str(Path.home() / "workspace.db"),
+                                              "lessonlab workspaces (*.db);;All files (*)")
+        if path:
+            self.open_workspace(Path(path))
+
+    def _open_workspace_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open workspace", str(Path.home()),
+                                              "lessonlab workspaces (*.db);;All files (*)")
+        if path:
+            self.open_workspace(Path(path))
+
+    def open_endpoints_dialog(self) -> EndpointsDialog:
+        dialog = EndpointsDialog(self, self.local_controller)
+        dialog.finished.connect(lambda _r: self._update_endpoint_label())
+        dialog.open()
+        return dialog
+
+    # --- reflection --------------------------------------------------------------------------------
+
+    def reflect(self, rollout_ids: list, endpoint_name: str | None = None) -> None:
+        """Reflect on these rollouts in the background, streaming the reply into the Compare page's panel."""
+        page = self.compare_page
+        if not rollout_ids:
+            show_error(self, "Nothing to reflect on", "Select rollouts (or a run) first.")
+            return
+        if not reflection_available():
+            show_error(self, "Reflection not available yet",
+                       "This build of lessonlab has no reflection engine yet (lessonlab.core.reflection).")
+            return
+        if self.reflection_job is not None:
+            show_error(self, "A reflection is in progress", "Wait for it to finish or cancel it first.")
+            return
+        try:
+            settings = load_settings()
+            endpoint = settings.endpoint(endpoint_name or page.reflect_endpoint.currentData()
+                                         or settings.default_endpoint)
+        except Exception as exc:  # noqa: BLE001 - the one error path
+            show_exception(self, "Cannot reflect", exc)
+            return
+        if self.current_page_name() != "Compare":
+            self._compare_primed = True
+            self.go_to("Compare")
+        page.reflection_panel.show()
+        page.review_button.hide()
+        page.reflection_output.clear()
+        page.reflection_cancel.setEnabled(True)
+        page.reflection_title.setText(f"Reflecting on {len(rollout_ids)} rollouts with {endpoint.name}…")
+
+        def progress(message):
+            if isinstance(message, ServerStarting):
+                page.reflection_title.setText("Starting the embedded model…")
+
+        def chunk(text: str):
+            cursor = page.reflection_output.textCursor()
+            cursor.movePosition(cursor.MoveOperation.End)
+            cursor.insertText(text)  # plain text: the reply is never rendered
+            page.reflection_output.ensureCursorVisible()
+
+        def done(result):
+            self.reflection_job = None
+            page.reflection_cancel.setEnabled(False)
+            if not page.reflection_output.toPlainText() and result.analysis:
+                page.reflection_output.setPlainText(result.analysis)
+            if result.status == "ok":
+                page.reflection_title.setText(
+                    f"Reflection {result.reflection_id}: {result.n_pending} new proposal(s) waiting in Review"
+                    + (f", {result.n_invalid} invalid" if result.n_invalid else ""))
+                page.review_button.show()
+            else:
+                page.reflection_title.setText(f"Reflection {result.reflection_id} failed: {result.error}")
+            self.last_reflection = result
+
+        def failed(exc, details):
+            self.reflection_job = None
+            page.reflection_cancel.setEnabled(False)
+            page.reflection_title.setText(f"Reflection failed: {exc}")
+            title = "Reflection not available yet" if isinstance(exc, ReflectionUnavailable) else "Reflection failed"
+            show_error(self, title, str(exc) or type(exc).__name__, details)
+
+        self.reflection_job = start_job("reflect", reflect_on, self.ws.path, list(rollout_ids), endpoint,
+                                        self.local_controller, on_progress=progress, on_chunk=chunk,
+                                        on_done=done, on_error=failed)
+
+    def cancel_reflection(self) -> None:
+        if self.reflection_job is not None:
+            self.reflection_job.cancel.set()
+            self.compare_page.reflection_title.setText("Cancelling the reflection…")
+
+    # --- quitting -------------------------------------------------------------------------------------
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        window_settings().setValue("window/geometry", self.saveGeometry())
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Cancel background work, stop the embedded model, close the workspace."""
+        if not cancel_all_and_wait(20000):
+            log.warning("some background work did not stop in time")
+        self.local_controller.stop()
+        if self.ws is not None:
+            self.ws.close()
+            self.ws = None

@@ -1,0 +1,394 @@
+"""The Runs page: the runs table, a New run dialog, live progress with Cancel, rollouts as they finish."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
+    QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QSplitter, QTableView,
+    QVBoxLayout, QWidget,
+)
+
+from lessonlab.core.runner import RunProgress, RunResult
+from lessonlab.core.settings import LOCAL_ENDPOINT, load_settings
+from lessonlab.core.suites import builtin_suites, load_suite
+from lessonlab.core.workspace import Workspace
+
+from .errors import show_error, show_exception
+from .jobs import RunCreated, RunRequest, ServerStarting, start_and_execute_run
+from .models import RolloutsModel, RunsModel
+from .style import reward_text
+from .workers import Job, start_job
+
+log = logging.getLogger("lessonlab.gui.runs")
+
+WELCOME_SUITE = "arithmetic"
+
+
+class NewRunDialog(QDialog):
+    """Suite (built-in or file), split, limit, samples, endpoint, concurrency, temperature."""
+
+    def __init__(self, parent=None, *, suite: str | None = None, endpoint: str | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("New run")
+        self.settings = load_settings()
+        form = QFormLayout()
+        self.suite = QComboBox()
+        self.suite.setEditable(True)
+        self.suite.addItems(builtin_suites())
+        self.suite.setToolTip("A built-in suite, or a path to a JSONL file of your own")
+        browse = QPushButton("File…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.suite, 1)
+        row.addWidget(browse)
+        form.addRow("Suite", row)
+        self.suite_info = QLabel()
+        self.suite_info.setStyleSheet("color: #555")
+        form.addRow("", self.suite_info)
+        self.split = QComboBox()
+        self.split.addItems(["train", "heldout", "all"])
+        form.addRow("Split", self.split)
+        self.limit = QSpinBox()
+        self.limit.setRange(0, 1_000_000)
+        self.limit.setSpecialValueText("all tasks")
+        self.limit.setValue(5)
+        form.addRow("Limit (tasks)", self.limit)
+        self.samples = QSpinBox()
+        self.samples.setRange(1, 1000)
+        self.samples.setValue(2)
+        form.addRow("Samples per task", self.samples)
+        self.endpoint = QComboBox()
+        endpoints = self.settings.all_endpoints()
+        for name, ep in endpoints.items():
+            label = f"{name} — {ep.model}" + (" (embedded)" if ep.is_local else "")
+            self.endpoint.addItem(label, name)
+        wanted = endpoint or self.settings.default_endpoint
+        self.endpoint.setCurrentIndex(max(0, self.endpoint.findData(wanted)))
+        form.addRow("Endpoint", self.endpoint)
+        self.concurrency = QSpinBox()
+        self.concurrency.setRange(1, 1024)
+        self.concurrency.setValue(4)
+        form.addRow("Concurrency", self.concurrency)
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(-0.1, 2.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setSpecialValueText("endpoint default")
+        self.temperature.setValue(-0.1)
+        form.addRow("Temperature", self.temperature)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start run")
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        self.suite.currentTextChanged.connect(self._describe_suite)
+        if suite:
+            self.suite.setCurrentText(suite)
+        self._describe_suite(self.suite.currentText())
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Suite file", "", "JSONL suites (*.jsonl);;All files (*)")
+        if path:
+            self.suite.setCurrentText(path)
+
+    def _describe_suite(self, name: str) -> None:
+        # Suites are small local files; reading one is fast enough to do here.
+        try:
+            counts = load_suite(name).counts() if name else None
+        except Exception as exc:  # noqa: BLE001 - shown inline; the error path runs when the user presses Start
+            self.suite_info.setText(f"cannot load: {exc}"[:160])
+            return
+        if counts:
+            self.suite_info.setText(f"{counts['train']} train, {counts['heldout']} heldout tasks")
+
+    def request(self) -> RunRequest:
+        """The run the dialog describes (raises SettingsError for an unknown endpoint)."""
+        temp = self.temperature.value()
+        return RunRequest(
+            suite=self.suite.currentText().strip(),
+            endpoint=self.settings.endpoint(self.endpoint.currentData()),
+            split=self.split.currentText(),
+            limit=self.limit.value() or None,
+            samples=self.samples.value(),
+            concurrency=self.concurrency.value(),
+            temperature=None if temp < 0 else round(temp, 2),
+        )
+
+    def _accept(self) -> None:
+        try:
+            load_suite(self.suite.currentText().strip())
+        except Exception as exc:  # noqa: BLE001 - the one error path
+            show_exception(self, "Cannot use this suite", exc)
+            return
+        self.accept()
+
+
+class RunsPage(QWidget):
+    """Runs table (lazy, sortable, filterable), the running run's progress, and the selected run's rollouts."""
+
+    compare_requested = Signal(str, list)      # task id, run ids
+    reflect_requested = Signal(list)           # rollout ids
+    run_finished = Signal(object)              # RunResult
+
+    def __init__(self, ws: Workspace, local_controller=None, parent=None):
+        super().__init__(parent)
+        self.ws = ws
+        self.local_controller = local_controller
+        self.job: Job | None = None
+        self.active_run_id: str | None = None
+
+        self.new_button = QPushButton("New run…")
+        self.new_button.setShortcut("Ctrl+N")
+        self.new_button.setToolTip("Start a run (Ctrl+N)")
+        self.new_button.clicked.connect(self.open_new_run_dialog)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter runs by suite, model, endpoint, status…")
+        self.filter.setClearButtonEnabled(True)
+        self._filter_timer = QTimer(self, singleShot=True, interval=200)
+        self._filter_timer.timeout.connect(lambda: self.runs_model.set_filter(self.filter.text()))
+        self.filter.textChanged.connect(lambda _t: self._filter_timer.start())
+        self.reflect_button = QPushButton("Reflect on this run")
+        self.reflect_button.setEnabled(False)
+        self.reflect_button.clicked.connect(self._reflect_run)
+        self.compare_button = QPushButton("Compare task")
+        self.compare_button.setToolTip("Open the selected rollout's task on the Compare page (or double-click it)")
+        self.compare_button.setEnabled(False)
+        self.compare_button.clicked.connect(self._compare_selected)
+        top = QHBoxLayout()
+        top.addWidget(self.new_button)
+        top.addWidget(self.filter, 1)
+        top.addWidget(self.compare_button)
+        top.addWidget(self.reflect_button)
+
+        self.welcome = self._build_welcome()
+
+        self.progress_frame = QFrame()
+        self.progress_frame.setFrameShape(QFrame.Shape.StyledPanel)
+        self.progress_label = QLabel()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setFormat("%v / %m rollouts")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setShortcut("Ctrl+.")
+        self.cancel_button.clicked.connect(self.cancel_run)
+        prow = QHBoxLayout(self.progress_frame)
+        prow.addWidget(self.progress_label, 2)
+        prow.addWidget(self.progress_bar, 3)
+        prow.addWidget(self.cancel_button)
+        self.progress_frame.hide()
+
+        self.runs_model = RunsModel(ws, self)
+        self.runs_view = QTableView()
+        self.runs_view.setObjectName("runsTable")
+        self.runs_view.setModel(self.runs_model)
+        self.runs_view.setSortingEnabled(True)
+        self.runs_view.horizontalHeader().setSortIndicator(8, Qt.SortOrder.DescendingOrder)
+        self.runs_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.runs_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.runs_view.verticalHeader().hide()
+        self.runs_view.verticalHeader().setDefaultSectionSize(24)
+        self.runs_view.setAlternatingRowColors(True)
+        header = self.runs_view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for col, width in enumerate((150, 190, 150, 65, 80, 95, 60, 95, 150)):
+            self.runs_view.setColumnWidth(col, width)
+        self.runs_view.selectionModel().currentRowChanged.connect(self._run_selected)
+        self.runs_model.modelReset.connect(self._update_empty_state)
+
+        self.rollouts_model = RolloutsModel(ws, self)
+        self.rollouts_view = QTableView()
+        self.rollouts_view.setObjectName("rolloutsTable")
+        self.rollouts_view.setModel(self.rollouts_model)
+        self.rollouts_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.rollouts_view.verticalHeader().hide()
+        self.rollouts_view.verticalHeader().setDefaultSectionSize(24)
+        self.rollouts_view.horizontalHeader().setStretchLastSection(False)
+        for col, width in enumerate((220, 60, 70, 60, 420, 60, 70)):
+            self.rollouts_view.setColumnWidth(col, width)
+        self.rollouts_view.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.rollouts_view.doubleClicked.connect(lambda _i: self._compare_selected())
+        self.rollouts_view.selectionModel().currentRowChanged.connect(
+            lambda cur, _prev: self.compare_button.setEnabled(cur.isValid()))
+        self.rollouts_title = QLabel("Rollouts — select a run")
+        lower = QWidget()
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        lower_layout.addWidget(self.rollouts_title)
+        lower_layout.addWidget(self.rollouts_view)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.runs_view)
+        splitter.addWidget(lower)
+        splitter.setSizes([300, 300])
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.welcome)
+        layout.addWidget(self.progress_frame)
+        layout.addWidget(splitter, 1)
+        self._update_empty_state()
+
+    # --- empty workspace: lead somewhere ----------------------------------------------------------
+
+    def _build_welcome(self) -> QFrame:
+        frame = QFrame()
+        frame.setObjectName("welcome")
+        frame.setStyleSheet("#welcome { background: #eef5ff; border: 1px solid #b6cff5; border-radius: 6px; }")
+        title = QLabel("<b>Welcome to lessonlab.</b> This workspace has no runs yet.")
+        text = QLabel(
+            "A run sends a suite's tasks to a model and scores every reply with its verifier. "
+            f"Start with the built-in <i>{WELCOME_SUITE}</i> suite on the embedded model "
+            "(SmolLM2-135M, runs on this machine, no key needed), then compare its rollouts side by side."
+        )
+        text.setWordWrap(True)
+        self.welcome_button = QPushButton(f"Run '{WELCOME_SUITE}' on the embedded model (5 tasks × 2 samples)")
+        self.welcome_button.clicked.connect(self.start_welcome_run)
+        other = QPushButton("Choose another suite or endpoint…")
+        other.clicked.connect(self.open_new_run_dialog)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.welcome_button)
+        buttons.addWidget(other)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(frame)
+        layout.addWidget(title)
+        layout.addWidget(text)
+        layout.addLayout(buttons)
+        return frame
+
+    def _update_empty_state(self) -> None:
+        self.welcome.setVisible(self.runs_model.total() == 0 and not self.filter.text() and self.job is None)
+
+    def start_welcome_run(self) -> None:
+        """The first-start offer: a small built-in suite on the embedded model."""
+        settings = load_settings()
+        self.start_run(RunRequest(suite=WELCOME_SUITE, endpoint=settings.endpoint(LOCAL_ENDPOINT), limit=5,
+                                  samples=2, concurrency=2))
+
+    # --- runs ---------------------------------------------------------------------------------
+
+    def open_new_run_dialog(self) -> None:
+        if self.job is not None:
+            show_error(self, "A run is in progress", "Wait for the current run to finish or cancel it first.")
+            return
+        dialog = NewRunDialog(self)
+        dialog.setObjectName("newRunDialog")
+        dialog.accepted.connect(lambda: self._start_from_dialog(dialog))
+        dialog.open()
+
+    def _start_from_dialog(self, dialog: NewRunDialog) -> None:
+        try:
+            request = dialog.request()
+        except Exception as exc:  # noqa: BLE001 - the one error path
+            show_exception(self, "Cannot start the run", exc)
+            return
+        self.start_run(request)
+
+    def start_run(self, request: RunRequest) -> Job:
+        """Start a run in the background; the table and progress bar follow it."""
+        if self.job is not None:
+            raise RuntimeError("a run is already in progress")
+        self.progress_label.setText(f"Preparing {request.suite} on {request.endpoint.name}…")
+        self.progress_bar.setRange(0, 0)
+        self.progress_frame.show()
+        self.cancel_button.setEnabled(True)
+        self.new_button.setEnabled(False)
+        self.welcome.hide()
+        self.job = start_job(
+            "run", start_and_execute_run, self.ws.path, request, self.local_controller,
+            on_progress=self._on_progress, on_done=self._on_done, on_error=self._on_error,
+        )
+        return self.job
+
+    def cancel_run(self) -> None:
+        """Stop the running run cleanly; what finished is kept and the run is marked interrupted."""
+        if self.job is not None:
+            self.job.cancel.set()
+            self.cancel_button.setEnabled(False)
+            self.progress_label.setText(self.progress_label.text() + " — cancelling…")
+
+    def _on_progress(self, message) -> None:
+        if isinstance(message, RunCreated):
+            self.active_run_id = message.run_id
+            self.progress_bar.setRange(0, max(1, message.total))
+            self.progress_bar.setValue(0)
+            self.progress_label.setText(f"Run {message.run_id}: starting…")
+            self.runs_model.reload()
+            self.select_run(message.run_id)
+        elif isinstance(message, ServerStarting):
+            self.progress_label.setText(f"Run {self.active_run_id}: starting the embedded model…")
+            self.progress_bar.setRange(0, 0)
+        elif isinstance(message, RunProgress):
+            self.progress_bar.setRange(0, max(1, message.total))
+            self.progress_bar.setValue(message.done)
+            cancelling = " — cancelling…" if self.job is not None and self.job.cancel.is_set() else ""
+            self.progress_label.setText(
+                f"Run {message.run_id}: {message.done}/{message.total} · errors {message.errors}"
+                f" · mean reward {reward_text(message.mean_reward)}{cancelling}"
+            )
+            self.runs_model.refresh_run(message.run_id)
+            if self.rollouts_model.run_id == message.run_id:
+                self.rollouts_model.poll_new()
+
+    def _finish(self) -> None:
+        self.job = None
+        self.new_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if self.active_run_id:
+            self.runs_model.refresh_run(self.active_run_id)
+            if self.rollouts_model.run_id == self.active_run_id:
+                self.rollouts_model.poll_new()
+
+    def _on_done(self, result: RunResult) -> None:
+        self._finish()
+        self.progress_bar.setRange(0, max(1, result.n_planned))
+        self.progress_bar.setValue(result.n_done)
+        self.progress_label.setText(
+            f"Run {result.run_id} {result.status}: {result.n_done}/{result.n_planned} · errors {result.n_errors}"
+            f" · mean reward {reward_text(result.mean_reward)}"
+        )
+        self.run_finished.emit(result)
+
+    def _on_error(self, exc: BaseException, details: str) -> None:
+        self._finish()
+        self.progress_label.setText(f"Run failed: {exc}")
+        self.runs_model.reload()
+        show_error(self, "The run failed", str(exc) or type(exc).__name__, details)
+
+    # --- selection ------------------------------------------------------------------------------
+
+    def select_run(self, run_id: str) -> None:
+        row = self.runs_model.row_of(run_id)
+        if row >= 0:
+            self.runs_view.selectRow(row)
+
+    def selected_run_id(self) -> str | None:
+        index = self.runs_view.selectionModel().currentIndex()
+        return self.runs_model.run_id(index.row()) if index.isValid() else None
+
+    def _run_selected(self, current, _previous) -> None:
+        run_id = self.runs_model.run_id(current.row()) if current.isValid() else None
+        self.rollouts_model.set_run(run_id)
+        self.rollouts_title.setText(f"Rollouts of {run_id}" if run_id else "Rollouts — select a run")
+        self.reflect_button.setEnabled(run_id is not None)
+        self.compare_button.setEnabled(False)
+
+    def _compare_selected(self) -> None:
+        index = self.rollouts_view.selectionModel().currentIndex()
+        if not index.isValid():
+            return
+        task_id = self.rollouts_model.data(index, RolloutsModel.TaskIdRole)
+        self.compare_requested.emit(task_id, [self.rollouts_model.run_id])
+
+    def _reflect_run(self) -> None:
+        run_id = self.selected_run_id()
+        if run_id:
+            ids = [self.rollouts_model.data(self.rollouts_model.index(r, 0), RolloutsModel.RolloutIdRole)
+                   for r in range(self.rollouts_model.rowCount())]
+            self.reflect_requested.emit(ids)
+
+    def shutdown(self) -> None:
+        """Cancel a running run (window closing)."""
+        self.cancel_run()
