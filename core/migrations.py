@@ -180,3 +180,155 @@ def m001_spine(db: sqlite_utils.Database) -> None:
         END;
         """,
     )
+
+
+@migration
+def m002_lessons(db: sqlite_utils.Database) -> None:
+    """Lessons with versions and events, which lesson versions each snapshot holds, reflections and proposals."""
+    run_script(
+        db,
+        """
+        CREATE TABLE lessons (
+            id TEXT PRIMARY KEY,                   -- les_xxxxxxxx
+            status TEXT NOT NULL,                  -- proposed | active | retired | rejected
+            scope_json TEXT,                       -- NULL: every suite; else a JSON list of suite names
+            origin TEXT NOT NULL,                  -- human | reflection
+            reflection_id TEXT,                    -- the reflection it came from (origin = reflection)
+            current_version_id TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_lessons_status ON lessons (status, created_at);
+
+        CREATE TABLE lesson_versions (
+            id TEXT PRIMARY KEY,                   -- lv_xxxxxxxx
+            lesson_id TEXT NOT NULL REFERENCES lessons(id),
+            version INTEGER NOT NULL,              -- 1, 2, ...
+            text TEXT NOT NULL,
+            tokens_est INTEGER NOT NULL,           -- ceil(len(text) / 4)
+            author TEXT NOT NULL,                  -- 'human' or the reflection id
+            reason TEXT,
+            parents_json TEXT,                     -- for merges: the version ids merged into this one
+            created_at TEXT NOT NULL,
+            UNIQUE (lesson_id, version)
+        );
+
+        CREATE TABLE lesson_events (
+            id TEXT PRIMARY KEY,
+            lesson_id TEXT NOT NULL REFERENCES lessons(id),
+            kind TEXT NOT NULL,                    -- created | edited | accepted | retired | restored | rejected | merged
+            from_status TEXT,
+            to_status TEXT,
+            version_id TEXT,
+            author TEXT NOT NULL,
+            reason TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_lesson_events_lesson ON lesson_events (lesson_id, created_at);
+
+        CREATE TABLE snapshot_lessons (
+            snapshot_id TEXT NOT NULL REFERENCES snapshots(id),
+            position INTEGER NOT NULL,
+            lesson_id TEXT NOT NULL REFERENCES lessons(id),
+            version_id TEXT NOT NULL REFERENCES lesson_versions(id),
+            PRIMARY KEY (snapshot_id, position)
+        );
+        CREATE INDEX idx_snapshot_lessons_lesson ON snapshot_lessons (lesson_id, version_id);
+
+        CREATE TABLE reflections (
+            id TEXT PRIMARY KEY,                   -- ref_xxxxxxxx
+            kind TEXT NOT NULL,                    -- reflect | distill
+            endpoint TEXT NOT NULL,
+            model TEXT,
+            server_model TEXT,
+            prompt_name TEXT NOT NULL,
+            prompt_hash TEXT NOT NULL,             -- sha256 of the meta-prompt text used
+            request_json TEXT NOT NULL,            -- the full request body
+            raw_reply TEXT,                        -- the reply verbatim, parsed or not
+            analysis TEXT,
+            status TEXT NOT NULL,                  -- running | ok | failed
+            error TEXT,
+            context_json TEXT NOT NULL DEFAULT '{}',  -- what was included / left out and why
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_reflections_created ON reflections (created_at);
+
+        CREATE TABLE reflection_rollouts (
+            reflection_id TEXT NOT NULL REFERENCES reflections(id),
+            rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+            included INTEGER NOT NULL,
+            reason TEXT,
+            PRIMARY KEY (reflection_id, rollout_id)
+        );
+        CREATE INDEX idx_reflection_rollouts_rollout ON reflection_rollouts (rollout_id);
+
+        CREATE TABLE proposals (
+            id TEXT PRIMARY KEY,                   -- prop_xxxxxxxx
+            reflection_id TEXT NOT NULL REFERENCES reflections(id),
+            op TEXT NOT NULL,                      -- add | edit | merge | retire
+            status TEXT NOT NULL,                  -- pending | accepted | rejected | invalid
+            text TEXT,
+            rationale TEXT,
+            lesson_ids_json TEXT NOT NULL DEFAULT '[]',
+            evidence_json TEXT NOT NULL DEFAULT '[]',
+            invalid_reason TEXT,
+            leakage_json TEXT,                     -- NULL or a list of findings
+            decided_at TEXT,
+            decided_by TEXT,
+            decision_reason TEXT,
+            result_lesson_id TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX idx_proposals_status ON proposals (status, created_at);
+        CREATE INDEX idx_proposals_reflection ON proposals (reflection_id);
+        """
+    )
+    run_script(
+        db,
+        """
+        CREATE VIRTUAL TABLE lesson_versions_fts USING fts5(
+            text, content='lesson_versions', content_rowid='rowid', tokenize='porter'
+        );
+        CREATE TRIGGER lesson_versions_ai AFTER INSERT ON lesson_versions BEGIN
+            INSERT INTO lesson_versions_fts (rowid, text) VALUES (new.rowid, new.text);
+        END;
+        CREATE TRIGGER lesson_versions_ad AFTER DELETE ON lesson_versions BEGIN
+            INSERT INTO lesson_versions_fts (lesson_versions_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+        END;
+        """,
+    )
+
+
+@migration
+def m003_impact(db: sqlite_utils.Database) -> None:
+    """Ablation pairs, and a covering index for the impact aggregate (task, model, snapshot, reward)."""
+    run_script(
+        db,
+        """
+        CREATE TABLE ablations (
+            id TEXT PRIMARY KEY,                   -- abl_xxxxxxxxxx
+            lesson_id TEXT NOT NULL REFERENCES lessons(id),
+            version_id TEXT NOT NULL,              -- the lesson version that was in the "with" arm
+            suite TEXT NOT NULL,
+            split TEXT NOT NULL,
+            samples INTEGER NOT NULL,
+            endpoint TEXT NOT NULL,
+            seed INTEGER,
+            run_with TEXT NOT NULL REFERENCES runs(id),
+            run_without TEXT NOT NULL REFERENCES runs(id),
+            status TEXT NOT NULL,                  -- running | completed | interrupted | failed
+            lift REAL,
+            ci_low REAL,
+            ci_high REAL,
+            n_tasks INTEGER,
+            n_with INTEGER,
+            n_without INTEGER,
+            created_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX idx_ablations_lesson ON ablations (lesson_id, created_at);
+        CREATE INDEX idx_rollouts_impact ON rollouts (task_id, model, snapshot_id, reward);
+        """,
+    )
