@@ -395,11 +395,12 @@ class ComparePage(QWidget):
         width = max(viewport.width(), COLUMN_WIDTH)
         visible = QRect(x0 - COLUMN_WIDTH, 0, width + 2 * COLUMN_WIDTH, 1)  # one column of margin each side
         rendered = 0
+        # Columns have a fixed width, so their place follows from their index (also before layout runs).
+        left = self.strip_layout.contentsMargins().left()
+        pitch = COLUMN_WIDTH + max(0, self.strip_layout.spacing())
         for i, column in enumerate(self.visible_columns()):
-            geometry = column.geometry()
-            if geometry.width() <= 0:  # not laid out yet: estimate from its position
-                geometry = QRect(4 + i * (COLUMN_WIDTH + 6), 0, COLUMN_WIDTH, 1)
-            if geometry.left() <= visible.right() and geometry.right() >= visible.left():
+            x = left + i * pitch
+            if x <= visible.right() and x + COLUMN_WIDTH >= visible.left():
                 rendered += int(column.ensure_rendered())
         return rendered
 

@@ -1,0 +1,184 @@
+"""GUI at scale: a 1,000,000-rollout workspace opened offscreen.
+
+Prints `name: value` lines: time to the first painted runs table, time to open the
+Compare page on a task with 50 rollouts, time to scroll the runs table to the end,
+and peak memory. Targets: <= 1.0 s, <= 0.5 s, <= 500 MB.
+
+    python benchmarks/gui_scale.py [--workspace PATH] [--rollouts N] [--regenerate]
+
+The workspace is generated once (bulk inserts in one transaction, in a child process
+so its memory does not count) and reused on later runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TASKS_PER_RUN = 500
+ROLLOUTS_PER_TASK = 50
+
+
+def generate(path: Path, n_rollouts: int) -> None:
+    """Fill a fresh workspace with n_rollouts rollouts: each task has 50, spread over runs of 500."""
+    from lessonlab.core.workspace import open_workspace
+
+    n_tasks = max(1, n_rollouts // ROLLOUTS_PER_TASK)
+    n_runs = max(1, n_rollouts // TASKS_PER_RUN)
+    ws = open_workspace(path)
+    conn = ws.conn
+    stamp = "2025-01-01T00:00:00.000Z"
+    system = "You are a careful assistant."
+    started = time.perf_counter()
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("BEGIN")
+    conn.execute("INSERT INTO snapshots VALUES ('snap_bench', 'bench', ?, ?, 0, ?)", (system, system, stamp))
+    conn.executemany(
+        "INSERT INTO tasks (id, suite, name, split, content_hash, prompt_json, verifier_json, metadata_json,"
+        " created_at) VALUES (?, 'bench', ?, 'train', ?, ?, ?, '{}', ?)",
+        ((f"t_{i:08d}", f"bench-{i}", str(i), json.dumps(f"What is {i} + 1?"),
+          json.dumps({"kind": "numeric", "answer": i + 1}), stamp) for i in range(n_tasks)),
+    )
+    conn.executemany(
+        "INSERT INTO runs (id, kind, suite, split, samples, endpoint, model, server_model, snapshot_id, status,"
+        " n_planned, n_done, n_errors, reward_sum, mean_reward, created_at, started_at, finished_at)"
+        " VALUES (?, 'run', 'bench', 'train', 1, 'bench', 'bench-model', 'bench-model', 'snap_bench', 'completed',"
+        " ?, ?, 0, ?, ?, ?, ?, ?)",
+        ((f"run_{r:08d}", TASKS_PER_RUN, TASKS_PER_RUN, TASKS_PER_RUN * (r % 10) / 10, (r % 10) / 10,
+          f"2025-01-{1 + r % 28:02d}T{r % 24:02d}:{r % 60:02d}:00.{r % 1000:03d}Z", stamp, stamp)
+         for r in range(n_runs)),
+    )
+    conn.executemany(
+        "INSERT INTO run_tasks (run_id, position, task_id) VALUES (?, ?, ?)",
+        ((f"run_{i // TASKS_PER_RUN:08d}", i % TASKS_PER_RUN, f"t_{i % n_tasks:08d}") for i in range(n_rollouts)),
+    )
+
+    def rollouts():
+        for i in range(n_rollouts):
+            reward = float((i * 2654435761) % 3 == 0)
+            yield (f"ro_{i:010d}", f"run_{i // TASKS_PER_RUN:08d}", f"t_{i % n_tasks:08d}", 0, "snap_bench", i,
+                   "ok", reward, "expected x, got y" if not reward else "correct", 20, 12, 150.0, "bench-model", stamp)
+
+    conn.executemany(
+        "INSERT INTO rollouts (id, run_id, task_id, sample_index, snapshot_id, seed, status, reward, feedback,"
+        " prompt_tokens, completion_tokens, latency_ms, model, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rollouts(),
+    )
+    conn.executemany(
+        "INSERT INTO rollout_texts (rollout_id, messages_json, output) VALUES (?, ?, ?)",
+        ((f"ro_{i:010d}",
+          json.dumps([{"role": "system", "content": system},
+                      {"role": "user", "content": f"What is {i % n_tasks} + 1?"}]),
+          f"Let me add.\n```python\nprint({i % n_tasks} + 1)\n```\nAnswer: {i % n_tasks + 1 + (i % 3 != 0)}")
+         for i in range(n_rollouts)),
+    )
+    conn.execute("COMMIT")
+    conn.execute("ANALYZE")
+    ws.close()
+    print(f"generated: {n_rollouts} rollouts, {n_tasks} tasks, {n_runs} runs in {time.perf_counter() - started:.1f} s",
+          file=sys.stderr)
+
+
+def measure(path: Path) -> dict:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject
+
+    from lessonlab.gui.app import application
+    from lessonlab.gui.main_window import MainWindow
+
+    app = application()
+
+    class PaintWatch(QObject):
+        def __init__(self):
+            super().__init__()
+            self.painted_at = None
+
+        def eventFilter(self, obj, event):  # noqa: N802
+            if event.type() == QEvent.Type.Paint and self.painted_at is None:
+                self.painted_at = time.perf_counter()
+            return False
+
+    def pump_until(condition, timeout=30.0):
+        deadline = time.perf_counter() + timeout
+        while not condition() and time.perf_counter() < deadline:
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        return condition()
+
+    figures = {}
+    t0 = time.perf_counter()
+    window = MainWindow(path)
+    watch = PaintWatch()
+    window.runs_page.runs_view.viewport().installEventFilter(watch)
+    window.show()
+    pump_until(lambda: watch.painted_at is not None)
+    figures["first_painted_runs_table_s"] = round(watch.painted_at - t0, 3)
+    figures["runs"] = window.runs_page.runs_model.total()
+
+    # Scroll the runs table to the end, page by page, measuring the longest stall.
+    view = window.runs_page.runs_view
+    bar = view.verticalScrollBar()
+    worst = 0.0
+    t1 = time.perf_counter()
+    while True:
+        step = time.perf_counter()
+        bar.setValue(bar.maximum())
+        QCoreApplication.processEvents()
+        worst = max(worst, time.perf_counter() - step)
+        model = window.runs_page.runs_model
+        if not model.canFetchMore():
+            break
+    figures["scroll_runs_table_to_end_s"] = round(time.perf_counter() - t1, 3)
+    figures["worst_scroll_step_s"] = round(worst, 3)
+
+    # Compare page: a task with 50 rollouts, from the click to its columns painted.
+    task_id = "t_00000042"
+    window.compare_page.resize(1400, 800)
+    t2 = time.perf_counter()
+    window.compare_task(task_id, [])
+    page = window.compare_page
+    pump_until(lambda: len(page.columns) == ROLLOUTS_PER_TASK and page.columns[0].rendered_with is not None)
+    page.repaint()
+    figures["open_compare_50_rollouts_s"] = round(time.perf_counter() - t2, 3)
+    figures["compare_columns"] = len(page.columns)
+    figures["compare_columns_highlighted"] = sum(c.rendered_with is not None for c in page.columns)
+    figures["peak_memory_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    window.shutdown()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", type=Path, default=Path(tempfile.gettempdir()) / "lessonlab-gui-scale.db")
+    parser.add_argument("--rollouts", type=int, default=1_000_000)
+    parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate_only:
+        generate(args.workspace, args.rollouts)
+        return
+    marker = args.workspace.with_suffix(".rollouts")
+    fresh = (args.regenerate or not args.workspace.exists() or not marker.exists()
+             or marker.read_text().strip() != str(args.rollouts))
+    if fresh:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(args.workspace) + suffix).unlink(missing_ok=True)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--generate-only", "--workspace", str(args.workspace),
+                        "--rollouts", str(args.rollouts)], check=True)
+        marker.write_text(str(args.rollouts))
+        print(f"generate_workspace_s: {time.perf_counter() - started:.1f}")
+    print(f"workspace: {args.workspace}")
+    print(f"rollouts: {args.rollouts}")
+    for name, value in measure(args.workspace).items():
+        print(f"{name}: {value}")
+
+
+if __name__ == "__main__":
+    main()
