@@ -38,6 +38,7 @@ def wait_for(condition, timeout: float = 10.0) -> bool:
 
 def save_screenshot(window: MainWindow, path: Path, page: str | None = None) -> Path:
     """Render the window on a page (waiting for its background loading) and save it as an image."""
+    window.resize(1280, 800)  # the same size every time, whatever geometry was saved
     window.show()
     window.go_to(page or "Runs")
     if window.current_page_name() == "Compare":

@@ -155,9 +155,10 @@ class ComparePage(QWidget):
         self._search_timer = QTimer(self, singleShot=True, interval=250)
         self._search_timer.timeout.connect(self.refresh_tasks)
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
-        self.scope_label = QLabel("All runs")
+        self.scope_label = QLabel("Scope: all runs")
         self.scope_label.setWordWrap(True)
-        self.clear_scope = QPushButton("All runs")
+        self.clear_scope = QPushButton("Show all runs")
+        self.clear_scope.setEnabled(False)
         self.clear_scope.setToolTip("Show the task's rollouts from every run")
         self.clear_scope.clicked.connect(self._clear_scope)
         self.task_list = QListWidget()
@@ -165,6 +166,7 @@ class ComparePage(QWidget):
         self.task_list.itemActivated.connect(self._task_clicked)
         self.task_list.itemClicked.connect(self._task_clicked)
         picker = QWidget()
+        picker.setMinimumWidth(240)
         pl = QVBoxLayout(picker)
         pl.setContentsMargins(0, 0, 0, 0)
         pl.addWidget(self.search)
@@ -282,7 +284,7 @@ class ComparePage(QWidget):
     def set_scope(self, run_ids: list[str] | None) -> None:
         """Limit the picker and columns to these runs (None: all runs)."""
         self.scope_run_ids = list(run_ids) if run_ids else None
-        self.scope_label.setText(f"Run {', '.join(self.scope_run_ids)}" if self.scope_run_ids else "All runs")
+        self.scope_label.setText(f"Scope: run {', '.join(self.scope_run_ids)}" if self.scope_run_ids else "Scope: all runs")
         self.clear_scope.setEnabled(self.scope_run_ids is not None)
         self.refresh_tasks()
 
@@ -318,7 +320,7 @@ class ComparePage(QWidget):
         self.task_id = task_id
         if run_ids is not None and run_ids != self.scope_run_ids:
             self.scope_run_ids = list(run_ids) or None
-            self.scope_label.setText(f"Run {', '.join(run_ids)}" if run_ids else "All runs")
+            self.scope_label.setText(f"Scope: run {', '.join(run_ids)}" if run_ids else "Scope: all runs")
             self.clear_scope.setEnabled(bool(run_ids))
             self.refresh_tasks()
         self._generation += 1

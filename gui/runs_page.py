@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
     QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QSplitter, QTableView,
@@ -230,6 +230,8 @@ class RunsPage(QWidget):
         layout.addWidget(self.progress_frame)
         layout.addWidget(splitter, 1)
         self._update_empty_state()
+        if self.runs_model.rowCount():
+            self.runs_view.selectRow(0)  # the newest run's rollouts, so the page opens on something
 
     # --- empty workspace: lead somewhere ----------------------------------------------------------
 
