@@ -485,6 +485,7 @@ def gui_cmd(workspace_path=None, screenshot=None, page=None) -> None:
 
 
 from . import cli_lessons  # noqa: E402,F401  (registers the lesson commands)
+from . import cli_impact  # noqa: E402,F401  (registers impact, timeline, ablate)
 
 
 def main() -> None:

@@ -329,6 +329,34 @@ def m003_impact(db: sqlite_utils.Database) -> None:
             finished_at TEXT
         );
         CREATE INDEX idx_ablations_lesson ON ablations (lesson_id, created_at);
-        CREATE INDEX idx_rollouts_impact ON rollouts (task_id, model, snapshot_id, reward);
+
+        -- Scored rollouts summed per (task, model, snapshot), kept in step by triggers: impact
+        -- questions are answered from these few thousand cells instead of millions of rollouts.
+        CREATE TABLE rollout_cells (
+            task_id TEXT NOT NULL,
+            model TEXT NOT NULL,                   -- '' when the server reported none
+            snapshot_id TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            reward_sum REAL NOT NULL,
+            PRIMARY KEY (task_id, model, snapshot_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_rollout_cells_snapshot ON rollout_cells (snapshot_id);
+
+        INSERT INTO rollout_cells (task_id, model, snapshot_id, n, reward_sum)
+            SELECT task_id, COALESCE(model, ''), snapshot_id, COUNT(*), SUM(reward)
+            FROM rollouts WHERE reward IS NOT NULL GROUP BY 1, 2, 3;
+
+        CREATE TRIGGER rollouts_cells_ai AFTER INSERT ON rollouts WHEN new.reward IS NOT NULL BEGIN
+            INSERT INTO rollout_cells (task_id, model, snapshot_id, n, reward_sum)
+                VALUES (new.task_id, COALESCE(new.model, ''), new.snapshot_id, 1, new.reward)
+                ON CONFLICT (task_id, model, snapshot_id)
+                DO UPDATE SET n = n + 1, reward_sum = reward_sum + excluded.reward_sum;
+        END;
+        CREATE TRIGGER rollouts_cells_ad AFTER DELETE ON rollouts WHEN old.reward IS NOT NULL BEGIN
+            UPDATE rollout_cells SET n = n - 1, reward_sum = reward_sum - old.reward
+                WHERE task_id = old.task_id AND model = COALESCE(old.model, '') AND snapshot_id = old.snapshot_id;
+            DELETE FROM rollout_cells WHERE task_id = old.task_id AND model = COALESCE(old.model, '')
+                AND snapshot_id = old.snapshot_id AND n <= 0;
+        END;
         """,
     )

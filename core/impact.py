@@ -1,0 +1,404 @@
+"""Impact: which rollouts saw a lesson, its matched lift with a bootstrap interval, ablations, timeline.
+
+Comparisons are made per *unit* = (task, model): a rollout with the lesson is only ever compared with
+rollouts of the same task answered by the same model without it. Lift = mean over units of
+(mean reward with − mean reward without); the 95% interval comes from resampling units.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from .workspace import Workspace, new_id, now
+
+MIN_UNITS = 3          # fewer matched (task, model) units than this: "not enough data"
+BOOTSTRAP_SAMPLES = 1000
+BOOTSTRAP_SEED = 20261122  # fixed, so the same data always gives the same interval
+
+
+class ImpactError(ValueError):
+    """An impact or ablation request that cannot be answered (unknown lesson, nothing to compare)."""
+
+
+@dataclass
+class Lift:
+    """A matched lift with its interval, or the reason there is none."""
+
+    lift: float | None
+    ci_low: float | None
+    ci_high: float | None
+    n_units: int                 # matched (task, model) pairs with data on both sides
+    n_with: int                  # rollouts with the lesson in those units
+    n_without: int               # rollouts without it in those units
+    enough_data: bool
+    note: str = ""
+
+    def describe(self) -> str:
+        """'+0.25 [+0.10, +0.40] (12 tasks)' or the reason there is no number."""
+        if not self.enough_data or self.lift is None:
+            return f"not enough data ({self.note})" if self.note else "not enough data"
+        return f"{self.lift:+.2f} [{self.ci_low:+.2f}, {self.ci_high:+.2f}] ({self.n_units} tasks)"
+
+
+@dataclass
+class LessonImpact:
+    """Everything the impact table shows for one lesson."""
+
+    lesson_id: str
+    status: str
+    text: str
+    tokens: int
+    runs_with: int
+    rollouts_with: int
+    rollouts_comparable_without: int
+    observational: Lift
+    confounded_with: list[str] = field(default_factory=list)   # lessons that always came and went with it
+    latest_ablation: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def bootstrap_lift(diffs: list[float], n_with: int = 0, n_without: int = 0, *,
+                   samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED) -> Lift:
+    """Mean of per-unit differences with a 95% percentile bootstrap interval over units."""
+    n = len(diffs)
+    if n < MIN_UNITS:
+        return Lift(None, None, None, n, n_with, n_without, False,
+                    f"{n} matched task{'s' if n != 1 else ''}, need {MIN_UNITS}")
+    mean = sum(diffs) / n
+    rng = random.Random(seed)
+    # One draw of samples × n values, summed in slices: the loops stay in C, which keeps the
+    # whole impact table fast on big workspaces.
+    draws = rng.choices(diffs, k=n * samples)
+    means = sorted(sum(draws[i:i + n]) / n for i in range(0, n * samples, n))
+    low = means[int(0.025 * (samples - 1))]
+    high = means[int(round(0.975 * (samples - 1)))]
+    return Lift(mean, low, high, n, n_with, n_without, True)
+
+
+# --- the shared aggregate ------------------------------------------------------------------------
+
+
+@dataclass
+class _Cells:
+    """Reward sums per (task, model, snapshot), and which lessons each snapshot holds."""
+
+    cells: dict[tuple[str, str], dict[str, tuple[int, float]]]   # (task, model) -> snapshot -> (n, sum)
+    snapshot_lessons: dict[str, frozenset[str]]
+
+
+def _load_cells(ws: Workspace, suite: str | None = None) -> _Cells:
+    sql = "SELECT task_id, model, snapshot_id, n, reward_sum FROM rollout_cells"
+    params: list = []
+    if suite:
+        sql += " WHERE task_id IN (SELECT id FROM tasks WHERE suite = ?)"
+        params.append(suite)
+    cells: dict[tuple[str, str], dict[str, tuple[int, float]]] = {}
+    for task_id, model, snap, n, s in ws.conn.execute(sql, params):
+        if n > 0:
+            cells.setdefault((task_id, model), {})[snap] = (n, s)
+    members: dict[str, set[str]] = {}
+    for snap, lesson in ws.conn.execute("SELECT snapshot_id, lesson_id FROM snapshot_lessons"):
+        members.setdefault(snap, set()).add(lesson)
+    return _Cells(cells, {k: frozenset(v) for k, v in members.items()})
+
+
+def _impact_from_cells(data: _Cells, lesson_id: str, version_id: str | None = None,
+                       version_snapshots: set[str] | None = None) -> tuple[Lift, int, int, list[str]]:
+    """(lift, rollouts with, comparable rollouts without, confounders) for one lesson."""
+    empty: frozenset[str] = frozenset()
+
+    def has(snap: str) -> bool:
+        if version_snapshots is not None:
+            return snap in version_snapshots
+        return lesson_id in data.snapshot_lessons.get(snap, empty)
+
+    diffs: list[float] = []
+    n_with_total = n_without_total = 0
+    rollouts_with = 0
+    with_sets: list[frozenset[str]] = []
+    without_sets: list[frozenset[str]] = []
+    for unit, snaps in data.cells.items():
+        w_n = w_s = o_n = o_s = 0
+        w_snaps, o_snaps = [], []
+        for snap, (n, s) in snaps.items():
+            if has(snap):
+                w_n += n
+                w_s += s
+                w_snaps.append(snap)
+            elif version_snapshots is None or lesson_id not in data.snapshot_lessons.get(snap, empty):
+                # For a version comparison, other versions of the same lesson are neither side.
+                o_n += n
+                o_s += s
+                o_snaps.append(snap)
+        rollouts_with += w_n
+        if w_n and o_n:
+            diffs.append(w_s / w_n - o_s / o_n)
+            n_with_total += w_n
+            n_without_total += o_n
+            with_sets.extend(data.snapshot_lessons.get(s, empty) for s in w_snaps)
+            without_sets.extend(data.snapshot_lessons.get(s, empty) for s in o_snaps)
+    lift = bootstrap_lift(diffs, n_with_total, n_without_total)
+    confounders: list[str] = []
+    if with_sets and without_sets:
+        # Lessons present in every "with" prompt and absent from every "without" prompt moved
+        # together with this one: the difference belongs to the set, not to a single culprit.
+        always_with = frozenset.intersection(*with_sets)
+        ever_without = frozenset.union(*without_sets)
+        confounders = sorted(always_with - ever_without - {lesson_id})
+    if confounders:
+        lift.note = "confounded: added together with " + ", ".join(confounders)
+    return lift, rollouts_with, n_without_total, confounders
+
+
+# --- public queries ------------------------------------------------------------------------------
+
+
+def exposure(ws: Workspace, lesson_id: str, version_id: str | None = None, *, limit: int = 1000) -> dict:
+    """Runs and rollouts whose snapshot held the lesson (or one version of it), and the comparable ones without."""
+    snap_sql = "SELECT snapshot_id FROM snapshot_lessons WHERE lesson_id = ?"
+    params: list = [lesson_id]
+    if version_id:
+        snap_sql += " AND version_id = ?"
+        params.append(version_id)
+    snapshots = [r[0] for r in ws.conn.execute(snap_sql, params)]
+    marks = ",".join("?" * len(snapshots)) or "NULL"
+    runs = ws.query(
+        f"SELECT id, suite, model, server_model, snapshot_id, kind, n_done, mean_reward, created_at FROM runs"
+        f" WHERE snapshot_id IN ({marks}) ORDER BY created_at",
+        snapshots,
+    )
+    with_rows = ws.query(
+        f"SELECT id, run_id, task_id, model, snapshot_id, reward FROM rollouts WHERE snapshot_id IN ({marks})"
+        f" ORDER BY task_id LIMIT ?",
+        [*snapshots, limit],
+    )
+    counts = ws.one(f"SELECT COUNT(*) AS n FROM rollouts WHERE snapshot_id IN ({marks})", snapshots)
+    # Comparable: same task and same model, from a snapshot without the lesson (any version of it).
+    cells = ws.query(
+        f"""
+        SELECT c.task_id, c.model, c.snapshot_id IN ({marks}) AS has, c.n FROM rollout_cells c
+        WHERE EXISTS (SELECT 1 FROM rollout_cells w WHERE w.task_id = c.task_id AND w.model = c.model
+                      AND w.snapshot_id IN ({marks}))
+          AND (c.snapshot_id IN ({marks})
+               OR c.snapshot_id NOT IN (SELECT snapshot_id FROM snapshot_lessons WHERE lesson_id = ?))
+        """,
+        [*snapshots, *snapshots, *snapshots, lesson_id],
+    )
+    tasks_with = {c["task_id"] for c in cells if c["has"]}
+    without_cells = [c for c in cells if not c["has"]]
+    without = {"n": sum(c["n"] for c in without_cells), "tasks": len({c["task_id"] for c in without_cells})}
+    counts["tasks"] = len(tasks_with)
+    return {
+        "lesson_id": lesson_id,
+        "version_id": version_id,
+        "snapshots": snapshots,
+        "runs": runs,
+        "rollouts_with": counts["n"],
+        "tasks_with": counts["tasks"],
+        "rollouts_without_comparable": without["n"],
+        "tasks_without_comparable": without["tasks"],
+        "rollouts": with_rows,
+    }
+
+
+def lesson_impact(ws: Workspace, lesson_id: str, *, suite: str | None = None, _cells: _Cells | None = None) -> LessonImpact:
+    """Observational impact of one lesson (all its versions together)."""
+    row = ws.one(
+        "SELECT l.id, l.status, v.text, v.tokens_est FROM lessons l JOIN lesson_versions v ON v.id = l.current_version_id"
+        " WHERE l.id = ?",
+        (lesson_id,),
+    )
+    if row is None:
+        raise ImpactError(f"no lesson with id {lesson_id!r}")
+    data = _cells or _load_cells(ws, suite)
+    lift, rollouts_with, without, confounders = _impact_from_cells(data, lesson_id)
+    runs_with = sum(
+        1 for _ in ws.conn.execute(
+            "SELECT 1 FROM runs WHERE snapshot_id IN (SELECT snapshot_id FROM snapshot_lessons WHERE lesson_id = ?)"
+            + (" AND suite = ?" if suite else ""),
+            (lesson_id, suite) if suite else (lesson_id,),
+        )
+    )
+    return LessonImpact(
+        lesson_id=lesson_id, status=row["status"], text=row["text"], tokens=row["tokens_est"],
+        runs_with=runs_with, rollouts_with=rollouts_with, rollouts_comparable_without=without,
+        observational=lift, confounded_with=confounders, latest_ablation=latest_ablation(ws, lesson_id),
+    )
+
+
+def impact_table(ws: Workspace, *, suite: str | None = None, statuses: tuple[str, ...] | None = None) -> list[LessonImpact]:
+    """Impact of every lesson (optionally only some statuses), from one aggregate pass over the rollouts."""
+    data = _load_cells(ws, suite)
+    sql = "SELECT id FROM lessons"
+    params: list = []
+    if statuses:
+        sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
+        params.extend(statuses)
+    sql += " ORDER BY created_at, id"
+    return [lesson_impact(ws, r["id"], suite=suite, _cells=data) for r in ws.query(sql, params)]
+
+
+def latest_ablation(ws: Workspace, lesson_id: str) -> dict | None:
+    """The most recent finished ablation of a lesson, or None."""
+    row = ws.one(
+        "SELECT * FROM ablations WHERE lesson_id = ? AND status = 'completed' ORDER BY created_at DESC LIMIT 1",
+        (lesson_id,),
+    )
+    return row
+
+
+def timeline(ws: Workspace, suite: str, model: str | None = None) -> list[dict]:
+    """Runs of a suite in time order (per model), each with the lesson events since the previous run."""
+    sql = ("SELECT id, kind, model, server_model, snapshot_id, n_done, n_errors, mean_reward, created_at,"
+           " (SELECT lesson_count FROM snapshots s WHERE s.id = runs.snapshot_id) AS lessons"
+           " FROM runs WHERE suite = ?")
+    params: list = [suite]
+    if model:
+        sql += " AND COALESCE(server_model, model) = ?"
+        params.append(model)
+    sql += " ORDER BY created_at, id"
+    runs = ws.query(sql, params)
+    events = ws.query(
+        "SELECT e.lesson_id, e.kind, e.from_status, e.to_status, e.author, e.reason, e.created_at, v.version"
+        " FROM lesson_events e LEFT JOIN lesson_versions v ON v.id = e.version_id ORDER BY e.created_at, e.id"
+    )
+    out, i = [], 0
+    for run in runs:
+        run["model"] = run.pop("server_model") or run["model"]
+        run["events_before"] = []
+        # An event stamped in the same millisecond as a run is taken to come after it.
+        while i < len(events) and events[i]["created_at"] < run["created_at"]:
+            run["events_before"].append(events[i])
+            i += 1
+        out.append(run)
+    return out
+
+
+# --- ablation ------------------------------------------------------------------------------------
+
+
+@dataclass
+class AblationResult:
+    """A with/without pair of runs of the same tasks and seeds, and the measured lift."""
+
+    ablation_id: str
+    lesson_id: str
+    version_id: str
+    run_with: str
+    run_without: str
+    lift: Lift
+    status: str
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.update(data.pop("lift"))
+        return data
+
+
+def paired_lift(ws: Workspace, run_with: str, run_without: str) -> Lift:
+    """Lift of one run over another on the tasks both scored (per-task means, bootstrap over tasks)."""
+    rows = ws.query(
+        "SELECT run_id, task_id, COUNT(*) AS n, AVG(reward) AS mean FROM rollouts"
+        " WHERE run_id IN (?, ?) AND reward IS NOT NULL GROUP BY run_id, task_id",
+        (run_with, run_without),
+    )
+    per: dict[str, dict[str, tuple[int, float]]] = {}
+    for r in rows:
+        per.setdefault(r["task_id"], {})[r["run_id"]] = (r["n"], r["mean"])
+    diffs, n_w, n_o = [], 0, 0
+    for task, arms in per.items():
+        if run_with in arms and run_without in arms:
+            diffs.append(arms[run_with][1] - arms[run_without][1])
+            n_w += arms[run_with][0]
+            n_o += arms[run_without][0]
+    return bootstrap_lift(diffs, n_w, n_o)
+
+
+async def run_ablation(
+    ws: Workspace,
+    lesson_id: str,
+    suite,
+    tasks: list,
+    *,
+    endpoint,
+    base_url: str | None,
+    samples: int,
+    split: str,
+    settings=None,
+    concurrency: int = 4,
+    params: dict | None = None,
+    seed: int | None = None,
+    progress: Callable | None = None,
+    cancel: threading.Event | None = None,
+    retry=None,
+) -> AblationResult:
+    """Rerun tasks with the current snapshot and with the same snapshot minus the lesson, side by side."""
+    from . import models
+    from .lessons import active_lessons
+    from .runner import create_run, execute_run
+    from .snapshots import base_prompt, snapshot_for_lessons
+
+    current = active_lessons(ws, suite.name)
+    target = next((lesson for lesson in current if lesson.id == lesson_id), None)
+    if target is None:
+        raise ImpactError(f"lesson {lesson_id} is not active for suite {suite.name!r}: nothing to ablate")
+    base = base_prompt(settings)
+    with_snap = snapshot_for_lessons(ws, base, current)
+    without_snap = snapshot_for_lessons(ws, base, [lesson for lesson in current if lesson.id != lesson_id])
+    if seed is None:
+        seed = random.randrange(2**31)
+    ablation_id = new_id("abl")
+    note = lambda arm: json.dumps({"ablation": ablation_id, "lesson": lesson_id, "arm": arm})  # noqa: E731
+    half = max(1, concurrency // 2)
+    common = dict(endpoint=endpoint, samples=samples, split=split, concurrency=half, params=params, seed=seed,
+                  kind="ablation")
+    run_with = create_run(ws, suite, tasks, snapshot=with_snap, note=note("with"), **common)
+    run_without = create_run(ws, suite, tasks, snapshot=without_snap, note=note("without"), **common)
+    with ws.transaction():
+        ws.db["ablations"].insert({
+            "id": ablation_id, "lesson_id": lesson_id, "version_id": target.version_id, "suite": suite.name,
+            "split": split, "samples": samples, "endpoint": endpoint.name, "seed": seed,
+            "run_with": run_with, "run_without": run_without, "status": "running", "created_at": now(),
+        })
+    totals: dict[str, object] = {}
+
+    def arm_progress(arm):
+        def report(p):
+            totals[arm] = p
+            if progress is not None:
+                progress(totals)
+        return report
+
+    kwargs = {"retry": retry} if retry is not None else {}
+    status = "completed"
+    try:
+        # Both arms run at the same time against the same endpoint, so drift in the
+        # endpoint (load, caching) hits them alike; seeds per (task, sample) are identical.
+        results = await asyncio.gather(
+            execute_run(ws, run_with, endpoint, base_url=base_url, progress=arm_progress("with"), cancel=cancel, **kwargs),
+            execute_run(ws, run_without, endpoint, base_url=base_url, progress=arm_progress("without"), cancel=cancel,
+                        **kwargs),
+        )
+        if any(r.status != "completed" for r in results):
+            status = "interrupted" if any(r.status == "interrupted" for r in results) else "failed"
+    except BaseException:
+        _finish_ablation(ws, ablation_id, "interrupted", None)
+        raise
+    lift = paired_lift(ws, run_with, run_without)
+    _finish_ablation(ws, ablation_id, status, lift)
+    return AblationResult(ablation_id, lesson_id, target.version_id, run_with, run_without, lift, status)
+
+
+def _finish_ablation(ws: Workspace, ablation_id: str, status: str, lift: Lift | None) -> None:
+    values = {"status": status, "finished_at": now()}
+    if lift is not None:
+        values.update(lift=lift.lift, ci_low=lift.ci_low, ci_high=lift.ci_high, n_tasks=lift.n_units,
+                      n_with=lift.n_with, n_without=lift.n_without)
+    with ws.transaction():
+        ws.db["ablations"].update(ablation_id, values)
