@@ -440,6 +440,7 @@ def show_cmd(ident, workspace_path, as_json) -> None:
             click.echo(f"  {r['id']}  {r['task']} #{r['sample_index']}  {fmt_reward(r['reward'])}  {what}")
         return
     detail = queries.rollout_detail(ws, full)
+    detail["lessons"] = queries.snapshot_lesson_versions(ws, detail["snapshot_id"])
     if as_json:
         emit_json(detail)
         return
@@ -448,6 +449,8 @@ def show_cmd(ident, workspace_path, as_json) -> None:
     click.echo(f"model {detail['model']}  latency {detail['latency_ms'] or 0:.0f} ms  tokens "
                f"{detail['prompt_tokens']}+{detail['completion_tokens']}  attempts {detail['attempts']}  "
                f"seed {detail['seed']}")
+    click.echo("lessons in its prompt: " + (", ".join(f"{x['lesson_id']} v{x['version']}" for x in detail["lessons"])
+                                           or "none"))
     if detail["status"] == "ok":
         click.echo(f"reward {fmt_reward(detail['reward'])}: {detail['feedback']}")
     else:

@@ -321,7 +321,7 @@ def reflect_cmd(run_id, rollout_ids, suite, last, context_tokens, endpoint_name,
             click.echo(f"reflecting with {endpoint.name} ({endpoint.model})…", err=True)
         result = R.reflect(ws, endpoint, base_url=url, run_id=run_id, rollout_ids=ids or None, suite=suite,
                            last=last, settings=settings, context_tokens=context_tokens, max_tokens=max_tokens,
-                           temperature=temperature, on_chunk=echo)
+                           temperature=temperature, on_chunk=echo if echo.enabled else None)
     echo.end()
     _print_reflection(ws, result, as_json)
     if result.status != "ok":
@@ -495,7 +495,7 @@ def distill_cmd(budget, endpoint_name, max_tokens, temperature, quiet, workspace
     echo = _Echo(not quiet and not as_json)
     with endpoint_url(endpoint, quiet=as_json) as url:
         result = R.distill(ws, endpoint, base_url=url, budget=target, settings=settings, max_tokens=max_tokens,
-                           temperature=temperature, on_chunk=echo)
+                           temperature=temperature, on_chunk=echo if echo.enabled else None)
     echo.end()
     _print_reflection(ws, result, as_json)
     if not as_json:

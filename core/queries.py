@@ -237,3 +237,12 @@ def task_summary(ws: Workspace, task_id: str) -> dict:
         raise NotFound(f"no task with id {task_id!r}")
     row["prompt"] = json.loads(row.pop("prompt_json"))
     return row
+
+
+def snapshot_lesson_versions(ws: Workspace, snapshot_id: str) -> list[dict]:
+    """The lessons (id + exact version) a snapshot's system prompt holds, in prompt order."""
+    return ws.query(
+        "SELECT sl.position, sl.lesson_id, sl.version_id, v.version, v.text FROM snapshot_lessons sl"
+        " JOIN lesson_versions v ON v.id = sl.version_id WHERE sl.snapshot_id = ? ORDER BY sl.position",
+        (snapshot_id,),
+    )

@@ -241,7 +241,11 @@ def extract_json(text: str) -> tuple[dict | None, str | None]:
             continue
         if isinstance(value, dict):
             return value, None
-    return None, first_error or "no JSON object found in the reply"
+    if first_error and first_error.startswith("JSON but"):
+        return None, first_error
+    if "{" not in text:
+        return None, "no JSON object found in the reply"
+    return None, f"no JSON object found in the reply (no complete {{...}} block; {first_error})"
 
 
 def parse_reply(text: str) -> tuple[dict | None, str | None]:
