@@ -129,8 +129,10 @@ def _gate_round(ws, settings, suite, heldout, endpoint, url, options, record: Ro
     skipped = [p for p in candidates if p["leakage"]]
     for p in skipped:
         record.gate.append({"proposal": p["id"], "decision": "left pending", "why": "leakage flag"})
+        log(f"round {record.round}: {p['id']} left pending for a person: it has a leakage flag")
     candidates = [p for p in candidates if not p["leakage"]][: options.max_gated]
     if not candidates:
+        log(f"round {record.round}: no add/retire proposal to try through the gate")
         return
     snapshot = current_snapshot(ws, settings, suite.name)
     run_id, run = _run(ws, suite, heldout, "heldout", endpoint, url, snapshot, options, seed,

@@ -217,34 +217,48 @@ def build_reflect_context(ws: Workspace, rows: list[dict], lessons: list[Lesson]
 _FENCE_RE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 
 
-def extract_json(text: str) -> tuple[dict | None, str | None]:
-    """The reply's JSON object: the whole reply, a ```json fenced block, or the first {...} in it."""
+def extract_json(text: str, keys: tuple[str, ...] = ("analysis", "operations")) -> tuple[dict | None, str | None]:
+    """The reply's JSON object: the whole reply, a ```json fenced block, or the first {...} in it.
+
+    An object having one of `keys` wins over other objects (a broken reply often contains small
+    fragments that parse on their own).
+    """
     text = (text or "").strip()
     if not text:
         return None, "the reply is empty"
-    candidates = [text, *[m.group(1).strip() for m in _FENCE_RE.finditer(text)]]
+    found: list[dict] = []
     first_error = None
-    for candidate in candidates:
+    for candidate in [text, *[m.group(1).strip() for m in _FENCE_RE.finditer(text)]]:
         try:
             value = json.loads(candidate)
         except ValueError as exc:
-            first_error = first_error or f"not JSON: {exc}"
+            first_error = first_error or f"not valid JSON: {exc}"
             continue
         if isinstance(value, dict):
-            return value, None
-        first_error = first_error or f"JSON but not an object ({type(value).__name__})"
+            found.append(value)
+        else:
+            first_error = first_error or f"JSON but not an object ({type(value).__name__})"
     decoder = json.JSONDecoder()
     for match in re.finditer(r"\{", text):
+        if any(k in v for v in found for k in keys):
+            break
         try:
             value, _ = decoder.raw_decode(text, match.start())
         except ValueError:
             continue
         if isinstance(value, dict):
+            found.append(value)
+    for value in found:
+        if any(k in value for k in keys):
             return value, None
+    if found and not first_error:
+        return found[0], None
     if first_error and first_error.startswith("JSON but"):
         return None, first_error
     if "{" not in text:
         return None, "no JSON object found in the reply"
+    if found:
+        return None, f"no JSON object with {' or '.join(map(repr, keys))} in the reply ({first_error})"
     return None, f"no JSON object found in the reply (no complete {{...}} block; {first_error})"
 
 
