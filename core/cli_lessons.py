@@ -70,6 +70,23 @@ def lessons_list(status, show_all, suite, workspace_path, as_json) -> None:
     _list_lessons(status, show_all, suite, workspace_path, as_json)
 
 
+def _impact_cell(row) -> str:
+    if row is None:
+        return "—"
+    lift = row.observational
+    if not lift.enough_data or lift.lift is None:
+        return "not enough data"
+    mark = "*" if row.confounded_with else ""
+    return f"{lift.lift:+.2f} [{lift.ci_low:+.2f},{lift.ci_high:+.2f}]{mark}"
+
+
+def _impact_json(row) -> dict | None:
+    if row is None:
+        return None
+    return {"uses": row.rollouts_with, "runs": row.runs_with, "observational": row.observational.__dict__,
+            "confounded_with": row.confounded_with, "latest_ablation": row.latest_ablation}
+
+
 def _list_lessons(status, show_all, suite, workspace_path, as_json) -> None:
     settings = load_settings()
     ws = open_ws(workspace_path)
@@ -77,8 +94,12 @@ def _list_lessons(status, show_all, suite, workspace_path, as_json) -> None:
     if not status and not show_all:
         rows = [lesson for lesson in rows if lesson.status in ("active", "proposed")]
     budget = L.budget_status(ws, settings.lesson_token_budget, suite)
+    from .impact import impact_table
+
+    impacts = {row.lesson_id: row for row in impact_table(ws, suite=suite)} if rows else {}
     if as_json:
-        emit_json({"lessons": [lesson.to_dict() for lesson in rows],
+        emit_json({"lessons": [{**lesson.to_dict(), "impact": _impact_json(impacts.get(lesson.id))}
+                               for lesson in rows],
                    "budget": {"tokens": budget.tokens, "budget": budget.budget, "over": budget.over,
                               "active": budget.lessons}})
         if budget.over:
@@ -87,11 +108,14 @@ def _list_lessons(status, show_all, suite, workspace_path, as_json) -> None:
     if not rows:
         click.echo("no lessons yet; write one with `lessonlab lessons add \"...\"` or run `lessonlab reflect`")
     else:
-        click.echo(f"{'lesson':<14}{'status':<10}{'ver':>4}{'tokens':>7}  {'scope':<14}text")
+        click.echo(f"{'lesson':<14}{'status':<10}{'ver':>4}{'tokens':>7}{'uses':>7}  {'impact (lift [95% CI])':<26}"
+                   f"{'scope':<14}text")
         for lesson in rows:
             text = " ".join(lesson.text.split())
-            text = text if len(text) <= 70 else text[:69] + "…"
-            click.echo(f"{lesson.id:<14}{lesson.status:<10}{'v' + str(lesson.version):>4}{lesson.tokens:>7}  "
+            text = text if len(text) <= 60 else text[:59] + "…"
+            row = impacts.get(lesson.id)
+            click.echo(f"{lesson.id:<14}{lesson.status:<10}{'v' + str(lesson.version):>4}{lesson.tokens:>7}"
+                       f"{(row.rollouts_with if row else 0):>7}  {_impact_cell(row):<26}"
                        f"{_scope_text(lesson.scope)[:13]:<14}{text}")
     line = budget.message()
     if budget.over:

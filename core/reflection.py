@@ -651,6 +651,19 @@ def lesson_usage(ws: Workspace, lesson_id: str) -> dict:
     return {"rollouts": row["rollouts"] or 0, "mean_reward": row["mean_reward"]}
 
 
+def _impact_text(row) -> str:
+    """Impact figures for the distill prompt: weak or harmful lessons should be the first to go."""
+    if row is None:
+        return "impact not measured"
+    parts = [f"observed lift {row.observational.describe()}"]
+    if row.confounded_with:
+        parts.append("confounded with " + ", ".join(row.confounded_with))
+    ablation = row.latest_ablation
+    if ablation and ablation.get("lift") is not None:
+        parts.append(f"ablation lift {ablation['lift']:+.2f} [{ablation['ci_low']:+.2f}, {ablation['ci_high']:+.2f}]")
+    return "; ".join(parts)
+
+
 def projected_tokens(lessons: list[Lesson], operations: list[dict]) -> int:
     """Estimated lesson tokens if these (valid) operations were all applied."""
     texts = {lesson.id: lesson.text for lesson in lessons}
@@ -686,13 +699,17 @@ async def distill_async(
     if not lessons:
         raise ReflectionError("there are no active lessons to distill")
     before = sum(lesson.tokens for lesson in lessons)
+    from .impact import impact_table  # impact builds on lessons; imported here to keep layers simple
+
+    impacts = {row.lesson_id: row for row in impact_table(ws, statuses=("active",))}
     lines = ["## Active lessons"]
     for lesson in lessons:
         usage = lesson_usage(ws, lesson.id)
         scope = "all suites" if lesson.scope is None else "suites " + ", ".join(lesson.scope)
         seen = (f"seen by {usage['rollouts']} scored rollouts, mean reward {usage['mean_reward']:.2f}"
                 if usage["rollouts"] else "not used in any run yet")
-        lines.append(f"[{lesson.id}] ({scope}, ~{lesson.tokens} tokens; {seen}; impact not measured) {lesson.text}")
+        lines.append(f"[{lesson.id}] ({scope}, ~{lesson.tokens} tokens; {seen}; "
+                     f"{_impact_text(impacts.get(lesson.id))}) {lesson.text}")
     text = "\n".join(lines)
     context = Context(text, [], [], [lesson.id for lesson in lessons], [], estimate_tokens(text))
     template = read_prompt(prompt_name)

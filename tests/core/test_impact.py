@@ -227,3 +227,25 @@ def test_ablation_end_to_end_on_the_embedded_model(workspace, local_model_url, l
     assert workspace.one("SELECT COUNT(*) AS n FROM rollouts")["n"] == 8
     assert result.lift.n_with == 4 and result.lift.n_without == 4
     assert result.lift.n_units == 2 and not result.lift.enough_data  # honest: 2 tasks is too thin for an interval
+
+
+def test_lessons_list_and_distill_prompt_carry_impact_figures(tmp_path):
+    from lessonlab.core import reflection
+    from lessonlab.core.workspace import open_workspace
+
+    ws_path = tmp_path / "ws.db"
+    ws = open_workspace(ws_path)
+    helpful = add_lesson(ws, "Spell the word letter by letter before counting.")
+    put_rollouts(ws, snapshot(ws), {f"task{i}": [0.0, 0.5] for i in range(6)})
+    put_rollouts(ws, snapshot(ws, helpful), {f"task{i}": [0.5, 1.0] for i in range(6)})
+    listed = json.loads(CliRunner().invoke(cli, ["lessons", "list", "--workspace", str(ws_path), "--json"]).stdout)
+    row = listed["lessons"][0]
+    assert row["impact"]["uses"] == 12 and row["impact"]["observational"]["lift"] == pytest.approx(0.5)
+    text = CliRunner().invoke(cli, ["lessons", "list", "--workspace", str(ws_path)]).stdout
+    assert "+0.50 [+0.50,+0.50]" in text
+    reply = {"analysis": "fine", "operations": []}
+    with ScriptedServer(lambda req, n: Reply(body=completion(json.dumps(reply)))) as server:
+        endpoint = Endpoint(name="scripted", base_url=server.base_url, model="judge")
+        reflection.distill(ws, endpoint, base_url=server.base_url, budget=5)
+        sent = json.dumps(server.requests[-1]["messages"])
+    assert "observed lift +0.50 [+0.50, +0.50] (6 tasks)" in sent
