@@ -393,9 +393,10 @@ def runs_cmd(suite, limit, workspace_path, as_json) -> None:
     click.echo(f"{'run':<16}{'suite':<14}{'endpoint':<10}{'model':<26}{'k':>3}{'done':>7}{'reward':>8}{'err':>5}  status")
     for r in rows:
         model = (r["server_model"] or r["model"] or "")[:25]
+        kind = "" if r["kind"] == "run" else f" ({r['kind']})"
         click.echo(
             f"{r['id']:<16}{r['suite'][:13]:<14}{r['endpoint'][:9]:<10}{model:<26}{r['samples']:>3}"
-            f"{r['n_done']:>4}/{r['n_planned']:<3}{fmt_reward(r['mean_reward']):>7}{r['n_errors']:>5}  {r['status']}"
+            f"{r['n_done']:>4}/{r['n_planned']:<3}{fmt_reward(r['mean_reward']):>7}{r['n_errors']:>5}  {r['status']}{kind}"
         )
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 import click
 
@@ -60,13 +61,13 @@ def impact_cmd(lesson, suite, workspace_path, as_json) -> None:
         click.echo("no lessons yet; add one with `lessonlab lessons add` or accept a proposal")
         return
     click.echo(f"{'lesson':<14}{'status':<9}{'tok':>5}{'runs':>6}{'with':>7}{'w/o':>7}  "
-               f"{'observed lift [95% CI]':<34}{'ablation':<18}text")
+               f"{'observed lift [95% CI]':<34}{'ablation':<22}text")
     for r in rows:
         text = r.text.replace("\n", " ")
         text = text if len(text) <= 50 else text[:49] + "…"
         click.echo(f"{r.lesson_id:<14}{r.status:<9}{r.tokens:>5}{r.runs_with:>6}{r.rollouts_with:>7}"
                    f"{r.rollouts_comparable_without:>7}  {_lift_cell(r.observational):<34}"
-                   f"{_ablation_cell(r.latest_ablation):<18}{text}")
+                   f"{_ablation_cell(r.latest_ablation):<22}{text}")
         if r.confounded_with:
             click.echo(f"{'':<14}confounded: came and went together with {', '.join(r.confounded_with)} — "
                        f"the lift belongs to the set")
@@ -142,9 +143,17 @@ def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_n
     params = {"temperature": temperature, "max_tokens": max_tokens}
     results = []
 
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
     def progress(arms):
+        # Redrawn in place on a terminal; elsewhere a line every few seconds.
+        now = time.monotonic()
+        if not tty and now - last[0] < 2.0:
+            return
+        last[0] = now
         parts = [f"{arm} {p.done}/{p.total}" for arm, p in sorted(arms.items())]
-        click.echo("\r  " + "  ".join(parts), err=True, nl=False)
+        click.echo(("\r  " if tty else "  ") + "  ".join(parts), err=True, nl=not tty)
 
     try:
         with endpoint_url(endpoint, quiet=as_json) as url:
@@ -154,7 +163,8 @@ def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_n
                     ws, lesson_id, suite, tasks, endpoint=endpoint, base_url=url, samples=samples, split=split,
                     settings=settings, concurrency=concurrency, params=params, seed=seed, progress=progress,
                 ))
-                click.echo("", err=True)
+                if tty:
+                    click.echo("", err=True)
                 results.append(result)
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
