@@ -479,10 +479,19 @@ def gui_cmd(workspace_path=None, screenshot=None, page=None) -> None:
     if importlib.util.find_spec("PySide6") is None:
         raise CliError(f"the desktop app needs PySide6, which is not installed; install it with: {GUI_INSTALL_COMMAND}",
                        EXIT_FAILED)
-    if screenshot is not None:
-        import os
+    import os
 
+    if screenshot is not None:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # a screenshot needs no display
+    elif (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+          and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+        # Without this, Qt aborts with a message about platform plugins that hides the cause.
+        raise CliError(
+            "no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set); run it on a desktop "
+            "or under `xvfb-run lessonlab`, or use the command line, e.g. "
+            "`lessonlab run --suite strawberry --limit 5 --samples 2 --endpoint local`",
+            EXIT_FAILED,
+        )
     from lessonlab.gui.app import run_app  # imported here only: core never imports Qt at import time
 
     sys.exit(run_app(workspace_path, screenshot, page))

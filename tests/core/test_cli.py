@@ -160,3 +160,11 @@ def test_missing_local_extra_names_the_install_command(monkeypatch):
     monkeypatch.setattr(local_model, "_SERVER_MODULES", ("llama_cpp_definitely_missing",))
     with pytest.raises(local_model.LocalModelError, match=r"pip install 'lessonlab\[local\]'"):
         local_model.check_installed()
+
+
+def test_gui_without_a_display_says_so(monkeypatch):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(cli, ["gui"])
+    assert result.exit_code == 1
+    assert "no display" in result.stderr or "PySide6" in result.stderr
