@@ -15,7 +15,10 @@ from typing import Iterator
 import click
 
 from . import queries
+from .impact import ImpactError
+from .lessons import LessonError
 from .local_model import LocalModelError, LocalModelServer
+from .reflection import ReflectionError
 from .runner import RunError, RunProgress, create_run, execute_run
 from .settings import Endpoint, SettingsError, load_settings, save_settings
 from .snapshots import current_snapshot, load_snapshot
@@ -55,9 +58,8 @@ def handle_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (SuiteError, SettingsError, queries.NotFound, WorkspaceError) as exc:
-            raise CliError(str(exc), EXIT_USAGE) from exc
-        except (RunError,) as exc:
+        except (SuiteError, SettingsError, queries.NotFound, WorkspaceError, RunError, LessonError,
+                ReflectionError, ImpactError) as exc:
             raise CliError(str(exc), EXIT_USAGE) from exc
         except LocalModelError as exc:
             raise CliError(str(exc), EXIT_FAILED) from exc

@@ -26,24 +26,12 @@ def _ablation_cell(ablation: dict | None) -> str:
     return f"{ablation['lift']:+.2f} [{ablation['ci_low']:+.2f},{ablation['ci_high']:+.2f}]"
 
 
-def _guard(fn):
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except impact_core.ImpactError as exc:
-            raise CliError(str(exc)) from exc
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
 @cli.command("impact")
 @click.argument("lesson", required=False)
 @click.option("--suite", default=None, help="Only rollouts of this suite.")
 @workspace_option
 @json_option
 @handle_errors
-@_guard
 def impact_cmd(lesson, suite, workspace_path, as_json) -> None:
     """Which lessons helped: exposure, matched lift ± 95% CI, latest ablation (one lesson or all)."""
     from .lessons import resolve_lesson_id
@@ -119,7 +107,6 @@ def timeline_cmd(suite, model, workspace_path, as_json) -> None:
 @workspace_option
 @json_option
 @handle_errors
-@_guard
 def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_name, concurrency, temperature,
                max_tokens, seed, workspace_path, as_json) -> None:
     """Rerun tasks with and without a lesson (same seeds, side by side) and report the causal lift ± CI."""

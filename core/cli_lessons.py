@@ -1,8 +1,6 @@
 """CLI commands of the learning loop: lessons, export prompt, reflect, proposals, accept, reject, distill, loop."""
 from __future__ import annotations
 
-import functools
-import json
 import sys
 import textwrap
 
@@ -10,24 +8,10 @@ import click
 
 from . import lessons as L
 from . import reflection as R
-from .cli import (EXIT_FAILED, EXIT_USAGE, CliError, cli, emit_json, endpoint_url, fmt_reward, handle_errors,
+from .cli import (EXIT_FAILED, CliError, cli, emit_json, endpoint_url, fmt_reward, handle_errors,
                   json_option, open_ws, workspace_option)
 from .settings import load_settings
 from .snapshots import current_snapshot, snapshot_lessons
-
-
-def lesson_errors(fn):
-    """Known errors of the lesson commands → one clear line, exit 2 (bad input)."""
-
-    @functools.wraps(fn)
-    @handle_errors
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (L.LessonError, R.ReflectionError) as exc:
-            raise CliError(str(exc), EXIT_USAGE) from exc
-
-    return wrapper
 
 
 def _scope_text(scope) -> str:
@@ -50,7 +34,7 @@ def _budget_line(ws, settings) -> L.Budget:
 @workspace_option
 @json_option
 @click.pass_context
-@lesson_errors
+@handle_errors
 def lessons_cmd(ctx, status, show_all, suite, workspace_path, as_json) -> None:
     """List lessons (subcommands: list, show, add, edit, retire, restore, history)."""
     if ctx.invoked_subcommand is not None:
@@ -64,7 +48,7 @@ def lessons_cmd(ctx, status, show_all, suite, workspace_path, as_json) -> None:
 @click.option("--suite", default=None, help="Only lessons a run of this suite would see.")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def lessons_list(status, show_all, suite, workspace_path, as_json) -> None:
     """List lessons with status, scope, version and estimated tokens; warns loudly when over budget."""
     _list_lessons(status, show_all, suite, workspace_path, as_json)
@@ -128,7 +112,7 @@ def _list_lessons(status, show_all, suite, workspace_path, as_json) -> None:
 @click.argument("ident")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def lessons_show(ident, workspace_path, as_json) -> None:
     """One lesson: full text, status, scope, provenance."""
     ws = open_ws(workspace_path)
@@ -157,7 +141,7 @@ def _scope_option(fn):
 @click.option("--proposed", is_flag=True, help="Store it as proposed (accept it later with `lessonlab accept ID`).")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def lessons_add(text, scopes, reason, proposed, workspace_path, as_json) -> None:
     """Write a lesson by hand (active at once unless --proposed)."""
     ws = open_ws(workspace_path)
@@ -175,7 +159,7 @@ def lessons_add(text, scopes, reason, proposed, workspace_path, as_json) -> None
 @click.option("--all-suites", is_flag=True, help="Widen the scope to every suite.")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def lessons_edit(ident, text, reason, scopes, all_suites, workspace_path, as_json) -> None:
     """Give a lesson new text (a new version; the old one stays in its history)."""
     ws = open_ws(workspace_path)
@@ -191,7 +175,7 @@ def lessons_edit(ident, text, reason, scopes, all_suites, workspace_path, as_jso
 @click.option("--reason", default=None, help="Why (kept in the history).")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def lessons_retire(ident, reason, workspace_path, as_json) -> None:
     """Take a lesson out of the system prompt (it stays in the database; `restore` brings it back)."""
     ws = open_ws(workspace_path)
@@ -204,7 +188,7 @@ def lessons_retire(ident, reason, workspace_path, as_json) -> None:
 @click.option("--reason", default=None, help="Why (kept in the history).")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def lessons_restore(ident, reason, workspace_path, as_json) -> None:
     """Make a retired or rejected lesson active again."""
     ws = open_ws(workspace_path)
@@ -217,7 +201,7 @@ def lessons_restore(ident, reason, workspace_path, as_json) -> None:
 @click.argument("ident")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def lessons_history(ident, workspace_path, as_json) -> None:
     """A lesson's versions with diffs, its status events, and where it came from."""
     ws = open_ws(workspace_path)
@@ -273,7 +257,7 @@ def export_cmd() -> None:
 @click.option("--suite", default=None, help="The prompt a run of this suite would get (adds lessons scoped to it).")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def export_prompt(suite, workspace_path, as_json) -> None:
     """Print the current system prompt exactly as a run would send it."""
     settings = load_settings()
@@ -328,7 +312,7 @@ class _Echo:
 @click.option("--quiet", "-q", is_flag=True, help="Do not stream the reply to stderr.")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def reflect_cmd(run_id, rollout_ids, suite, last, context_tokens, endpoint_name, max_tokens, temperature, quiet,
                 workspace_path, as_json) -> None:
     """Ask a model to review rollouts with their rewards and propose lesson operations (as pending proposals)."""
@@ -396,7 +380,7 @@ def _print_proposals(props: list[dict]) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def reflections_cmd(ident, limit, workspace_path, as_json) -> None:
     """List reflections, or show one (raw reply, what was in its context, its proposals)."""
     ws = open_ws(workspace_path)
@@ -442,7 +426,7 @@ def reflections_cmd(ident, limit, workspace_path, as_json) -> None:
 @click.option("--reflection", "reflection_id", default=None, help="Only proposals of this reflection.")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def proposals_cmd(status, reflection_id, workspace_path, as_json) -> None:
     """List proposals waiting for review (or with another status)."""
     ws = open_ws(workspace_path)
@@ -468,7 +452,7 @@ def proposals_cmd(status, reflection_id, workspace_path, as_json) -> None:
 @_scope_option
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def accept_cmd(ident, text, reason, scopes, workspace_path, as_json) -> None:
     """Accept a proposal (or a proposed lesson): apply it as a new lesson, version, merge or retirement."""
     ws = open_ws(workspace_path)
@@ -488,7 +472,7 @@ def accept_cmd(ident, text, reason, scopes, workspace_path, as_json) -> None:
 @click.option("--reason", default=None, help="Why (kept with the proposal).")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def reject_cmd(ident, reason, workspace_path, as_json) -> None:
     """Reject a proposal (or a proposed lesson); nothing changes in the lessons."""
     ws = open_ws(workspace_path)
@@ -509,7 +493,7 @@ def reject_cmd(ident, reason, workspace_path, as_json) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Do not stream the reply to stderr.")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def distill_cmd(budget, endpoint_name, max_tokens, temperature, quiet, workspace_path, as_json) -> None:
     """Ask for merge/edit/retire proposals that bring the active lessons under the token budget."""
     settings = load_settings()
@@ -550,7 +534,7 @@ def distill_cmd(budget, endpoint_name, max_tokens, temperature, quiet, workspace
 @click.option("--trust-verifiers", is_flag=True, help="Allow `python` verifiers to run code from the suite.")
 @workspace_option
 @json_option
-@lesson_errors
+@handle_errors
 def loop_cmd(suite_name, rounds, samples, limit, endpoint_name, reflect_endpoint, auto_accept, max_gated,
              concurrency, max_tokens, seed, trust_verifiers, workspace_path, as_json) -> None:
     """Headless loop: run → reflect → (gated) accept → next round; prints a round-by-round table."""

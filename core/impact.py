@@ -108,14 +108,11 @@ def _load_cells(ws: Workspace, suite: str | None = None) -> _Cells:
     return _Cells(cells, {k: frozenset(v) for k, v in members.items()})
 
 
-def _impact_from_cells(data: _Cells, lesson_id: str, version_id: str | None = None,
-                       version_snapshots: set[str] | None = None) -> tuple[Lift, int, int, list[str]]:
-    """(lift, rollouts with, comparable rollouts without, confounders) for one lesson."""
+def _impact_from_cells(data: _Cells, lesson_id: str) -> tuple[Lift, int, int, list[str]]:
+    """(lift, rollouts with, comparable rollouts without, confounders) for one lesson (all its versions)."""
     empty: frozenset[str] = frozenset()
 
     def has(snap: str) -> bool:
-        if version_snapshots is not None:
-            return snap in version_snapshots
         return lesson_id in data.snapshot_lessons.get(snap, empty)
 
     diffs: list[float] = []
@@ -131,8 +128,7 @@ def _impact_from_cells(data: _Cells, lesson_id: str, version_id: str | None = No
                 w_n += n
                 w_s += s
                 w_snaps.append(snap)
-            elif version_snapshots is None or lesson_id not in data.snapshot_lessons.get(snap, empty):
-                # For a version comparison, other versions of the same lesson are neither side.
+            else:
                 o_n += n
                 o_s += s
                 o_snaps.append(snap)
@@ -339,7 +335,6 @@ async def run_ablation(
     retry=None,
 ) -> AblationResult:
     """Rerun tasks with the current snapshot and with the same snapshot minus the lesson, side by side."""
-    from . import models
     from .lessons import active_lessons
     from .runner import create_run, execute_run
     from .snapshots import base_prompt, snapshot_for_lessons

@@ -69,7 +69,7 @@ def run_detail(ws: Workspace, run_id: str) -> dict:
         (run_id,),
     )
     for task in tasks:
-        task["rewards"] = [x for x in json.loads(task["rewards"])] if task["rollouts"] else []
+        task["rewards"] = json.loads(task["rewards"]) if task["rollouts"] else []
         task["errors"] = task["errors"] or 0
     run["tasks"] = tasks
     return run

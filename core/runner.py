@@ -169,18 +169,19 @@ def _pending_jobs(ws: Workspace, run: dict, snapshot: Snapshot) -> list[_Job]:
             if (row["id"], sample_index) in done:
                 continue
             prompt = json.loads(row["prompt_json"])
+            verifier = json.loads(row["verifier_json"])
             task_messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
             jobs.append(
                 _Job(
                     task_id=row["id"],
                     sample_index=sample_index,
                     messages=build_messages(snapshot.system_prompt, task_messages),
-                    verifier=json.loads(row["verifier_json"]),
+                    verifier=verifier,
                     task={
                         "id": row["name"],
                         "suite": row["suite"],
                         "prompt": prompt,
-                        "verifier": json.loads(row["verifier_json"]),
+                        "verifier": verifier,
                         "metadata": json.loads(row["metadata_json"]),
                         "split": row["split"],
                     },

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (
 
 from lessonlab.core.settings import Endpoint, SettingsError, load_settings, save_settings
 
-from .errors import show_error, show_exception
+from .errors import show_error
 from .jobs import probe_endpoint
 from .workers import start_job
 

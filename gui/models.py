@@ -17,7 +17,26 @@ PAGE = 200
 _Index = QModelIndex | QPersistentModelIndex
 
 
-class RunsModel(QAbstractTableModel):
+class _ReadOnlyTable(QAbstractTableModel):
+    """Shared read-only behaviour: headers from COLUMNS, selectable flat rows."""
+
+    COLUMNS: list[tuple[str, str]] = []
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
+        if role == Qt.ItemDataRole.DisplayRole:
+            if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.COLUMNS):
+                return self.COLUMNS[section][1]
+            if orientation == Qt.Orientation.Vertical:
+                return section + 1
+        return None
+
+    def flags(self, index: _Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+
+class RunsModel(_ReadOnlyTable):
     """Runs, newest first by default: all matching ids up front (cheap), row data fetched a page at a time."""
 
     COLUMNS = [
@@ -108,19 +127,6 @@ class RunsModel(QAbstractTableModel):
         self._shown += extra
         self.endInsertRows()
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole:
-            if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.COLUMNS):
-                return self.COLUMNS[section][1]
-            if orientation == Qt.Orientation.Vertical:
-                return section + 1
-        return None
-
-    def flags(self, index: _Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
-
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not (0 <= index.row() < self._shown) or not (0 <= index.column() < len(self.COLUMNS)):
             return None
@@ -182,7 +188,7 @@ class RunsModel(QAbstractTableModel):
         self.reload()  # the database sorts: rows not fetched yet must sort too
 
 
-class RolloutsModel(QAbstractTableModel):
+class RolloutsModel(_ReadOnlyTable):
     """The rollouts of one run in the order they finished; keyset pages, new ones appended while it runs."""
 
     COLUMNS = [("task", "Task"), ("sample_index", "Sample"), ("reward", "Reward"), ("status", "Status"),
@@ -240,19 +246,6 @@ class RolloutsModel(QAbstractTableModel):
         page = self._next_page()
         self._maybe_more = len(page) == PAGE
         self._append(page)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole:
-            if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.COLUMNS):
-                return self.COLUMNS[section][1]
-            if orientation == Qt.Orientation.Vertical:
-                return section + 1
-        return None
-
-    def flags(self, index: _Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid() or not (0 <= index.row() < len(self._rows)) or not (0 <= index.column() < len(self.COLUMNS)):

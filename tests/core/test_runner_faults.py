@@ -5,8 +5,6 @@ import asyncio
 import re
 import threading
 
-import pytest
-
 from conftest import numeric_tasks
 from fakeserver import Reply, ScriptedServer, completion
 from lessonlab.core import queries
