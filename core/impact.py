@@ -13,6 +13,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from .errors import BadInput
 from .workspace import Workspace, new_id, now
 
 MIN_UNITS = 3          # fewer matched (task, model) units than this: "not enough data"
@@ -20,7 +21,7 @@ BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_SEED = 20261122  # fixed, so the same data always gives the same interval
 
 
-class ImpactError(ValueError):
+class ImpactError(BadInput, ValueError):
     """An impact or ablation request that cannot be answered (unknown lesson, nothing to compare)."""
 
 

@@ -12,6 +12,8 @@ import logging
 import math
 from dataclasses import dataclass, field
 
+from .errors import BadInput, NotFound
+from .ids import resolve_id
 from .workspace import Workspace, new_id, now
 
 log = logging.getLogger("lessonlab.lessons")
@@ -20,8 +22,12 @@ STATUSES = ("proposed", "active", "retired", "rejected")
 HUMAN = "human"
 
 
-class LessonError(ValueError):
+class LessonError(BadInput, ValueError):
     """A lesson or proposal id that does not exist, or a change its current state does not allow."""
+
+
+class LessonNotFound(NotFound, LessonError):
+    """No lesson or proposal has this id (or a prefix matches several)."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -98,18 +104,7 @@ def resolve_proposal_id(ws: Workspace, ident: str) -> str:
 
 
 def _resolve(ws: Workspace, table: str, ident: str, what: str) -> str:
-    ident = (ident or "").strip()
-    if not ident:
-        raise LessonError(f"empty {what} id")
-    if ws.one(f"SELECT id FROM {table} WHERE id = ?", (ident,)):
-        return ident
-    like = ident.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = ws.query(f"SELECT id FROM {table} WHERE id LIKE ? ESCAPE '\\' LIMIT 3", (like,))
-    if len(rows) == 1:
-        return rows[0]["id"]
-    if rows:
-        raise LessonError(f"{ident!r} matches several {what}s: {', '.join(r['id'] for r in rows)}…")
-    raise LessonError(f"no {what} with id {ident!r}")
+    return resolve_id(ws, table, ident, what, error=LessonNotFound)
 
 
 def get_lesson(ws: Workspace, ident: str) -> Lesson:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.util
 import logging
 import os
@@ -14,7 +15,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Callable, Iterator
 
+from .errors import WorkFailed
 from .paths import data_dir
 from .settings import LOCAL_MODEL
 
@@ -29,7 +32,7 @@ _running: set["LocalModelServer"] = set()
 _running_lock = threading.Lock()
 
 
-class LocalModelError(RuntimeError):
+class LocalModelError(WorkFailed, RuntimeError):
     """The embedded model cannot be started."""
 
 
@@ -190,3 +193,22 @@ def _stop_all() -> None:
             server.stop()
         except Exception:  # noqa: BLE001 - best effort at exit
             log.exception("could not stop local model server")
+
+
+@contextlib.contextmanager
+def endpoint_base_url(endpoint, on_status: Callable[[str], None] | None = None) -> Iterator[str]:
+    """The base URL to call for an endpoint; starts (and always stops) the embedded model for `local`."""
+    if not endpoint.is_local:
+        yield endpoint.base_url
+        return
+    server = LocalModelServer()
+    if on_status:
+        on_status("starting the embedded model (SmolLM2-135M-Instruct)…")
+    started = time.perf_counter()
+    try:
+        url = server.start()
+        if on_status:
+            on_status(f"embedded model ready in {time.perf_counter() - started:.1f} s")
+        yield url
+    finally:
+        server.stop()

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 
+from .errors import NotFound
+from .ids import resolve_id as _resolve_id
 from .workspace import Workspace
 
-
-class NotFound(LookupError):
-    """No row matches the id given."""
+__all__ = ["NotFound"]
 
 
 RUN_COLUMNS = (
@@ -32,18 +32,7 @@ def list_runs(ws: Workspace, *, suite: str | None = None, limit: int | None = No
 
 def resolve_id(ws: Workspace, table: str, ident: str) -> str:
     """A full id from an id or a unique prefix of one."""
-    if ws.one(f"SELECT id FROM {table} WHERE id = ?", (ident,)):
-        return ident
-    rows = ws.query(f"SELECT id FROM {table} WHERE id LIKE ? ESCAPE '\\' LIMIT 3", (_like_prefix(ident),))
-    if len(rows) == 1:
-        return rows[0]["id"]
-    if len(rows) > 1:
-        raise NotFound(f"{ident!r} matches several {table}: {', '.join(r['id'] for r in rows)}…")
-    raise NotFound(f"no {table[:-1]} with id {ident!r}")
-
-
-def _like_prefix(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return _resolve_id(ws, table, ident)
 
 
 def run_detail(ws: Workspace, run_id: str) -> dict:
@@ -246,3 +235,38 @@ def snapshot_lesson_versions(ws: Workspace, snapshot_id: str) -> list[dict]:
         " JOIN lesson_versions v ON v.id = sl.version_id WHERE sl.snapshot_id = ? ORDER BY sl.position",
         (snapshot_id,),
     )
+
+
+def run_row(ws: Workspace, run_id: str) -> dict:
+    """The runs row itself (every column)."""
+    row = ws.one("SELECT * FROM runs WHERE id = ?", (run_id,))
+    if row is None:
+        raise NotFound(f"no run with id {run_id!r}")
+    return row
+
+
+def run_uses_python_verifiers(ws: Workspace, run_id: str) -> bool:
+    """Whether any task of the run is scored by a `python` verifier."""
+    return ws.one(
+        "SELECT 1 FROM run_tasks rt JOIN tasks t ON t.id = rt.task_id WHERE rt.run_id = ?"
+        " AND json_extract(t.verifier_json, '$.kind') = 'python' LIMIT 1",
+        (run_id,),
+    ) is not None
+
+
+def first_error(ws: Workspace, run_id: str) -> str | None:
+    """The error of the run's first failed rollout, if any."""
+    row = ws.one("SELECT error FROM rollouts WHERE run_id = ? AND error IS NOT NULL LIMIT 1", (run_id,))
+    return row["error"] if row else None
+
+
+def identify(ws: Workspace, ident: str) -> tuple[str, str]:
+    """('runs' | 'rollouts', full id) for a run or rollout id or prefix."""
+    tables = ("rollouts",) if ident.startswith("ro_") else ("runs",) if ident.startswith("run_") else ("runs", "rollouts")
+    for table in tables:
+        try:
+            return table, resolve_id(ws, table, ident)
+        except NotFound as exc:
+            if "ambiguous" in str(exc):
+                raise
+    raise NotFound(f"no run or rollout with id {ident!r}")

@@ -10,7 +10,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import models
+from .errors import BadInput
+from . import llm_client
 from .settings import Endpoint
 from .snapshots import Snapshot, build_messages, load_snapshot
 from .suites import Suite, Task
@@ -22,7 +23,7 @@ log = logging.getLogger("lessonlab.runner")
 ProgressCallback = Callable[["RunProgress"], None]
 
 
-class RunError(RuntimeError):
+class RunError(BadInput, RuntimeError):
     """A run cannot be started or resumed."""
 
 
@@ -194,8 +195,8 @@ def _pending_jobs(ws: Workspace, run: dict, snapshot: Snapshot) -> list[_Job]:
 class _Finished:
     job: _Job
     seed: int
-    result: models.ChatResult | None
-    error: models.ModelCallError | None
+    result: llm_client.ChatResult | None
+    error: llm_client.ModelCallError | None
 
 
 def _record_batch(ws: Workspace, run: dict, snapshot_id: str, batch: list[_Finished]) -> list[tuple[str, float | None, bool]]:
@@ -266,7 +267,7 @@ async def execute_run(
     base_url: str | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
-    retry: models.RetryPolicy = models.RetryPolicy(),
+    retry: llm_client.RetryPolicy = llm_client.RetryPolicy(),
 ) -> RunResult:
     """Send the run's missing rollouts; on cancel (event or task cancellation) mark it interrupted."""
     run = ws.one("SELECT * FROM runs WHERE id = ?", (run_id,))
@@ -275,7 +276,7 @@ async def execute_run(
     snapshot = load_snapshot(ws, run["snapshot_id"])
     jobs = _pending_jobs(ws, run, snapshot)
     params = json.loads(run["params_json"])
-    client = models.make_client(endpoint, base_url)
+    client = llm_client.make_client(endpoint, base_url)
     with ws.transaction():
         ws.conn.execute(
             "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?), finished_at = NULL,"
@@ -334,8 +335,8 @@ async def execute_run(
             seed = rollout_seed(run["seed"] or 0, job.task_id, job.sample_index)
             result = error = None
             try:
-                result = await models.chat(client, run["model"], job.messages, {**params, "seed": seed}, retry=retry)
-            except models.ModelCallError as exc:
+                result = await llm_client.chat(client, run["model"], job.messages, {**params, "seed": seed}, retry=retry)
+            except llm_client.ModelCallError as exc:
                 error = exc
             if cancel.is_set() and error is not None:
                 return  # a call broken by the cancel itself is not a real failure; resume redoes it

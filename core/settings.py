@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import BadInput
 from .paths import config_dir
 
 LOCAL_ENDPOINT = "local"
@@ -17,7 +18,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class SettingsError(ValueError):
+class SettingsError(BadInput, ValueError):
     """Settings file or an endpoint profile is invalid."""
 
 

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .errors import BadInput
 from .verifiers import VerifierSpecError, validate_spec
 
 SPLITS = ("train", "heldout")
@@ -82,7 +83,7 @@ class Suite:
         return {"train": train, "heldout": heldout, "total": train + heldout}
 
 
-class SuiteError(ValueError):
+class SuiteError(BadInput, ValueError):
     """A suite that cannot be loaded, with the line at fault when there is one."""
 
     def __init__(self, source: str, line: int | None, reason: str):

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable
+from .errors import BadInput
 
 KINDS: tuple[str, ...] = ("exact", "contains", "regex", "numeric", "json_schema", "game24", "python")
 
@@ -54,7 +55,7 @@ class Verdict:
         object.__setattr__(self, "feedback", _one_line(self.feedback))
 
 
-class VerifierSpecError(ValueError):
+class VerifierSpecError(BadInput, ValueError):
     """A verifier spec that is malformed."""
 
 

@@ -12,23 +12,20 @@ from typing import Iterator
 import sqlite_utils
 
 from . import migrations
+from .errors import BadInput
+from .ids import new_id  # noqa: F401  (re-exported: most modules import it from here)
 from .paths import default_workspace_path
 
 log = logging.getLogger("lessonlab.workspace")
 
 
-class WorkspaceError(RuntimeError):
+class WorkspaceError(BadInput, RuntimeError):
     """The workspace file cannot be opened or is not a lessonlab workspace."""
 
 
 def now() -> str:
     """Current UTC time as an ISO-8601 string with milliseconds (sortable)."""
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def new_id(prefix: str, nbytes: int = 5) -> str:
-    """A short random id with a readable prefix, e.g. run_3f9a2c1b7d."""
-    return f"{prefix}_{secrets.token_hex(nbytes)}"
 
 
 class Workspace:

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from lessonlab.core import models as core_models
+from lessonlab.core import llm_client
 from lessonlab.core.runner import RunResult, create_run, execute_run
 from lessonlab.core.settings import Endpoint, load_settings
 from lessonlab.core.snapshots import current_snapshot
@@ -77,10 +77,10 @@ def probe_endpoint(job, endpoint: Endpoint, local_controller=None) -> dict:
         url = local_controller.ensure_running()
 
     async def probe():
-        client = core_models.make_client(endpoint, url)
+        client = llm_client.make_client(endpoint, url)
         try:
-            return await core_models.chat(client, endpoint.model, [{"role": "user", "content": "Say OK."}],
-                                          {"max_tokens": 8}, retry=core_models.RetryPolicy(max_attempts=1))
+            return await llm_client.chat(client, endpoint.model, [{"role": "user", "content": "Say OK."}],
+                                          {"max_tokens": 8}, retry=llm_client.RetryPolicy(max_attempts=1))
         finally:
             await client.close()
 

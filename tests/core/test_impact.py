@@ -9,11 +9,11 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from conftest import numeric_tasks
-from fakeserver import Reply, ScriptedServer, completion
+from tests.helpers.tasks import numeric_tasks
+from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.core import impact, lessons
-from lessonlab.core.cli import cli
-from lessonlab.core.models import RetryPolicy
+from lessonlab.cli.root import cli
+from lessonlab.core.llm_client import RetryPolicy
 from lessonlab.core.settings import Endpoint
 from lessonlab.core.snapshots import base_prompt, snapshot_for_lessons
 from lessonlab.core.suites import load_suite

@@ -7,10 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import numeric_tasks
-from fakeserver import Reply, ScriptedServer, completion
+from tests.helpers.tasks import numeric_tasks
+from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.core import lessons as L
-from lessonlab.core.cli import cli
+from lessonlab.cli.root import cli
 from lessonlab.core.runner import create_run, execute_run
 from lessonlab.core.settings import Endpoint
 from lessonlab.core.snapshots import base_prompt, current_snapshot, render_system_prompt, snapshot_lessons

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from lessonlab.core import queries
-from lessonlab.core.cli import cli
+from lessonlab.cli.root import cli
 
 pytestmark = pytest.mark.model
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from conftest import numeric_tasks
-from fakeserver import Reply, ScriptedServer, completion
+from tests.helpers.tasks import numeric_tasks
+from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.core import lessons as L
 from lessonlab.core import reflection as R
 from lessonlab.core.loop import LoopOptions, run_loop

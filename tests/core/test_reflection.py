@@ -8,11 +8,11 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from fakeserver import Reply, ScriptedServer, completion
+from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.core import lessons as L
 from lessonlab.core import reflection as R
-from lessonlab.core.cli import cli
-from lessonlab.core.models import RetryPolicy
+from lessonlab.cli.root import cli
+from lessonlab.core.llm_client import RetryPolicy
 from lessonlab.core.runner import create_run, execute_run
 from lessonlab.core.settings import Endpoint
 from lessonlab.core.snapshots import current_snapshot

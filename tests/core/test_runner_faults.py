@@ -5,10 +5,10 @@ import asyncio
 import re
 import threading
 
-from conftest import numeric_tasks
-from fakeserver import Reply, ScriptedServer, completion
+from tests.helpers.tasks import numeric_tasks
+from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.core import queries
-from lessonlab.core.models import RetryPolicy
+from lessonlab.core.llm_client import RetryPolicy
 from lessonlab.core.runner import create_run, execute_run
 from lessonlab.core.settings import Endpoint
 from lessonlab.core.snapshots import current_snapshot

@@ -5,8 +5,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from fakeserver import Reply, ScriptedServer, completion  # noqa: E402
-from guihelpers import answer_for, numeric_tasks, seed_run  # noqa: E402
+from tests.helpers.scripted_server import Reply, ScriptedServer, completion  # noqa: E402
+from tests.helpers.tasks import answer_for, numeric_tasks, seed_run  # noqa: E402
 
 
 @pytest.fixture

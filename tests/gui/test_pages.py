@@ -48,7 +48,7 @@ def test_widgets_build_alone(seeded, qtbot):
 
 
 def test_runs_model_passes_qtmodeltester(seeded, qtmodeltester, tmp_path, make_suite, scripted):
-    from guihelpers import seed_run
+    from tests.helpers.tasks import seed_run
 
     path, _ = seeded
     for _ in range(3):
@@ -87,7 +87,7 @@ def test_runs_model_is_lazy(tmp_path, qtmodeltester, make_suite, scripted):
     """With more runs than a page, rows arrive through fetchMore."""
     from lessonlab.gui import models
 
-    from guihelpers import seed_run
+    from tests.helpers.tasks import seed_run
 
     path = tmp_path / "many.db"
     suite = make_suite([{"id": "x", "prompt": "What is 1 + 1?", "verifier": {"kind": "numeric", "answer": 2}}])

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import threading
 
-from fakeserver import Reply, ScriptedServer, completion
-from guihelpers import answer_for, numeric_tasks, scripted_endpoint
+from tests.helpers.scripted_server import Reply, ScriptedServer, completion
+from tests.helpers.tasks import answer_for, numeric_tasks, scripted_endpoint
 
 from lessonlab.core.workspace import open_workspace
 from lessonlab.gui.jobs import RunRequest

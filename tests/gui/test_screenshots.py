@@ -27,7 +27,7 @@ def test_cli_gui_command_and_no_arguments_open_the_window(tmp_path, monkeypatch)
     from click.testing import CliRunner
 
     import lessonlab.gui.app as app
-    from lessonlab.core.cli import cli
+    from lessonlab.cli.root import cli
 
     calls = []
     monkeypatch.setattr(app, "run_app", lambda *a: calls.append(a) or 0)
@@ -46,7 +46,7 @@ def test_cli_without_pyside_names_the_install_command(monkeypatch):
 
     from click.testing import CliRunner
 
-    from lessonlab.core.cli import cli
+    from lessonlab.cli.root import cli
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "PySide6" else real(name, *a))

@@ -12,7 +12,7 @@ import openai
 
 from .settings import Endpoint
 
-log = logging.getLogger("lessonlab.models")
+log = logging.getLogger("lessonlab.llm_client")
 
 
 @dataclass(frozen=True)
@@ -225,3 +225,42 @@ async def _stream(client, model, messages, params, on_chunk):
             if choice.finish_reason:
                 finish = choice.finish_reason
     return "".join(parts), server_model, p_tok, c_tok, finish
+
+
+@dataclass
+class ProbeResult:
+    """What one tiny request to an endpoint showed: latency, model and reply, or the error."""
+
+    endpoint: str
+    model: str
+    base_url: str | None
+    ok: bool
+    latency_ms: float | None = None
+    server_model: str | None = None
+    reply: str | None = None
+    error: str | None = None
+
+
+def probe_endpoint(endpoint: Endpoint, base_url: str | None = None) -> ProbeResult:
+    """Send one tiny request ("Say OK.", 8 tokens, no retries) and report what happened."""
+    url = base_url or endpoint.base_url
+
+    async def probe() -> ChatResult:
+        client = make_client(endpoint, url)
+        try:
+            return await chat(client, endpoint.model, [{"role": "user", "content": "Say OK."}], {"max_tokens": 8},
+                              retry=RetryPolicy(max_attempts=1))
+        finally:
+            await client.close()
+
+    result = ProbeResult(endpoint=endpoint.name, model=endpoint.model, base_url=url, ok=False)
+    try:
+        reply = asyncio.run(probe())
+    except ModelCallError as exc:
+        result.error = str(exc)
+        return result
+    result.ok = True
+    result.latency_ms = round(reply.latency_ms, 1)
+    result.server_model = reply.model
+    result.reply = reply.output
+    return result

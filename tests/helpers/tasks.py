@@ -1,4 +1,4 @@
-"""Helpers for the GUI tests: seeding workspaces through the real runner against a scripted server."""
+"""Task fixtures and seeded runs: small numeric suites run through the real runner."""
 from __future__ import annotations
 
 import asyncio
@@ -12,12 +12,13 @@ from lessonlab.core.workspace import open_workspace
 
 
 def numeric_tasks(n: int, split: str = "train") -> list[dict]:
-    """n tasks 'What is i + 1?' with numeric verifiers."""
+    """n tasks 'What is i + 1?' with numeric verifiers (answer i+1)."""
     return [{"id": f"t{i}", "prompt": f"What is {i} + 1?", "verifier": {"kind": "numeric", "answer": i + 1},
              "split": split} for i in range(n)]
 
 
 def answer_for(request: dict) -> int:
+    """The right answer to a numeric task's request (what a perfect model would say)."""
     text = request["messages"][-1]["content"]
     return int(re.search(r"What is (\d+) \+ 1", text).group(1)) + 1
 
@@ -44,5 +45,3 @@ def seed_run(ws_path, suite_path, server, *, samples=1, split="train") -> str:
         return run_id
     finally:
         ws.close()
-
-

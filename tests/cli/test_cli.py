@@ -6,9 +6,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from conftest import numeric_tasks
-from fakeserver import Reply, ScriptedServer, completion
-from lessonlab.core.cli import cli
+from tests.helpers.tasks import numeric_tasks
+from tests.helpers.scripted_server import Reply, ScriptedServer, completion
+from lessonlab.cli.root import cli
 from lessonlab.core.settings import settings_path
 from lessonlab.core.workspace import open_workspace
 

@@ -9,9 +9,9 @@ import time
 
 from click.testing import CliRunner
 
-from conftest import numeric_tasks
-from fakeserver import Reply, ScriptedServer, completion
-from lessonlab.core.cli import cli
+from tests.helpers.tasks import numeric_tasks
+from tests.helpers.scripted_server import Reply, ScriptedServer, completion
+from lessonlab.cli.root import cli
 from lessonlab.core.workspace import open_workspace
 
 
@@ -21,7 +21,7 @@ def test_ctrl_c_marks_run_interrupted_and_resume_finishes(tmp_path, make_suite):
     with ScriptedServer(lambda req, n: Reply(body=completion("Answer: 1"), delay=0.2)) as server:
         CliRunner().invoke(cli, ["endpoints", "add", "slow", "--base-url", server.base_url, "--model", "m"])
         proc = subprocess.Popen(
-            [sys.executable, "-m", "lessonlab.core.cli", "run", "--suite", str(suite), "--endpoint", "slow",
+            [sys.executable, "-m", "lessonlab", "run", "--suite", str(suite), "--endpoint", "slow",
              "--concurrency", "2", "--workspace", str(ws_path), "--json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )

@@ -1,32 +1,22 @@
-"""CLI commands for impact: `impact`, `timeline`, `ablate`."""
+"""Commands that measure lessons: `impact`, `timeline`, `ablate`."""
 from __future__ import annotations
 
 import asyncio
 import sys
-import time
 
 import click
 
-from . import impact as impact_core
-from .cli import (EXIT_FAILED, CliError, cli, emit_json, endpoint_url, fmt_reward, handle_errors, json_option,
-                  open_ws, workspace_option)
-from .settings import load_settings
-from .suites import load_suite
+from lessonlab.core import impact as impact_core
+from lessonlab.core.lessons import active_lessons, resolve_lesson_id
+from lessonlab.core.settings import load_settings
+from lessonlab.core.suites import load_suite
+from lessonlab.core.workspace import open_workspace
+
+from .common import (EXIT_FAILED, CliError, Throttle, emit_json, endpoint_url, fmt, handle_errors, json_option,
+                     workspace_option)
 
 
-def _lift_cell(lift: impact_core.Lift) -> str:
-    if not lift.enough_data or lift.lift is None:
-        return "not enough data"
-    return f"{lift.lift:+.2f} [{lift.ci_low:+.2f},{lift.ci_high:+.2f}] n={lift.n_units}"
-
-
-def _ablation_cell(ablation: dict | None) -> str:
-    if not ablation or ablation.get("lift") is None:
-        return "—"
-    return f"{ablation['lift']:+.2f} [{ablation['ci_low']:+.2f},{ablation['ci_high']:+.2f}]"
-
-
-@cli.command("impact")
+@click.command("impact")
 @click.argument("lesson", required=False)
 @click.option("--suite", default=None, help="Only rollouts of this suite.")
 @workspace_option
@@ -34,9 +24,7 @@ def _ablation_cell(ablation: dict | None) -> str:
 @handle_errors
 def impact_cmd(lesson, suite, workspace_path, as_json) -> None:
     """Which lessons helped: exposure, matched lift ± 95% CI, latest ablation (one lesson or all)."""
-    from .lessons import resolve_lesson_id
-
-    ws = open_ws(workspace_path)
+    ws = open_workspace(workspace_path)
     if lesson:
         lesson_id = resolve_lesson_id(ws, lesson)
         rows = [impact_core.lesson_impact(ws, lesson_id, suite=suite)]
@@ -54,8 +42,8 @@ def impact_cmd(lesson, suite, workspace_path, as_json) -> None:
         text = r.text.replace("\n", " ")
         text = text if len(text) <= 50 else text[:49] + "…"
         click.echo(f"{r.lesson_id:<14}{r.status:<9}{r.tokens:>5}{r.runs_with:>6}{r.rollouts_with:>7}"
-                   f"{r.rollouts_comparable_without:>7}  {_lift_cell(r.observational):<34}"
-                   f"{_ablation_cell(r.latest_ablation):<22}{text}")
+                   f"{r.rollouts_comparable_without:>7}  {fmt.lift(r.observational, units=True):<34}"
+                   f"{fmt.ablation(r.latest_ablation):<22}{text}")
         if r.confounded_with:
             click.echo(f"{'':<14}confounded: came and went together with {', '.join(r.confounded_with)} — "
                        f"the lift belongs to the set")
@@ -65,7 +53,7 @@ def impact_cmd(lesson, suite, workspace_path, as_json) -> None:
                "`lessonlab ablate LESSON` measures it causally")
 
 
-@cli.command("timeline")
+@click.command("timeline")
 @click.option("--suite", required=True, help="Suite whose runs to show.")
 @click.option("--model", default=None, help="Only runs of this model.")
 @workspace_option
@@ -73,7 +61,7 @@ def impact_cmd(lesson, suite, workspace_path, as_json) -> None:
 @handle_errors
 def timeline_cmd(suite, model, workspace_path, as_json) -> None:
     """Mean reward per run in time order, with the lesson changes between runs."""
-    ws = open_ws(workspace_path)
+    ws = open_workspace(workspace_path)
     rows = impact_core.timeline(ws, suite, model)
     if as_json:
         emit_json(rows)
@@ -89,10 +77,10 @@ def timeline_cmd(suite, model, workspace_path, as_json) -> None:
                        f" ({event['author']}){reason}")
         bar = "#" * int(round((run["mean_reward"] or 0) * 20))
         click.echo(f"{run['created_at'][:19]}  {run['id']:<16}{run['kind']:<9}{(run['model'] or '')[:24]:<25}"
-                   f"lessons {run['lessons'] or 0:>2}  reward {fmt_reward(run['mean_reward'])} {bar}")
+                   f"lessons {run['lessons'] or 0:>2}  reward {fmt.reward(run['mean_reward'])} {bar}")
 
 
-@cli.command("ablate")
+@click.command("ablate")
 @click.argument("lesson", required=False)
 @click.option("--all", "ablate_all", is_flag=True, help="Ablate every active lesson in turn.")
 @click.option("--suite", "suite_name", required=True, help="Built-in suite name or JSONL path.")
@@ -110,12 +98,10 @@ def timeline_cmd(suite, model, workspace_path, as_json) -> None:
 def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_name, concurrency, temperature,
                max_tokens, seed, workspace_path, as_json) -> None:
     """Rerun tasks with and without a lesson (same seeds, side by side) and report the causal lift ± CI."""
-    from .lessons import active_lessons, resolve_lesson_id
-
     if bool(lesson) == bool(ablate_all):
         raise CliError("name one LESSON or pass --all")
     settings = load_settings()
-    ws = open_ws(workspace_path)
+    ws = open_workspace(workspace_path)
     suite = load_suite(suite_name)
     tasks = suite.select(split, limit)
     if not tasks:
@@ -130,17 +116,11 @@ def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_n
     params = {"temperature": temperature, "max_tokens": max_tokens}
     results = []
 
-    tty = sys.stderr.isatty()
-    last = [0.0]
+    throttle = Throttle()
 
     def progress(arms):
-        # Redrawn in place on a terminal; elsewhere a line every few seconds.
-        now = time.monotonic()
-        if not tty and now - last[0] < 2.0:
-            return
-        last[0] = now
-        parts = [f"{arm} {p.done}/{p.total}" for arm, p in sorted(arms.items())]
-        click.echo(("\r  " if tty else "  ") + "  ".join(parts), err=True, nl=not tty)
+        if throttle.ready():
+            throttle.draw("  " + "  ".join(f"{arm} {p.done}/{p.total}" for arm, p in sorted(arms.items())))
 
     try:
         with endpoint_url(endpoint, quiet=as_json) as url:
@@ -150,8 +130,7 @@ def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_n
                     ws, lesson_id, suite, tasks, endpoint=endpoint, base_url=url, samples=samples, split=split,
                     settings=settings, concurrency=concurrency, params=params, seed=seed, progress=progress,
                 ))
-                if tty:
-                    click.echo("", err=True)
+                throttle.close()
                 results.append(result)
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)

@@ -1,0 +1,1 @@
+"""The `lessonlab` command line: one module per command group, assembled in `root`."""

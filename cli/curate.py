@@ -1,0 +1,75 @@
+"""Commands for reviewing proposals: `proposals`, `accept`, `reject`."""
+from __future__ import annotations
+
+import click
+
+from lessonlab.core import lessons as L
+from lessonlab.core.settings import load_settings
+from lessonlab.core.workspace import open_workspace
+
+from .common import emit_json, handle_errors, json_option, workspace_option
+from .lessons import budget_line, report_change, scope_option
+from .reflect import print_proposals
+
+
+@click.command("proposals")
+@click.option("--status", type=click.Choice(["pending", "accepted", "rejected", "invalid", "all"]),
+              default="pending", show_default=True)
+@click.option("--reflection", "reflection_id", default=None, help="Only proposals of this reflection.")
+@workspace_option
+@json_option
+@handle_errors
+def proposals_cmd(status, reflection_id, workspace_path, as_json) -> None:
+    """List proposals waiting for review (or with another status)."""
+    ws = open_workspace(workspace_path)
+    props = L.list_proposals(ws, status=None if status == "all" else status, reflection_id=reflection_id)
+    if as_json:
+        emit_json(props)
+        return
+    proposed = L.list_lessons(ws, status="proposed") if status in ("pending", "all") else []
+    if not props and not proposed:
+        click.echo(f"no {'' if status == 'all' else status + ' '}proposals")
+        return
+    print_proposals(props)
+    for lesson in proposed:
+        click.echo(f"{lesson.id}  proposed lesson (written by hand)\n    text: {lesson.text}")
+    if status == "pending":
+        click.echo("\naccept with `lessonlab accept ID [--text \"edited\"]`, reject with `lessonlab reject ID --reason ...`")
+
+
+@click.command("accept")
+@click.argument("ident")
+@click.option("--text", default=None, help="Accept with this text instead of the proposed one.")
+@click.option("--reason", default=None, help="Why (kept in the history).")
+@scope_option
+@workspace_option
+@json_option
+@handle_errors
+def accept_cmd(ident, text, reason, scopes, workspace_path, as_json) -> None:
+    """Accept a proposal (or a proposed lesson): apply it as a new lesson, version, merge or retirement."""
+    ws = open_workspace(workspace_path)
+    if ident.startswith("les_"):
+        if text:
+            L.edit_lesson(ws, ident, text, reason=reason)
+        change = L.set_proposed_lesson(ws, ident, True, reason=reason)
+    else:
+        change = L.accept_proposal(ws, ident, text=text, reason=reason, scope=list(scopes) or None)
+    states = ", ".join(f"{lid} → {st}" for lid, st in change.statuses.items())
+    report_change(change, as_json, f"accepted {change.proposal_id or ident}: {states}")
+    budget_line(ws, load_settings())
+
+
+@click.command("reject")
+@click.argument("ident")
+@click.option("--reason", default=None, help="Why (kept with the proposal).")
+@workspace_option
+@json_option
+@handle_errors
+def reject_cmd(ident, reason, workspace_path, as_json) -> None:
+    """Reject a proposal (or a proposed lesson); nothing changes in the lessons."""
+    ws = open_workspace(workspace_path)
+    if ident.startswith("les_"):
+        change = L.set_proposed_lesson(ws, ident, False, reason=reason)
+    else:
+        change = L.reject_proposal(ws, ident, reason=reason)
+    report_change(change, as_json, f"rejected {change.proposal_id or ident}")

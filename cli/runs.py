@@ -1,0 +1,190 @@
+"""Commands for suites and runs: `suites`, `run`, `runs`, `show`."""
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import click
+
+from lessonlab.core import queries
+from lessonlab.core.run_planning import plan_resume, plan_run, run_summary
+from lessonlab.core.runner import execute_run
+from lessonlab.core.settings import load_settings
+from lessonlab.core.snapshots import load_snapshot
+from lessonlab.core.suites import builtin_suites, load_suite
+from lessonlab.core.workspace import open_workspace
+
+from .common import (EXIT_FAILED, CliError, ProgressLine, emit_json, endpoint_url, fmt, handle_errors,
+                     json_option, status, workspace_option)
+
+
+@click.command("suites")
+@json_option
+@handle_errors
+def suites_cmd(as_json: bool) -> None:
+    """List the built-in suites with task counts."""
+    rows = []
+    for name in builtin_suites():
+        suite = load_suite(name)
+        rows.append({"name": name, **suite.counts(), "source": suite.source})
+    if as_json:
+        emit_json(rows)
+        return
+    click.echo(f"{'suite':<14}{'train':>7}{'heldout':>9}{'total':>7}")
+    for row in rows:
+        click.echo(f"{row['name']:<14}{row['train']:>7}{row['heldout']:>9}{row['total']:>7}")
+    click.echo("\n--suite also takes a path to a JSONL file of your own.")
+
+
+@click.command("run")
+@click.option("--suite", "suite_name", help="Built-in suite name or path to a JSONL file.")
+@click.option("--split", type=click.Choice(["train", "heldout", "all"]), default="train", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N tasks.")
+@click.option("--samples", "-k", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Rollouts per task.")
+@click.option("--endpoint", "endpoint_name", default=None, help="Endpoint profile (default: the default one).")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1, max=1024), default=4, show_default=True)
+@click.option("--temperature", type=float, default=None, help="Override the endpoint's temperature.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Override the endpoint's max tokens.")
+@click.option("--seed", type=int, default=None, help="Run seed; each rollout's seed derives from it.")
+@click.option("--trust-verifiers", is_flag=True, help="Allow `python` verifiers to run code from the suite.")
+@click.option("--resume", "resume_id", default=None, metavar="RUN", help="Complete an interrupted run.")
+@workspace_option
+@json_option
+@handle_errors
+def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, temperature, max_tokens, seed,
+            trust_verifiers, resume_id, workspace_path, as_json) -> None:
+    """Send a suite's tasks × samples to an endpoint and store every rollout with its verdict."""
+    settings = load_settings()
+    ws = open_workspace(workspace_path)
+    if resume_id:
+        if suite_name:
+            raise CliError("--resume continues a run as it was planned; do not pass --suite with it")
+        plan = plan_resume(ws, settings, resume_id)
+    else:
+        if not suite_name:
+            raise CliError("missing --suite (a built-in name, see `lessonlab suites`, or a JSONL file)")
+        plan = plan_run(ws, settings, suite=suite_name, endpoint=endpoint_name, split=split, limit=limit,
+                        samples=samples, concurrency=concurrency, temperature=temperature, max_tokens=max_tokens,
+                        seed=seed, trust_verifiers=trust_verifiers)
+    status(plan.describe(ws))
+    if plan.untrusted_python:
+        status("warning: this suite has python verifiers; without --trust-verifiers they score 0")
+    bar = ProgressLine()
+    interrupted = False
+    try:
+        with endpoint_url(plan.endpoint) as url:
+            result = asyncio.run(execute_run(ws, plan.run_id, plan.endpoint, base_url=url, progress=bar))
+    except KeyboardInterrupt:
+        interrupted = True
+        result = None
+    bar.close()
+    summary = run_summary(ws, plan.run_id)
+    if as_json:
+        emit_json(summary)
+    else:
+        print_run_tasks(summary["tasks"])
+        click.echo(
+            f"\nrun {plan.run_id} {summary['status']}: {summary['done']}/{summary['planned']} rollouts, "
+            f"{summary['errors']} errors, mean reward {fmt.reward(summary['mean_reward'])}"
+        )
+    if interrupted or (result and result.status == "interrupted"):
+        status(f"interrupted; finish it with: lessonlab run --resume {plan.run_id}")
+        sys.exit(EXIT_FAILED)
+    if summary["status"] == "failed":
+        status(f"every rollout failed; first error: {summary['first_error'] or '?'}")
+        sys.exit(EXIT_FAILED)
+
+
+def print_run_tasks(tasks: list[dict]) -> None:
+    """Per-task rewards of a run as a table."""
+    width = max([len(t["task"]) for t in tasks] + [4])
+    click.echo(f"{'task':<{width}}  {'split':<7}  {'mean':>6}  rewards")
+    for t in tasks:
+        click.echo(f"{t['task']:<{width}}  {t['split']:<7}  {fmt.reward(t['mean_reward']):>6}  "
+                   f"{fmt.rewards(t['rewards'])}")
+
+
+@click.command("runs")
+@click.option("--suite", default=None, help="Only runs of this suite.")
+@click.option("--limit", type=click.IntRange(min=1), default=None)
+@workspace_option
+@json_option
+@handle_errors
+def runs_cmd(suite, limit, workspace_path, as_json) -> None:
+    """One line per run: suite, endpoint, model, samples, mean reward, errors, status."""
+    ws = open_workspace(workspace_path)
+    rows = queries.list_runs(ws, suite=suite, limit=limit)
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no runs yet; start one with: lessonlab run --suite strawberry --limit 5 --samples 2 --endpoint local")
+        return
+    click.echo(f"{'run':<16}{'suite':<14}{'endpoint':<10}{'model':<26}{'k':>3}{'done':>7}{'reward':>8}{'err':>5}  status")
+    for r in rows:
+        model = (r["server_model"] or r["model"] or "")[:25]
+        kind = "" if r["kind"] == "run" else f" ({r['kind']})"
+        click.echo(
+            f"{r['id']:<16}{r['suite'][:13]:<14}{r['endpoint'][:9]:<10}{model:<26}{r['samples']:>3}"
+            f"{r['n_done']:>4}/{r['n_planned']:<3}{fmt.reward(r['mean_reward']):>7}{r['n_errors']:>5}  {r['status']}{kind}"
+        )
+
+
+@click.command("show")
+@click.argument("ident")
+@workspace_option
+@json_option
+@handle_errors
+def show_cmd(ident, workspace_path, as_json) -> None:
+    """Show a run (per-task rewards and rollouts) or a rollout (messages, output, verdict)."""
+    ws = open_workspace(workspace_path)
+    table, full = queries.identify(ws, ident)
+    if table == "runs":
+        _show_run(ws, full, as_json)
+    else:
+        _show_rollout(ws, full, as_json)
+
+
+def _show_run(ws, run_id: str, as_json: bool) -> None:
+    detail = queries.run_detail(ws, run_id)
+    detail["rollouts"] = queries.run_rollouts(ws, run_id)
+    detail["system_prompt"] = load_snapshot(ws, detail["snapshot_id"]).system_prompt
+    if as_json:
+        emit_json(detail)
+        return
+    click.echo(f"run {run_id}  [{detail['status']}]  kind {detail['kind']}")
+    click.echo(f"suite {detail['suite']} ({detail['split']}), endpoint {detail['endpoint']}, "
+               f"model {detail['server_model'] or detail['model']}, snapshot {detail['snapshot_id']}")
+    click.echo(f"samples {detail['samples']}, params {json.dumps(detail['params'])}, seed {detail['seed']}")
+    click.echo(f"{detail['n_done']}/{detail['n_planned']} rollouts, {detail['n_errors']} errors, "
+               f"mean reward {fmt.reward(detail['mean_reward'])}, tokens "
+               f"{fmt.tokens(detail['prompt_tokens'], detail['completion_tokens'])}\n")
+    print_run_tasks(detail["tasks"])
+    click.echo("\nrollouts:")
+    for r in detail["rollouts"]:
+        what = r["feedback"] if r["status"] == "ok" else f"ERROR {r['error']}"
+        click.echo(f"  {r['id']}  {r['task']} #{r['sample_index']}  {fmt.reward(r['reward'])}  {what}")
+
+
+def _show_rollout(ws, rollout_id: str, as_json: bool) -> None:
+    detail = queries.rollout_detail(ws, rollout_id)
+    detail["lessons"] = queries.snapshot_lesson_versions(ws, detail["snapshot_id"])
+    if as_json:
+        emit_json(detail)
+        return
+    click.echo(f"rollout {rollout_id}  run {detail['run_id']}  task {detail['suite']}/{detail['task']} "
+               f"sample {detail['sample_index']}  snapshot {detail['snapshot_id']}")
+    click.echo(f"model {detail['model']}  latency {detail['latency_ms'] or 0:.0f} ms  tokens "
+               f"{fmt.tokens(detail['prompt_tokens'], detail['completion_tokens'])}  attempts {detail['attempts']}  "
+               f"seed {detail['seed']}")
+    click.echo("lessons in its prompt: " + (", ".join(f"{x['lesson_id']} v{x['version']}" for x in detail["lessons"])
+                                           or "none"))
+    if detail["status"] == "ok":
+        click.echo(f"reward {fmt.reward(detail['reward'])}: {detail['feedback']}")
+    else:
+        click.echo(f"ERROR: {detail['error']}")
+    for message in detail["messages"]:
+        click.echo(f"\n--- {message['role']} ---\n{message['content']}")
+    click.echo(f"\n--- assistant (output) ---\n{detail['output'] if detail['output'] is not None else '(none)'}")

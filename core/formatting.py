@@ -1,0 +1,73 @@
+"""How numbers and labels read in every front end: rewards, lifts with intervals, scopes, ids."""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+DASH = "—"
+
+
+def reward(value: float | None) -> str:
+    """A reward with three decimals; a dash when there is none (an error or nothing scored)."""
+    return DASH if value is None else f"{value:.3f}"
+
+
+def short_reward(value: float | None) -> str:
+    """A reward in a row of many: two decimals; 'err' when the rollout failed."""
+    return "err" if value is None else f"{value:.2f}"
+
+
+def rewards(values: Iterable[float | None]) -> str:
+    """Several rewards on one line ('1.00 0.00 err'), or '(not run)'."""
+    return " ".join(short_reward(v) for v in values) or "(not run)"
+
+
+def interval(value: float | None, low: float | None, high: float | None) -> str:
+    """'+0.25 [+0.10,+0.40]', or a dash without a value."""
+    if value is None:
+        return DASH
+    if low is None or high is None:
+        return f"{value:+.2f}"
+    return f"{value:+.2f} [{low:+.2f},{high:+.2f}]"
+
+
+def lift(lift, *, units: bool = False, confounded: bool = False) -> str:
+    """A Lift as '+0.25 [+0.10,+0.40]' (with ' n=12' when units), or 'not enough data'."""
+    if lift is None:
+        return DASH
+    if not lift.enough_data or lift.lift is None:
+        return "not enough data"
+    text = interval(lift.lift, lift.ci_low, lift.ci_high)
+    if units:
+        text += f" n={lift.n_units}"
+    return text + ("*" if confounded else "")
+
+
+def ablation(row: dict | None) -> str:
+    """The latest ablation's lift with its interval, or a dash."""
+    if not row or row.get("lift") is None:
+        return DASH
+    return interval(row["lift"], row.get("ci_low"), row.get("ci_high"))
+
+
+def scope(value: Sequence[str] | None, *, long: bool = False) -> str:
+    """'all suites' or the suites a lesson is scoped to."""
+    if not value:
+        return "all suites"
+    return ("suites " + ", ".join(value)) if long else ",".join(value)
+
+
+def short_id(ident: str | None, length: int = 12) -> str:
+    """An id cut for narrow columns (prefixes are accepted wherever an id is asked for)."""
+    if not ident:
+        return ""
+    return ident if len(ident) <= length else ident[:length] + "…"
+
+
+def tokens(prompt: int | None, completion: int | None) -> str:
+    """'120+48' tokens, with '?' where the endpoint reported none."""
+    return f"{'?' if prompt is None else prompt}+{'?' if completion is None else completion}"
+
+
+def seconds(latency_ms: float | None) -> str:
+    """A latency in seconds with two decimals, empty when unknown."""
+    return "" if latency_ms is None else f"{latency_ms / 1000:.2f} s"

@@ -1,0 +1,92 @@
+"""Planning a run, shared by the CLI and the app: which tasks, which snapshot, which endpoint."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import queries
+from .errors import BadInput
+from .runner import create_run
+from .settings import Endpoint, Settings
+from .snapshots import current_snapshot
+from .suites import load_suite
+from .workspace import Workspace
+
+
+class PlanError(BadInput):
+    """A run that cannot be planned or resumed as asked."""
+
+
+@dataclass
+class RunPlan:
+    """A recorded run ready to execute."""
+
+    run_id: str
+    endpoint: Endpoint
+    total: int
+    trust_verifiers: bool
+    untrusted_python: bool       # the suite has python verifiers that will score 0 (not trusted)
+    resumed: bool = False
+
+    def describe(self, ws: Workspace) -> str:
+        """'run …: suite s (train), 12 rollouts on local (model), concurrency 4'."""
+        run = queries.run_row(ws, self.run_id)
+        return (f"run {self.run_id}: suite {run['suite']} ({run['split']}), {run['n_planned']} rollouts "
+                f"on {self.endpoint.name} ({self.endpoint.model}), concurrency {run['concurrency']}")
+
+
+def plan_run(ws: Workspace, settings: Settings, *, suite: str, endpoint: Endpoint | str | None = None,
+             split: str = "train", limit: int | None = None, samples: int = 1, concurrency: int = 4,
+             temperature: float | None = None, max_tokens: int | None = None, seed: int | None = None,
+             trust_verifiers: bool = False) -> RunPlan:
+    """Load the suite, take the current snapshot and record a new run; return its plan."""
+    loaded = load_suite(suite)
+    tasks = loaded.select(split, limit)
+    if not isinstance(endpoint, Endpoint):
+        endpoint = settings.endpoint(endpoint or settings.default_endpoint)
+    snapshot = current_snapshot(ws, settings, loaded.name)
+    run_id = create_run(
+        ws, loaded, tasks, endpoint=endpoint, snapshot=snapshot, samples=samples, split=split, limit=limit,
+        concurrency=concurrency, params={"temperature": temperature, "max_tokens": max_tokens}, seed=seed,
+        trust_verifiers=trust_verifiers,
+    )
+    return _plan(ws, run_id, endpoint, trust_verifiers, resumed=False)
+
+
+def plan_resume(ws: Workspace, settings: Settings, run_ident: str) -> RunPlan:
+    """The plan to finish an interrupted run with its own endpoint and settings."""
+    run_id = queries.resolve_id(ws, "runs", run_ident)
+    run = queries.run_row(ws, run_id)
+    if run["n_done"] >= run["n_planned"]:
+        raise PlanError(f"run {run_id} is already complete ({run['n_done']}/{run['n_planned']} rollouts)")
+    endpoint = settings.endpoint(run["endpoint"])
+    return _plan(ws, run_id, endpoint, bool(run["trust_verifiers"]), resumed=True)
+
+
+def _plan(ws: Workspace, run_id: str, endpoint: Endpoint, trust: bool, *, resumed: bool) -> RunPlan:
+    run = queries.run_row(ws, run_id)
+    untrusted = not trust and queries.run_uses_python_verifiers(ws, run_id)
+    return RunPlan(run_id=run_id, endpoint=endpoint, total=run["n_planned"], trust_verifiers=trust,
+                   untrusted_python=untrusted, resumed=resumed)
+
+
+def run_summary(ws: Workspace, run_id: str) -> dict:
+    """What a finished (or interrupted) run came to: counts, mean reward and per-task rewards."""
+    detail = queries.run_detail(ws, run_id)
+    return {
+        "run_id": run_id,
+        "status": detail["status"],
+        "suite": detail["suite"],
+        "endpoint": detail["endpoint"],
+        "model": detail["server_model"] or detail["model"],
+        "snapshot_id": detail["snapshot_id"],
+        "planned": detail["n_planned"],
+        "done": detail["n_done"],
+        "errors": detail["n_errors"],
+        "mean_reward": detail["mean_reward"],
+        "first_error": queries.first_error(ws, run_id) if detail["status"] == "failed" else None,
+        "tasks": [
+            {"task": t["task"], "split": t["split"], "rewards": t["rewards"], "mean_reward": t["mean_reward"],
+             "errors": t["errors"]}
+            for t in detail["tasks"]
+        ],
+    }
