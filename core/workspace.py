@@ -12,11 +12,14 @@ from typing import Iterator
 import sqlite_utils
 
 from . import migrations
-from .errors import BadInput
+from .errors import BadInput, database_error
 from .ids import new_id  # noqa: F401  (re-exported: most modules import it from here)
 from .paths import default_workspace_path
 
 log = logging.getLogger("lessonlab.workspace")
+
+# How long a write waits for another process's write lock before giving up with one clear line.
+BUSY_TIMEOUT_SECONDS = 30.0
 
 
 class WorkspaceError(BadInput, RuntimeError):
@@ -95,7 +98,8 @@ def open_workspace(path: str | Path | None = None, *, create: bool = True) -> Wo
     try:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves so a transaction
         # spans exactly the writes of one operation.
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
+                               timeout=BUSY_TIMEOUT_SECONDS)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -104,6 +108,9 @@ def open_workspace(path: str | Path | None = None, *, create: bool = True) -> Wo
     except migrations.NewerWorkspaceError as exc:
         raise WorkspaceError(f"{path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
+        clear = database_error(exc, path)
+        if clear is not None and not isinstance(clear, BadInput):
+            raise clear from exc  # locked, read-only, disk full: the work failed, the file is fine
         raise WorkspaceError(f"{path} is not a usable lessonlab workspace: {exc}") from exc
     log.debug("opened workspace %s", path)
     return Workspace(path, db)

@@ -168,3 +168,48 @@ def test_gui_without_a_display_says_so(monkeypatch):
     result = CliRunner().invoke(cli, ["gui"])
     assert result.exit_code == 1
     assert "no display" in result.stderr or "PySide6" in result.stderr
+
+
+def test_a_locked_workspace_is_one_clear_line_not_a_traceback(tmp_path, monkeypatch):
+    import sqlite3
+
+    from lessonlab.core import workspace as workspace_module
+
+    ws_path = tmp_path / "ws.db"
+    assert invoke("lessons", "add", "Show your work.", "-w", str(ws_path)).exit_code == 0
+    monkeypatch.setattr(workspace_module, "BUSY_TIMEOUT_SECONDS", 0.2)
+    holder = sqlite3.connect(str(ws_path), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+    try:
+        result = invoke("lessons", "add", "Check the units.", "-w", str(ws_path))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert "is locked by another process" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_read_only_workspace_lists_but_refuses_writes_with_one_line(tmp_path, monkeypatch):
+    from lessonlab.core import workspace as workspace_module
+
+    ws_path = tmp_path / "ws.db"
+    assert invoke("lessons", "add", "Show your work.", "-w", str(ws_path)).exit_code == 0
+    real_open = workspace_module.open_workspace
+
+    def open_read_only(*args, **kwargs):
+        # SQLite's query_only makes every write fail exactly as on a read-only file (also for root,
+        # who can write files whatever their mode says).
+        ws = real_open(*args, **kwargs)
+        ws.conn.execute("PRAGMA query_only = ON")
+        return ws
+
+    import lessonlab.cli.lessons as lessons_cli
+
+    monkeypatch.setattr(lessons_cli, "open_workspace", open_read_only)
+    listing = invoke("lessons", "list", "-w", str(ws_path))
+    assert listing.exit_code == 0 and "Show your work." in listing.stdout
+    result = invoke("lessons", "add", "Check the units.", "-w", str(ws_path))
+    assert result.exit_code == 1
+    assert "read-only" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,33 @@
+"""Reflection: put several rollouts (with rewards and verifier feedback) and the current lessons into one
+meta-prompt, ask a model what to learn, and store its reply and the lesson operations as proposals.
+
+Nothing the model says is applied here: every operation becomes a `pending` proposal (or an `invalid`
+one, with the reason) that a person accepts or rejects. The reply is stored verbatim before it is
+parsed, so a reply that is not JSON is kept with the parse error and the reflection marked failed.
+
+Modules: `context` (which rollouts, and what fits the budget), `parsing` (the reply and its operations),
+`leakage` (lessons must not leak task answers), `model_call` (the streamed call), `reflect` (the stored
+pipeline), `distill`, `records` (stored reflections). Everything callers use is re-exported here.
+"""
+from __future__ import annotations
+
+# Re-exported because callers and tests have always reached them as reflection.X.
+from ..lessons import estimate_tokens
+from ..resources import read_prompt, sha256
+from .context import (LOCAL_CONTEXT_CAP, MAX_MESSAGE_CHARS, Context, build_reflect_context, context_budget,
+                      cut_middle, select_rollouts)
+from .distilling import distill, distill_async, lesson_usage, projected_tokens
+from .leakage import ANSWER_WINDOW, SHINGLE, check_leakage, leakage_pool
+from .model_call import DEFAULT_REPLY_TOKENS
+from .parsing import OPS, extract_json, parse_reply, validate_operation
+from .records import list_reflections, reflection_detail
+from .pipeline import reflect, reflect_async
+from .results import ReflectionError, ReflectionResult
+
+__all__ = [
+    "ANSWER_WINDOW", "Context", "DEFAULT_REPLY_TOKENS", "LOCAL_CONTEXT_CAP", "MAX_MESSAGE_CHARS", "OPS",
+    "ReflectionError", "ReflectionResult", "SHINGLE", "build_reflect_context", "check_leakage", "context_budget",
+    "cut_middle", "distill", "distill_async", "estimate_tokens", "extract_json", "leakage_pool", "lesson_usage",
+    "list_reflections", "parse_reply", "projected_tokens", "read_prompt", "reflect", "reflect_async",
+    "reflection_detail", "select_rollouts", "sha256", "validate_operation",
+]

@@ -1,0 +1,105 @@
+"""Leakage: a proposed lesson must not hand out a task's expected answer or copy a task's prompt."""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+from ..workspace import Workspace
+from .context import prompt_text
+
+_STOP = set("""a an and are as at be by can do does each for from give how in into is it its make
+of on one or than that the their then there this to use using what when which with without word words
+your you answer form final line number numbers letter times appear reply only exactly containing
+""".split())
+_TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'-]*|\d+(?:\.\d+)?")
+SHINGLE = 8            # a copied span is 8 or more consecutive words of a task prompt
+ANSWER_WINDOW = 100    # characters either side of an answer in which task content counts as "next to"
+
+
+def _words(text: str) -> list[str]:
+    """The text's words and numbers, lower-cased."""
+    return [w.lower() for w in _TOKEN_RE.findall(text or "")]
+
+
+def _content_tokens(text: str) -> set[str]:
+    """The distinctive words: numbers and words of three or more letters that are not stop words."""
+    return {w for w in _words(text) if (w[0].isdigit() or len(w) >= 3) and w not in _STOP}
+
+
+def _shingles(words: list[str]) -> set[tuple]:
+    """Every run of SHINGLE consecutive words."""
+    return {tuple(words[i:i + SHINGLE]) for i in range(len(words) - SHINGLE + 1)}
+
+
+def _answers(task: dict) -> list[str]:
+    """The task's expected answers (from its verifier spec or metadata), without duplicates."""
+    values = []
+    for source in (task["verifier"], task["metadata"]):
+        value = source.get("answer") if isinstance(source, dict) else None
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
+            values.append(str(value).strip())
+        elif isinstance(value, list):
+            values.extend(str(v).strip() for v in value if isinstance(v, (str, int, float)) and str(v).strip())
+    return list(dict.fromkeys(values))
+
+
+def leakage_pool(ws: Workspace, suites: set[str]) -> list[dict]:
+    """The tasks a lesson must not leak, with their distinctive words, answers and prompt shingles."""
+    if not suites:
+        return []
+    rows = ws.query(
+        f"SELECT id, suite, name, split, prompt_json, verifier_json, metadata_json FROM tasks"
+        f" WHERE suite IN ({','.join('?' * len(suites))})", sorted(suites),
+    )
+    tasks = []
+    for row in rows:
+        text = prompt_text(row["prompt_json"])
+        tasks.append({"id": row["id"], "suite": row["suite"], "name": row["name"], "split": row["split"],
+                      "text": text, "verifier": json.loads(row["verifier_json"]),
+                      "metadata": json.loads(row["metadata_json"]),
+                      "tokens": _content_tokens(text), "shingles": _shingles(_words(text))})
+    # Words and spans shared by many tasks of a suite are its boilerplate, not any one task's content.
+    for suite in suites:
+        members = [t for t in tasks if t["suite"] == suite]
+        if len(members) < 4:
+            continue
+        limit = max(2, 0.3 * len(members))
+        df = Counter(tok for t in members for tok in t["tokens"])
+        sf = Counter(s for t in members for s in t["shingles"])
+        for t in members:
+            t["tokens"] = {tok for tok in t["tokens"] if df[tok] <= limit}
+            t["shingles"] = {s for s in t["shingles"] if sf[s] <= limit}
+    return tasks
+
+
+def check_leakage(text: str, pool: list[dict]) -> list[dict]:
+    """Findings for a lesson text that gives a task's expected answer next to its content or copies its prompt."""
+    findings = []
+    if not text:
+        return findings
+    lower = text.lower()
+    lesson_shingles = _shingles(_words(text))
+    for task in pool:
+        for answer in _answers(task):
+            pattern = r"(?<![\w.])" + re.escape(answer.lower()) + r"(?![\w])"
+            for match in re.finditer(pattern, lower):
+                window = lower[max(0, match.start() - ANSWER_WINDOW): match.end() + ANSWER_WINDOW]
+                near = sorted(tok for tok in task["tokens"] if tok != answer.lower()
+                              and re.search(r"(?<![\w.])" + re.escape(tok) + r"(?![\w])", window))
+                if near:
+                    findings.append({"kind": "answer", "task": f"{task['suite']}/{task['name']}",
+                                     "task_id": task["id"], "split": task["split"],
+                                     "detail": f"gives the expected answer {answer!r} next to {', '.join(near[:3])!r} "
+                                               f"from that task's prompt"})
+                    break
+            else:
+                continue
+            break
+        copied = lesson_shingles & task["shingles"]
+        if copied:
+            span = " ".join(sorted(copied)[0])
+            findings.append({"kind": "copy", "task": f"{task['suite']}/{task['name']}", "task_id": task["id"],
+                             "split": task["split"],
+                             "detail": f"copies {len(copied) + SHINGLE - 1}+ words of that task's prompt: {span!r}…"})
+    return findings
