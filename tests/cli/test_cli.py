@@ -84,6 +84,16 @@ def test_malformed_suite_names_line_and_writes_nothing(tmp_path, scripted_endpoi
     assert db.one("SELECT COUNT(*) AS n FROM tasks")["n"] == 0
 
 
+def test_invalid_json_schema_in_a_suite_names_file_and_line(tmp_path, scripted_endpoint):
+    suite = tmp_path / "bad.jsonl"
+    good = numeric_tasks(1)[0]
+    bad = {**good, "id": "t1", "verifier": {"kind": "json_schema", "schema": {"type": "strnig"}}}
+    suite.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    result = invoke("run", "--suite", suite, "--endpoint", "scripted", "--workspace", tmp_path / "ws.db")
+    assert result.exit_code == 2
+    assert f"{suite}:2: invalid verifier: json_schema verifier: schema is invalid: 'strnig'" in result.stderr
+
+
 def test_unknown_suite_and_endpoint_are_usage_errors(tmp_path):
     result = invoke("run", "--suite", "nope", "--workspace", tmp_path / "ws.db")
     assert result.exit_code == 2 and "no built-in suite" in result.stderr

@@ -154,6 +154,11 @@ def test_suite_error_str():
     ({**GOOD, "id": "x", "verifier": "numeric"}, '"verifier" must be an object, got string'),
     ({**GOOD, "id": "x", "verifier": {"kind": "fuzzy"}}, "invalid verifier: unknown verifier kind 'fuzzy'"),
     ({**GOOD, "id": "x", "verifier": {"kind": "regex", "pattern": "("}}, "invalid verifier: regex verifier: invalid pattern"),
+    ({**GOOD, "id": "x", "verifier": {"kind": "json_schema", "schema": {"properties": {"name": {"type": "strnig"}}}}},
+     "invalid verifier: json_schema verifier: schema is invalid: 'strnig' is not valid under any of the given "
+     "schemas at $.properties.name.type"),
+    ({**GOOD, "id": "x", "verifier": {"kind": "json_schema", "schema": {"$ref": "https://example.com/s.json"}}},
+     "invalid verifier: json_schema verifier: remote $ref not allowed"),
     ({**GOOD, "id": "x", "split": "test"}, '"split" must be "train" or "heldout", got "test"'),
     ({**GOOD, "id": "x", "metadata": [1]}, '"metadata" must be an object, got array'),
     ({**GOOD, "id": "x", "answer": 4, "notes": ""}, 'unknown field(s) "answer", "notes"'),

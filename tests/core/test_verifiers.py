@@ -1,6 +1,7 @@
 """Hand-worked cases for every verifier kind, including hostile game24 answers."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import pytest
@@ -76,9 +77,17 @@ def test_final_answer(output, expected):
     ({"kind": "numeric", "answer": 1, "tolerance": -1}, "tolerance"),
     ({"kind": "numeric", "answer": 1, "tolerence": 0.1}, '"tolerence"'),
     ({"kind": "json_schema", "schema": []}, "must be an object"),
-    ({"kind": "json_schema", "schema": {"type": "float"}}, "unknown type 'float'"),
-    ({"kind": "json_schema", "schema": {"properties": {"a": {"pattern": "("}}}}, "invalid pattern"),
-    ({"kind": "json_schema", "schema": {"required": "a"}}, "list of strings"),
+    ({"kind": "json_schema", "schema": {"type": "float"}},
+     "schema is invalid: 'float' is not valid under any of the given schemas at $.type"),
+    ({"kind": "json_schema", "schema": {"properties": {"name": {"type": "strnig"}}}},
+     "schema is invalid: 'strnig' is not valid under any of the given schemas at $.properties.name.type"),
+    ({"kind": "json_schema", "schema": {"properties": {"a": {"pattern": "("}}}},
+     "schema is invalid: '(' is not a 'regex' at $.properties.a.pattern"),
+    ({"kind": "json_schema", "schema": {"required": "a"}}, "schema is invalid: 'a' is not of type 'array' at $.required"),
+    ({"kind": "json_schema", "schema": {"minLength": -1}}, "at $.minLength"),
+    ({"kind": "json_schema", "schema": {"$schema": "https://example.com/my-draft"}}, 'unknown "$schema"'),
+    ({"kind": "json_schema", "schema": {"$ref": "#/$defs/missing"}}, "$ref '#/$defs/missing' does not resolve"),
+    ({"kind": "json_schema", "schema": {"$ref": "https://example.com/person.json"}}, "remote $ref not allowed"),
     ({"kind": "game24", "numbers": []}, "numbers"),
     ({"kind": "game24", "numbers": [1, 2, "3", 4]}, "numbers"),
     ({"kind": "game24", "numbers": [1, 2, 3, 4], "target": "24"}, "target"),
@@ -97,6 +106,8 @@ def test_validate_spec_rejects(spec, fragment):
     {"kind": "regex", "pattern": r"\d+", "flags": "im"},
     {"kind": "numeric", "answer": 12.5, "tolerance": 0.01},
     {"kind": "json_schema", "schema": {"type": "object", "properties": {"a": {"type": ["string", "null"]}}}},
+    {"kind": "json_schema", "schema": {"$schema": "http://json-schema.org/draft-07/schema#", "type": "string"}},
+    {"kind": "json_schema", "schema": {"$ref": "https://json-schema.org/draft/2020-12/schema"}},
     {"kind": "game24", "numbers": [4, 7, 8, 8]},
     {"kind": "python", "function": "pkg.mod:check"},
 ])
@@ -226,20 +237,20 @@ def test_json_schema_valid_forms():
 
 
 @pytest.mark.parametrize("reply, fragment", [
-    ('{"name": "Ada", "age": "36"}', "$.age: expected integer, got string"),
-    ('{"name": "Ada", "age": 3.5}', "$.age: expected integer, got number"),
-    ('{"name": "Ada", "age": true}', "$.age: expected integer, got boolean"),
-    ('{"name": "Ada"}', '$: missing required property "age"'),
-    ('{"name": "Ada", "age": 3, "extra": 1}', '$: unexpected property "extra"'),
-    ('{"name": "", "age": 3}', "$.name: string has 0 characters"),
-    ('{"name": "Ada", "age": -1}', "less than the minimum 0"),
-    ('{"name": "Ada", "age": 200}', "greater than the maximum 150"),
-    ('{"name": "Ada", "age": 3, "tags": ["ok", "NO"]}', '$.tags[1]: "NO" does not match pattern'),
-    ('{"name": "Ada", "age": 3, "tags": ["a", "b", "c", "d"]}', "$.tags: array has 4 items"),
-    ('{"name": "Ada", "age": 3, "role": "root"}', '$.role: "root" is not one of'),
-    ('{"name": "Ada", "age": 3, "version": 3}', "$.version: expected 2, got 3"),
-    ('{"name": "Ada", "age": 3, "nickname": 5}', "$.nickname: expected string or null, got integer"),
-    ("[1, 2]", "$: expected object, got array"),
+    ('{"name": "Ada", "age": "36"}', "$.age: '36' is not of type 'integer'"),
+    ('{"name": "Ada", "age": 3.5}', "$.age: 3.5 is not of type 'integer'"),
+    ('{"name": "Ada", "age": true}', "$.age: True is not of type 'integer'"),
+    ('{"name": "Ada"}', "$: 'age' is a required property"),
+    ('{"name": "Ada", "age": 3, "extra": 1}', "$: Additional properties are not allowed ('extra' was unexpected)"),
+    ('{"name": "", "age": 3}', "$.name: '' should be non-empty"),
+    ('{"name": "Ada", "age": -1}', "$.age: -1 is less than the minimum of 0"),
+    ('{"name": "Ada", "age": 200}', "$.age: 200 is greater than the maximum of 150"),
+    ('{"name": "Ada", "age": 3, "tags": ["ok", "NO"]}', "$.tags[1]: 'NO' does not match '^[a-z]+$'"),
+    ('{"name": "Ada", "age": 3, "tags": ["a", "b", "c", "d"]}', "$.tags: ['a', 'b', 'c', 'd'] is too long"),
+    ('{"name": "Ada", "age": 3, "role": "root"}', "$.role: 'root' is not one of ['admin', 'user']"),
+    ('{"name": "Ada", "age": 3, "version": 3}', "$.version: 2 was expected"),
+    ('{"name": "Ada", "age": 3, "nickname": 5}', "$.nickname: 5 is not of type 'string', 'null'"),
+    ("[1, 2]", "$: [1, 2] is not of type 'object'"),
     ("name: Ada", "response is not valid JSON"),
     ("```json\n{bad}\n```", "fenced block is not valid JSON"),
     ("", "empty response"),
@@ -250,19 +261,121 @@ def test_json_schema_failures(reply, fragment):
 
 def test_json_schema_combinators_and_bool_not_number():
     number = schema_spec({"type": "number"})
-    check(number, "true", 0.0, "expected number, got boolean")
+    check(number, "true", 0.0, "True is not of type 'number'")
     check(number, "2", 1.0)
     any_of = schema_spec({"anyOf": [{"type": "string"}, {"type": "integer"}]})
     check(any_of, '"x"', 1.0)
-    check(any_of, "1.5", 0.0, "matches none of the anyOf")
+    check(any_of, "1.5", 0.0, "$: 1.5 is not valid under any of the given schemas")
     one_of = schema_spec({"oneOf": [{"type": "integer"}, {"type": "number"}]})
     check(one_of, "1.5", 1.0)
-    check(one_of, "1", 0.0, "matches 2 of the oneOf")
+    check(one_of, "1", 0.0, "1 is valid under each of")
     all_of = schema_spec({"allOf": [{"type": "string"}, {"maxLength": 2}]})
-    check(all_of, '"abc"', 0.0, "more than the maximum 2")
+    check(all_of, '"abc"', 0.0, "'abc' is too long")
     check(schema_spec({"enum": [1]}), "true", 0.0, "not one of")
     check(schema_spec({"type": "object", "x-unknown-keyword": 1, "properties": {"a b": {"type": "string"}}}),
-          '{"a b": 1}', 0.0, '$["a b"]: expected string')
+          '{"a b": 1}', 0.0, "$[\"a b\"]: 1 is not of type 'string'")
+
+
+# The hand-written subset before jsonschema got each of these wrong: (schema, passing reply,
+# failing reply, fragment of the failure's feedback).
+SUBSET_BUGS = {
+    "$ref/$defs": (
+        {"$defs": {"even": {"type": "integer", "multipleOf": 2}},
+         "type": "object", "properties": {"count": {"$ref": "#/$defs/even"}}},
+        '{"count": 4}', '{"count": "four"}', "$.count: 'four' is not of type 'integer'"),
+    "uniqueItems": (
+        {"type": "array", "uniqueItems": True},
+        '[1, 2, 3]', '[1, 2, 1]', "$: [1, 2, 1] has non-unique elements"),
+    "multipleOf": (
+        {"type": "object", "properties": {"items": {"type": "array", "items": {"multipleOf": 2}}}},
+        '{"items": [2, 4, 6]}', '{"items": [2, 4, 5]}', "$.items[2]: 5 is not a multiple of 2"),
+    "if/then": (
+        {"type": "object", "if": {"properties": {"unit": {"const": "cm"}}, "required": ["unit"]},
+         "then": {"required": ["value"]}},
+        '{"unit": "cm", "value": 3}', '{"unit": "cm"}', "$: 'value' is a required property"),
+    "prefixItems": (
+        {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}]},
+        '["a", 1, true]', '["a", "b"]', "$[1]: 'b' is not of type 'integer'"),
+    "patternProperties": (
+        {"type": "object", "patternProperties": {"^x-": {"type": "string"}}, "additionalProperties": False},
+        '{"x-colour": "red"}', '{"x-colour": "red", "size": 2}', "'size' does not match any of the regexes: '^x-'"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SUBSET_BUGS))
+def test_json_schema_keywords_the_old_subset_missed(name):
+    schema, good, bad, fragment = SUBSET_BUGS[name]
+    check(schema_spec(schema), good, 1.0, "valid JSON matching the schema")
+    check(schema_spec(schema), bad, 0.0, fragment)
+
+
+def test_json_schema_draft_from_dollar_schema():
+    # Draft 4 did not count 1.0 as an integer; 2020-12 (the default) does.
+    draft4 = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "integer"}
+    check(schema_spec(draft4), "1.0", 0.0, "1.0 is not of type 'integer'")
+    check(schema_spec({"type": "integer"}), "1.0", 1.0)
+    # Draft 7 has no prefixItems, so it is an unknown keyword there and ignored.
+    draft7 = {"$schema": "http://json-schema.org/draft-07/schema#", "prefixItems": [{"type": "string"}]}
+    check(schema_spec(draft7), "[1]", 1.0)
+
+
+def test_json_schema_bad_schema_in_verify_is_a_verdict():
+    check(schema_spec({"type": "strnig"}), '"x"', 0.0, "verifier error: VerifierSpecError", "schema is invalid")
+
+
+@pytest.mark.parametrize("schema", [
+    {"$ref": "https://example.com/person.json"},
+    {"properties": {"a": {"$ref": "other.json#/$defs/a"}}},
+    {"$id": "https://example.com/root.json", "items": {"$ref": "item.json"}},
+])
+def test_json_schema_remote_ref_is_refused_without_fetching(schema, monkeypatch):
+    import urllib.request
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tried to fetch a remote $ref")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    with pytest.raises(VerifierSpecError, match=r"remote \$ref not allowed"):
+        validate_spec(schema_spec(schema))
+    check(schema_spec(schema), "{}", 0.0, "remote $ref not allowed")
+
+
+def test_json_schema_local_refs_resolve():
+    tree = {"$defs": {"node": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+                               "additionalProperties": False}},
+            "$ref": "#/$defs/node"}
+    check(schema_spec(tree), '{"kids": [{"kids": []}, {}]}', 1.0)
+    check(schema_spec(tree), '{"kids": [{"kids": [{"x": 1}]}]}', 0.0, "$.kids[0].kids[0]: Additional properties")
+    with_id = {"$id": "https://example.com/root.json", "$defs": {"a": {"$anchor": "A", "type": "string"}},
+               "items": {"$ref": "root.json#A"}}
+    check(schema_spec(with_id), '["x"]', 1.0)
+    check(schema_spec(with_id), "[1]", 0.0, "$[0]: 1 is not of type 'string'")
+
+
+def test_json_schema_deeply_nested_reply_is_a_clear_zero():
+    deep = "[" * 500 + "]" * 500
+    tree = {"$defs": {"n": {"anyOf": [{"type": "array", "items": {"$ref": "#/$defs/n"}}, {"type": "object"}]}},
+            "$ref": "#/$defs/n"}
+    for schema in ({"type": "array"}, tree):
+        verdict = check(schema_spec(schema), deep, 0.0, "nested more than 64 levels deep")
+        assert "RecursionError" not in verdict.feedback
+    # Deeper than the JSON parser goes: still a plain verdict.
+    check(schema_spec(tree), "[" * 100_000 + "]" * 100_000, 0.0, "nested too deeply")
+    # Within the limit, a recursive schema still validates.
+    check(schema_spec(tree), "[" * 60 + "]" * 60, 1.0)
+
+
+def test_json_schema_ref_loop_is_a_clear_zero():
+    loop = {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}
+    validate_spec(schema_spec(loop))  # legal JSON Schema; it only fails when a reply reaches it
+    verdict = check(schema_spec(loop), "1", 0.0, "the schema's $refs loop")
+    assert "RecursionError" not in verdict.feedback
+
+
+def test_json_schema_long_values_keep_the_reason():
+    reply = '{"blob": "' + "x" * 1000 + '"}'
+    verdict = check(schema_spec({"properties": {"blob": {"type": "integer"}}}), reply, 0.0, "is not of type 'integer'")
+    assert verdict.feedback.startswith("$.blob: 'xxx")
 
 
 # --------------------------------------------------------------------------- game24
@@ -402,12 +515,13 @@ def test_python_missing_module(tmp_path, monkeypatch):
 
 
 def test_any_verifier_exception_becomes_a_verdict(monkeypatch):
-    import lessonlab.core.verifiers as verifiers
+    from lessonlab.core.verifiers import registry
 
     def explode(spec, output):
         raise RuntimeError("kaboom\nsecond line")
 
-    monkeypatch.setattr(verifiers, "_verify_exact", explode)
+    exploding = dataclasses.replace(registry._KINDS["exact"], score=explode)
+    monkeypatch.setitem(registry._KINDS, "exact", exploding)
     check({"kind": "exact", "answer": "x"}, "x", 0.0, "verifier error: RuntimeError: kaboom second line")
 
 
@@ -415,6 +529,6 @@ def test_feedback_is_one_line_everywhere():
     long_line = "Answer: " + "word " * 400
     for spec in ({"kind": "exact", "answer": "x"}, {"kind": "numeric", "answer": 1},
                  {"kind": "contains", "text": "zzz\nyyy"}, {"kind": "regex", "pattern": "a\nb", "flags": "x"},
-                 schema_spec({"type": "integer"}), G24):
+                 schema_spec({"type": "integer"}), schema_spec({"type": "object", "required": ["x" * 500]}), G24):
         for output in (long_line, "multi\nline\noutput", "Answer: 1\n"):
             check(spec, output, verify(spec, output).reward)

@@ -1,0 +1,33 @@
+"""Verifiers: score a model's response to a task and say why, as a Verdict.
+
+A verifier spec is a plain dict such as ``{"kind": "numeric", "answer": 3}``.
+``validate_spec`` checks a spec up front (suites call it while loading), and
+``verify`` scores one response. ``verify`` never raises: a failing verifier
+yields reward 0 with the error as feedback, so one bad task cannot stop a run.
+
+Each family of kinds lives in its own module and registers itself on import;
+the imports below fix the order of KINDS.
+"""
+from __future__ import annotations
+
+from . import text, numeric, json_schema, game24, python_function  # noqa: F401 - registers the kinds
+from .answers import final_answer
+from .game24 import GAME24_MAX_CHARS
+from .registry import VerifierKind, kind_names, register, validate_spec, verify
+from .spec import VerifierSpecError
+from .verdict import FEEDBACK_LIMIT, Verdict
+
+KINDS: tuple[str, ...] = kind_names()
+
+__all__ = [
+    "FEEDBACK_LIMIT",
+    "GAME24_MAX_CHARS",
+    "KINDS",
+    "Verdict",
+    "VerifierKind",
+    "VerifierSpecError",
+    "final_answer",
+    "register",
+    "validate_spec",
+    "verify",
+]

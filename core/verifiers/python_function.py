@@ -1,0 +1,75 @@
+"""The python verifier: the user's own `function(output, task)`, run only when the caller trusts it."""
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+from typing import Any, Callable
+
+from .registry import VerifierKind, register
+from .spec import VerifierSpecError, check_fields, is_number, require
+from .verdict import Verdict
+
+_FUNCTION_REF_RE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+
+
+def _load_function(ref: str) -> Callable:
+    """Import 'module:function', looking in the current directory as well as sys.path."""
+    module_name, func_name = ref.split(":")
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+    func = getattr(module, func_name, None)
+    if func is None:
+        raise AttributeError(f"module {module_name!r} has no attribute {func_name!r}")
+    if not callable(func):
+        raise TypeError(f"{ref} is not callable")
+    return func
+
+
+def _to_verdict(result: Any) -> Verdict:
+    """Accept the result shapes a user verifier may reasonably return."""
+    if isinstance(result, Verdict):
+        return result
+    if isinstance(result, bool):
+        return Verdict(1.0 if result else 0.0, f"python verifier returned {result}")
+    if is_number(result):
+        return Verdict(result, f"python verifier returned {result}")
+    if isinstance(result, tuple) and len(result) == 2 and is_number(result[0]):
+        return Verdict(result[0], str(result[1]))
+    if isinstance(result, dict) and is_number(result.get("reward")):
+        return Verdict(result["reward"], str(result.get("feedback", "")))
+    if is_number(getattr(result, "reward", None)):
+        return Verdict(result.reward, str(getattr(result, "feedback", "")))
+    raise TypeError(f"python verifier returned {type(result).__name__}; expected a Verdict, a number, "
+                    "a (reward, feedback) tuple or a dict with reward and feedback")
+
+
+def _validate(spec: dict) -> None:
+    check_fields(spec, "python", {"function"})
+    ref = require(spec, "function", "python")
+    if not isinstance(ref, str) or not _FUNCTION_REF_RE.match(ref):
+        raise VerifierSpecError(f'python verifier: "function" must look like "module:function", got {ref!r}')
+
+
+def _score(spec: dict, output: str, *, task: dict | None, trust: bool) -> Verdict:
+    ref = spec["function"]
+    if not trust:
+        return Verdict(0.0, f"python verifier refused: rerun with --trust-verifiers to run user code {ref!r}")
+    func = _load_function(ref)
+    try:
+        result = func(output, task)
+    except SystemExit as exc:
+        # User code calling sys.exit must not end the whole run.
+        raise RuntimeError(f"verifier called sys.exit({exc.code})") from None
+    return _to_verdict(result)
+
+
+register("python", VerifierKind(_validate, _score, runs_user_code=True))

@@ -1,0 +1,63 @@
+"""The verifier kinds by name, and the two entry points that dispatch on a spec's kind.
+
+Each family module registers its kinds when it is imported (the package imports them all);
+the order of registration is the order of KINDS.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .spec import VerifierSpecError, type_name
+from .verdict import Verdict
+
+
+@dataclass(frozen=True)
+class VerifierKind:
+    """How one kind of verifier checks its spec and scores a reply."""
+
+    validate: Callable[[dict], None]
+    score: Callable[..., Verdict]
+    # A kind that runs the user's code also gets the task and the caller's trust decision.
+    runs_user_code: bool = False
+
+
+_KINDS: dict[str, VerifierKind] = {}
+
+
+def register(name: str, kind: VerifierKind) -> None:
+    """Make a verifier kind available under `name`."""
+    if name in _KINDS:
+        raise ValueError(f"verifier kind {name!r} is already registered")
+    _KINDS[name] = kind
+
+
+def kind_names() -> tuple[str, ...]:
+    """The registered kinds, in registration order."""
+    return tuple(_KINDS)
+
+
+def validate_spec(spec: dict) -> None:
+    """Raise VerifierSpecError with a clear reason if the spec is malformed."""
+    if not isinstance(spec, dict):
+        raise VerifierSpecError(f"verifier spec must be an object, got {type_name(spec)}")
+    kind = spec.get("kind")
+    known = ", ".join(_KINDS)
+    if kind is None:
+        raise VerifierSpecError(f'verifier spec has no "kind" (one of {known})')
+    if not isinstance(kind, str) or kind not in _KINDS:
+        raise VerifierSpecError(f"unknown verifier kind {kind!r} (known: {known})")
+    _KINDS[kind].validate(spec)
+
+
+def verify(spec: dict, output: str, *, task: dict | None = None, trust_python: bool = False) -> Verdict:
+    """Score output; NEVER raises: a verifier that raises gives Verdict(0.0, 'verifier error: <ExcType>: <msg>')."""
+    try:
+        validate_spec(spec)
+        output = "" if output is None else str(output)
+        kind = _KINDS[spec["kind"]]
+        if kind.runs_user_code:
+            return kind.score(spec, output, task=task, trust=trust_python)
+        return kind.score(spec, output)
+    except Exception as exc:  # noqa: BLE001 - the contract is that scoring never raises
+        return Verdict(0.0, f"verifier error: {type(exc).__name__}: {exc}")
