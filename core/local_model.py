@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import contextlib
 import importlib.util
 import logging
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -86,6 +88,49 @@ def _pdeathsig_setter():
     return set_pdeathsig
 
 
+class _Spawner:
+    """One thread that lives as long as the process and starts every child process.
+
+    PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process. A
+    child started from a short-lived worker thread (a Qt pool thread expires after 30 s idle)
+    would be killed long before lessonlab ends; started from here it dies only with lessonlab.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: "queue.Queue[tuple[Callable[[], subprocess.Popen], concurrent.futures.Future]]" = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while True:
+            start, future = self._requests.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(start())
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    future.set_exception(exc)
+
+    def spawn(self, start: Callable[[], subprocess.Popen]) -> subprocess.Popen:
+        """Run `start` (which calls Popen) on the spawner thread and return its process."""
+        if threading.current_thread() is threading.main_thread():
+            return start()  # the main thread lives as long as the process
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="lessonlab-spawner", daemon=True)
+                self._thread.start()
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._requests.put((start, future))
+        return future.result()
+
+
+_spawner = _Spawner()
+
+
+def spawn_for_process_lifetime(cmd: list[str], **popen_kwargs) -> subprocess.Popen:
+    """Popen a child that the kernel terminates when lessonlab dies, whichever thread asks (Linux)."""
+    return _spawner.spawn(lambda: subprocess.Popen(cmd, preexec_fn=_pdeathsig_setter(), **popen_kwargs))
+
+
 class LocalModelServer:
     """A child process running `python -m llama_cpp.server` on 127.0.0.1; use as a context manager."""
 
@@ -114,30 +159,33 @@ class LocalModelServer:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def start(self, timeout: float = 90.0) -> str:
-        """Start the server and wait until it answers; return its base URL."""
-        if self.running:
-            return self.base_url
+    def command(self, port: int) -> list[str]:
+        """The server's command line (llama-cpp-python's OpenAI-compatible server on 127.0.0.1)."""
         model_path = check_installed()
-        self.port = free_port()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [
+        return [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(model_path),
             "--model_alias", self.model,
             "--host", "127.0.0.1",
-            "--port", str(self.port),
+            "--port", str(port),
             "--n_ctx", str(self.n_ctx),
             "--n_threads", str(self.n_threads),
         ]
+
+    def start(self, timeout: float = 90.0) -> str:
+        """Start the server and wait until it answers; return its base URL."""
+        if self.running:
+            return self.base_url
+        self.port = free_port()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        cmd = self.command(self.port)
         log.info("starting local model server on port %s", self.port)
         logfile = open(self.log_path, "ab")
         try:
             # A new session: Ctrl-C in the terminal reaches lessonlab, which then stops
             # the server itself after marking the run interrupted.
-            self.process = subprocess.Popen(
-                cmd, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=_pdeathsig_setter(),
+            self.process = spawn_for_process_lifetime(
+                cmd, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
         finally:
             logfile.close()
