@@ -98,7 +98,7 @@ def open_workspace(path: str | Path | None = None, *, create: bool = True) -> Wo
     try:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves so a transaction
         # spans exactly the writes of one operation.
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
+        conn = sqlite3.connect(str(path), isolation_level=None,
                                timeout=BUSY_TIMEOUT_SECONDS)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")

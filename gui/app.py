@@ -42,7 +42,7 @@ def save_screenshot(window: MainWindow, path: Path, page: str | None = None) -> 
     window.show()
     window.go_to(page or "Runs")
     if window.current_page_name() == "Compare":
-        wait_for(lambda: bool(window.compare_page.columns) or window.compare_page.task_id is None, 10)
+        wait_for(lambda: not window.compare_page.is_loading(), 10)
     wait_for(lambda: False, 0.3)  # let layouts settle and lazy rendering run
     window.compare_page.render_visible()
     wait_for(lambda: False, 0.1)

@@ -1,4 +1,7 @@
-"""The Compare page: one task's rollouts side by side, one column each, with rewards, feedback and diffs."""
+"""The Compare page: one task's rollouts side by side, one column each, with rewards, feedback and diffs.
+
+It owns the reflection panel ("Reflect on these", and "Reflect on this run" sent from the Runs page).
+"""
 from __future__ import annotations
 
 import logging
@@ -10,13 +13,16 @@ from PySide6.QtWidgets import (
     QPushButton, QScrollArea, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
 )
 
+from lessonlab.core import formatting
 from lessonlab.core.settings import load_settings
 
-from .errors import show_error
+from . import changes as changed
+from .changes import Change, Changes
 from .highlight import diff_to_html, escape_text, text_to_html
-from .jobs import find_tasks, load_compare
-from .style import ROLE_COLORS, reward_color, reward_text
-from .workers import start_job
+from .operations import find_tasks, latest_task, load_compare
+from .reflection_panel import ReflectionPanel
+from .style import ROLE_COLORS, reward_color
+from .workers import Job, jobs_of, start_job
 
 log = logging.getLogger("lessonlab.gui.compare")
 
@@ -74,7 +80,7 @@ class RolloutColumn(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setFixedWidth(COLUMN_WIDTH)
         reward = rollout["reward"]
-        self.badge = QLabel(reward_text(reward) if rollout["status"] == "ok" else "error")
+        self.badge = QLabel(formatting.reward(reward) if rollout["status"] == "ok" else "error")
         self.badge.setObjectName("rewardBadge")
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.badge.setFixedWidth(70)
@@ -117,6 +123,7 @@ class RolloutColumn(QFrame):
 
     @property
     def reward(self) -> float | None:
+        """The rollout's reward (None for an error)."""
         return self.rollout["reward"]
 
     def set_reference(self, reference_output: str | None) -> None:
@@ -136,16 +143,20 @@ class RolloutColumn(QFrame):
 class ComparePage(QWidget):
     """Pick a task (from a run or by search); its rollouts appear side by side."""
 
-    reflect_requested = Signal(list)   # rollout ids
     loaded = Signal(int)               # number of columns shown
+    review_requested = Signal()        # "Open Review" after a reflection
 
-    def __init__(self, workspace_path: Path, parent=None):
+    def __init__(self, workspace_path: Path, local_controller=None, changes: Changes | None = None, parent=None):
         super().__init__(parent)
         self.workspace_path = Path(workspace_path)
+        self.changes = changes if changes is not None else Changes(self)
+        self.changes.changed.connect(self.on_changed)
+        self._primed = False  # the picker and the first task load when the page is first shown
         self.task_id: str | None = None
         self.scope_run_ids: list[str] | None = None
         self.columns: list[RolloutColumn] = []
-        self._generation = 0
+        self._generation = 0         # of show_task: only the newest request's answer is shown
+        self._tasks_generation = 0   # of refresh_tasks, likewise
         self._rollouts: list[dict] = []
 
         # left: the task picker
@@ -227,24 +238,8 @@ class ComparePage(QWidget):
         self.scroll.setWidget(self.strip)
         self.scroll.horizontalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
 
-        self.reflection_panel = QFrame()
-        self.reflection_panel.setFrameShape(QFrame.Shape.StyledPanel)
-        self.reflection_title = QLabel("Reflection")
-        self.reflection_title.setTextFormat(Qt.TextFormat.PlainText)
-        self.reflection_output = QPlainTextEdit()  # the model's reply: plain text, never rendered
-        self.reflection_output.setObjectName("reflectionOutput")
-        self.reflection_output.setReadOnly(True)
-        self.reflection_cancel = QPushButton("Cancel")
-        self.review_button = QPushButton("Open Review")
-        self.review_button.hide()
-        rp_head = QHBoxLayout()
-        rp_head.addWidget(self.reflection_title, 1)
-        rp_head.addWidget(self.review_button)
-        rp_head.addWidget(self.reflection_cancel)
-        rp = QVBoxLayout(self.reflection_panel)
-        rp.addLayout(rp_head)
-        rp.addWidget(self.reflection_output)
-        self.reflection_panel.hide()
+        self.reflection = ReflectionPanel(self.workspace_path, local_controller, self.changes)
+        self.reflection.review_requested.connect(self.review_requested)
 
         right = QWidget()
         rl = QVBoxLayout(right)
@@ -254,7 +249,7 @@ class ComparePage(QWidget):
         rl.addLayout(controls)
         vsplit = QSplitter(Qt.Orientation.Vertical)
         vsplit.addWidget(self.scroll)
-        vsplit.addWidget(self.reflection_panel)
+        vsplit.addWidget(self.reflection)
         vsplit.setSizes([500, 180])
         rl.addWidget(vsplit, 1)
 
@@ -275,9 +270,40 @@ class ComparePage(QWidget):
         except Exception as exc:  # noqa: BLE001 - logged; the reflect action reports it through the error path
             log.warning("cannot read endpoints: %s", exc)
             names, default = [], None
+        chosen = self.reflect_endpoint.currentData()
         self.reflect_endpoint.clear()
         for name in sorted(names, key=lambda n: n != default):
             self.reflect_endpoint.addItem(name, name)
+        if chosen in names:  # keep the user's choice across a reload
+            self.reflect_endpoint.setCurrentIndex(self.reflect_endpoint.findData(chosen))
+
+    # --- staying current ----------------------------------------------------------------------------
+
+    def page_shown(self) -> None:
+        """Called when the page comes on screen: the first time, fill the picker and open the newest task."""
+        if self._primed:
+            return
+        self._primed = True
+        self.refresh_tasks()
+        if self.task_id is None:
+            # The newest task with rollouts, so the page never opens empty when there is something to show.
+            start_job("find the newest task", latest_task, self.workspace_path, owner=self,
+                      on_done=self._open_latest, error_title="Cannot find the newest task")
+
+    def _open_latest(self, task_id: str | None) -> None:
+        if task_id and self.task_id is None:  # the user may have picked a task meanwhile
+            self.show_task(task_id)
+
+    def on_changed(self, change: Change) -> None:
+        """Refresh what this page shows after a change: the endpoint chooser, the task picker."""
+        if changed.ENDPOINTS in change:
+            self.reload_endpoints()
+        if self._primed and (changed.RUNS in change or changed.ROLLOUTS in change):
+            self.refresh_tasks()  # rollout counts and new tasks; an unprimed page loads them when shown
+
+    def is_loading(self) -> bool:
+        """Whether a task list, a task or a reflection is still being loaded in the background."""
+        return bool(jobs_of(self))
 
     # --- picking a task ---------------------------------------------------------------------------
 
@@ -296,11 +322,14 @@ class ComparePage(QWidget):
     def refresh_tasks(self) -> None:
         """Fill the task list (in the background) from the scoped run or the search text."""
         run_id = self.scope_run_ids[0] if self.scope_run_ids and len(self.scope_run_ids) == 1 else None
+        self._tasks_generation += 1
         start_job("find tasks", find_tasks, self.workspace_path, run_id, self.search.text().strip() or None,
-                  on_done=self._fill_tasks,
-                  on_error=lambda e, d: show_error(self, "Cannot list tasks", str(e), d))
+                  owner=self, on_done=lambda rows, g=self._tasks_generation: self._fill_tasks(g, rows),
+                  error_title="Cannot list tasks")
 
-    def _fill_tasks(self, rows: list[dict]) -> None:
+    def _fill_tasks(self, generation: int, rows: list[dict]) -> None:
+        if generation != self._tasks_generation:
+            return  # a newer search or scope superseded this one
         self.task_list.clear()
         for row in rows:
             item = QListWidgetItem(f"{row['task']}  ({row['rollouts']})")
@@ -315,7 +344,7 @@ class ComparePage(QWidget):
         if task_id != self.task_id or not self.columns:
             self.show_task(task_id, self.scope_run_ids)
 
-    def show_task(self, task_id: str, run_ids: list[str] | None = None) -> None:
+    def show_task(self, task_id: str, run_ids: list[str] | None = None) -> Job:
         """Load task_id's rollouts (of run_ids, or all runs) in the background and show them as columns."""
         self.task_id = task_id
         if run_ids is not None and run_ids != self.scope_run_ids:
@@ -326,9 +355,9 @@ class ComparePage(QWidget):
         self._generation += 1
         generation = self._generation
         self.title.setText("Loading…")
-        start_job("compare", load_compare, self.workspace_path, task_id, self.scope_run_ids,
-                  on_done=lambda data, g=generation: self._loaded(g, data),
-                  on_error=lambda e, d: show_error(self, "Cannot load the task's rollouts", str(e), d))
+        return start_job("compare", load_compare, self.workspace_path, task_id, self.scope_run_ids, owner=self,
+                         on_done=lambda data, g=generation: self._loaded(g, data),
+                         error_title="Cannot load the task's rollouts")
 
     def _loaded(self, generation: int, data: dict) -> None:
         if generation != self._generation:
@@ -425,4 +454,10 @@ class ComparePage(QWidget):
     def _reflect(self) -> None:
         ids = self.selected_rollout_ids()
         if ids:
-            self.reflect_requested.emit(ids)
+            self.reflect(rollout_ids=ids)
+
+    def reflect(self, *, run_id: str | None = None, rollout_ids: list[str] | None = None,
+                endpoint_name: str | None = None) -> Job | None:
+        """Reflect on a whole run or on these rollouts in the panel below, with the chosen endpoint."""
+        return self.reflection.start(endpoint_name or self.reflect_endpoint.currentData(), run_id=run_id,
+                                     rollout_ids=rollout_ids)

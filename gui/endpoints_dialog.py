@@ -1,4 +1,7 @@
-"""Endpoints dialog: add, edit, remove and test endpoint profiles. A key is named, never stored."""
+"""Endpoints dialog: add, edit, remove and test endpoint profiles. A key is named, never stored.
+
+Saving or removing a profile sends the "endpoints" change, so every page's endpoint choosers follow.
+"""
 from __future__ import annotations
 
 import logging
@@ -8,10 +11,13 @@ from PySide6.QtWidgets import (
     QPushButton, QSpinBox, QVBoxLayout,
 )
 
+from lessonlab.core.llm_client import ProbeResult
 from lessonlab.core.settings import Endpoint, SettingsError, load_settings, save_settings
 
+from . import changes as changed
+from .changes import Changes
 from .errors import show_error
-from .jobs import probe_endpoint
+from .operations import probe_endpoint
 from .workers import start_job
 
 log = logging.getLogger("lessonlab.gui.endpoints")
@@ -20,10 +26,11 @@ log = logging.getLogger("lessonlab.gui.endpoints")
 class EndpointsDialog(QDialog):
     """List of profiles on the left, the selected one's fields on the right."""
 
-    def __init__(self, parent=None, local_controller=None):
+    def __init__(self, parent=None, local_controller=None, changes: Changes | None = None):
         super().__init__(parent)
         self.setWindowTitle("Endpoints")
         self.local_controller = local_controller
+        self.changes = changes if changes is not None else Changes(self)
         self.settings = load_settings()
         self.list = QListWidget()
         self.list.currentTextChanged.connect(self._show)
@@ -150,9 +157,11 @@ class EndpointsDialog(QDialog):
             return False
         self._reload(endpoint.name)
         self.status.setText(f"Saved {endpoint.name}.")
+        self.changes.notify(changed.ENDPOINTS)
         return True
 
     def remove_current(self) -> None:
+        """Remove the selected profile (built-in ones cannot be removed)."""
         name = self.list.currentItem().text() if self.list.currentItem() else None
         if not name:
             return
@@ -163,6 +172,7 @@ class EndpointsDialog(QDialog):
             show_error(self, "Cannot remove the endpoint", str(exc))
             return
         self._reload()
+        self.changes.notify(changed.ENDPOINTS)
 
     def test_current(self) -> None:
         """Send one tiny request in the background and show the latency or the error."""
@@ -174,14 +184,19 @@ class EndpointsDialog(QDialog):
         self.status.setText(f"Testing {name}…" + (" (starting the embedded model)" if endpoint.is_local else ""))
         self.test_button.setEnabled(False)
 
-        def done(result):
+        def done(result: ProbeResult):
             self.test_button.setEnabled(True)
-            self.status.setText(f"{name}: ok in {result['latency_ms']:.0f} ms, model {result['model']}: "
-                                f"{result['reply']!r}")
+            if result.ok:
+                self.status.setText(f"{name}: ok in {result.latency_ms:.0f} ms, model {result.server_model}: "
+                                    f"{result.reply!r}")
+            else:
+                self.status.setText(f"{name}: FAILED: {result.error}")
+                show_error(self, f"Endpoint {name} failed", result.error or "no reply")
 
         def failed(exc, details):
             self.test_button.setEnabled(True)
             self.status.setText(f"{name}: FAILED: {exc}")
             show_error(self, f"Endpoint {name} failed", str(exc), details)
 
-        start_job("test endpoint", probe_endpoint, endpoint, self.local_controller, on_done=done, on_error=failed)
+        start_job("test endpoint", probe_endpoint, endpoint, self.local_controller, owner=self, on_done=done,
+                  on_error=failed)

@@ -1,29 +1,33 @@
-"""The main window: sidebar of pages, File menu, Endpoints dialog, status bar, reflection controller."""
+"""The main window: sidebar of pages, menus, status bar, workspace switching and navigation between pages.
+
+Pages do not call each other: what changed reaches them through the one `changes` notification,
+and a page's request to show something elsewhere ("compare this task") comes here to be routed.
+"""
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QStackedWidget,
     QVBoxLayout, QWidget,
 )
 
-from lessonlab.core import queries
 from lessonlab.core.paths import config_dir, default_workspace_path
 from lessonlab.core.settings import load_settings
 from lessonlab.core.workspace import Workspace, open_workspace
 
+from . import changes as changed
+from .changes import Change, Changes
 from .compare_page import ComparePage
 from .endpoints_dialog import EndpointsDialog
 from .errors import show_error, show_exception
-from .jobs import ReflectionUnavailable, ServerStarting, reflect_on, reflection_available
 from .local_server import LocalModelController
 from .recent import add_recent, load_recent
 from .runs_page import RunsPage
-from .workers import cancel_all_and_wait, start_job
+from .workers import abandon_jobs, cancel_all_and_wait
 
 log = logging.getLogger("lessonlab.gui.window")
 
@@ -59,15 +63,15 @@ class PlaceholderPage(QWidget):
 class MainWindow(QMainWindow):
     """One workspace at a time; pages are rebuilt when another workspace is opened."""
 
-    workspace_changed = Signal(str)
-
     def __init__(self, workspace_path: Path | str | None = None, local_controller: LocalModelController | None = None):
         super().__init__()
         self.setWindowTitle("lessonlab")
         self.local_controller = local_controller or LocalModelController(self)
         self.local_controller.state_changed.connect(self._local_state)
+        self.changes = Changes(self)
+        self.changes.changed.connect(self.on_changed)
         self.ws: Workspace | None = None
-        self.reflection_job = None
+        self.pages: dict[str, QWidget] = {}
         self._build_status_bar()
         self._build_menus()
         self.sidebar = QListWidget()
@@ -155,26 +159,19 @@ class MainWindow(QMainWindow):
                 ws.close()
                 show_error(self, "A run is in progress", "Cancel the run before switching workspaces.")
                 return False
+            self._close_pages()
             self.ws.close()
         self.ws = ws
-        while self.stack.count():
-            page = self.stack.widget(0)
-            self.stack.removeWidget(page)
-            page.deleteLater()
-        self.runs_page = RunsPage(ws, self.local_controller)
-        self.compare_page = ComparePage(ws.path)
+        self.runs_page = RunsPage(ws, self.local_controller, self.changes)
+        self.compare_page = ComparePage(ws.path, self.local_controller, self.changes)
         self.runs_page.compare_requested.connect(self.compare_task)
-        self.runs_page.reflect_requested.connect(self.reflect)
-        self.runs_page.run_finished.connect(lambda _r: self.compare_page.refresh_tasks())
-        self.compare_page.reflect_requested.connect(self.reflect)
-        self.compare_page.reflection_cancel.clicked.connect(self.cancel_reflection)
-        self.compare_page.review_button.clicked.connect(lambda: self.go_to("Review"))
+        self.runs_page.reflect_requested.connect(self.reflect_on_run)
+        self.compare_page.review_requested.connect(lambda: self.go_to("Review"))
         self.pages = {"Runs": self.runs_page, "Compare": self.compare_page}
         for name in ("Review", "Lessons", "Impact"):
             self.pages[name] = PlaceholderPage(name)
         for name in PAGES:
             self.stack.addWidget(self.pages[name])
-        self._compare_primed = False
         self.workspace_label.setText(f"Workspace: {ws.path}")
         self._update_endpoint_label()
         try:
@@ -185,8 +182,26 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"lessonlab — {ws.path.name}")
         self.sidebar.setCurrentRow(0)
         self._page_changed(0)
-        self.workspace_changed.emit(str(ws.path))
+        self.changes.notify(changed.WORKSPACE)
         return True
+
+    def _close_pages(self) -> None:
+        # Cancel the old pages' background work first: a reflection still streaming must not
+        # reach a page that is about to be deleted (its reports are dropped from now on).
+        for page in self.pages.values():
+            abandon_jobs(page)
+            if hasattr(page, "on_changed"):
+                self.changes.changed.disconnect(page.on_changed)
+        while self.stack.count():
+            page = self.stack.widget(0)
+            self.stack.removeWidget(page)
+            page.deleteLater()
+        self.pages = {}
+
+    def on_changed(self, change: Change) -> None:
+        """Keep the status bar current (the default endpoint)."""
+        if changed.ENDPOINTS in change:
+            self._update_endpoint_label()
 
     def _update_endpoint_label(self) -> None:
         try:
@@ -214,29 +229,26 @@ class MainWindow(QMainWindow):
         self.sidebar.setCurrentRow(names.index(name.lower()))
 
     def current_page_name(self) -> str:
+        """The name of the page on screen."""
         return PAGES[self.stack.currentIndex()]
 
     def _page_changed(self, row: int) -> None:
         if row < 0 or row >= self.stack.count():
             return
         self.stack.setCurrentIndex(row)
-        if PAGES[row] == "Compare" and not self._compare_primed:
-            self._compare_primed = True
-            self.compare_page.refresh_tasks()
-            if self.compare_page.task_id is None:
-                self._show_latest_task()
-
-    def _show_latest_task(self) -> None:
-        # The newest task with rollouts, so the page never opens empty when there is something to show.
-        task_id = queries.latest_task_with_rollouts(self.ws)
-        if task_id:
-            self.compare_page.show_task(task_id)
+        page = self.stack.widget(row)
+        if hasattr(page, "page_shown"):
+            page.page_shown()  # a page loads what it shows when it first comes on screen
 
     def compare_task(self, task_id: str, run_ids: list) -> None:
         """Open task_id's rollouts (from run_ids) on the Compare page."""
-        self._compare_primed = True
         self.go_to("Compare")
         self.compare_page.show_task(task_id, list(run_ids))
+
+    def reflect_on_run(self, run_id: str) -> None:
+        """Reflect on a whole run in the Compare page's reflection panel."""
+        self.go_to("Compare")
+        self.compare_page.reflect(run_id=run_id)
 
     # --- dialogs ------------------------------------------------------------------------------------
 
@@ -253,81 +265,10 @@ class MainWindow(QMainWindow):
             self.open_workspace(Path(path))
 
     def open_endpoints_dialog(self) -> EndpointsDialog:
-        dialog = EndpointsDialog(self, self.local_controller)
-        dialog.finished.connect(lambda _r: self._update_endpoint_label())
+        """Open the Endpoints dialog (non-blocking); what it saves reaches the pages as an "endpoints" change."""
+        dialog = EndpointsDialog(self, self.local_controller, self.changes)
         dialog.open()
         return dialog
-
-    # --- reflection --------------------------------------------------------------------------------
-
-    def reflect(self, rollout_ids: list, endpoint_name: str | None = None) -> None:
-        """Reflect on these rollouts in the background, streaming the reply into the Compare page's panel."""
-        page = self.compare_page
-        if not rollout_ids:
-            show_error(self, "Nothing to reflect on", "Select rollouts (or a run) first.")
-            return
-        if not reflection_available():
-            show_error(self, "Reflection not available yet",
-                       "This build of lessonlab has no reflection engine yet (lessonlab.core.reflection).")
-            return
-        if self.reflection_job is not None:
-            show_error(self, "A reflection is in progress", "Wait for it to finish or cancel it first.")
-            return
-        try:
-            settings = load_settings()
-            endpoint = settings.endpoint(endpoint_name or page.reflect_endpoint.currentData()
-                                         or settings.default_endpoint)
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, "Cannot reflect", exc)
-            return
-        if self.current_page_name() != "Compare":
-            self._compare_primed = True
-            self.go_to("Compare")
-        page.reflection_panel.show()
-        page.review_button.hide()
-        page.reflection_output.clear()
-        page.reflection_cancel.setEnabled(True)
-        page.reflection_title.setText(f"Reflecting on {len(rollout_ids)} rollouts with {endpoint.name}…")
-
-        def progress(message):
-            if isinstance(message, ServerStarting):
-                page.reflection_title.setText("Starting the embedded model…")
-
-        def chunk(text: str):
-            cursor = page.reflection_output.textCursor()
-            cursor.movePosition(cursor.MoveOperation.End)
-            cursor.insertText(text)  # plain text: the reply is never rendered
-            page.reflection_output.ensureCursorVisible()
-
-        def done(result):
-            self.reflection_job = None
-            page.reflection_cancel.setEnabled(False)
-            if not page.reflection_output.toPlainText() and result.analysis:
-                page.reflection_output.setPlainText(result.analysis)
-            if result.status == "ok":
-                page.reflection_title.setText(
-                    f"Reflection {result.reflection_id}: {result.n_pending} new proposal(s) waiting in Review"
-                    + (f", {result.n_invalid} invalid" if result.n_invalid else ""))
-                page.review_button.show()
-            else:
-                page.reflection_title.setText(f"Reflection {result.reflection_id} failed: {result.error}")
-            self.last_reflection = result
-
-        def failed(exc, details):
-            self.reflection_job = None
-            page.reflection_cancel.setEnabled(False)
-            page.reflection_title.setText(f"Reflection failed: {exc}")
-            title = "Reflection not available yet" if isinstance(exc, ReflectionUnavailable) else "Reflection failed"
-            show_error(self, title, str(exc) or type(exc).__name__, details)
-
-        self.reflection_job = start_job("reflect", reflect_on, self.ws.path, list(rollout_ids), endpoint,
-                                        self.local_controller, on_progress=progress, on_chunk=chunk,
-                                        on_done=done, on_error=failed)
-
-    def cancel_reflection(self) -> None:
-        if self.reflection_job is not None:
-            self.reflection_job.cancel.set()
-            self.compare_page.reflection_title.setText("Cancelling the reflection…")
 
     # --- quitting -------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ MAX_RECENT = 8
 
 
 def recent_path() -> Path:
+    """Where the recent workspaces list is kept."""
     return config_dir() / "recent_workspaces.json"
 
 

@@ -10,15 +10,17 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
+from lessonlab.core import formatting
 from lessonlab.core.runner import RunProgress, RunResult
 from lessonlab.core.settings import LOCAL_ENDPOINT, load_settings
 from lessonlab.core.suites import builtin_suites, load_suite
 from lessonlab.core.workspace import Workspace
 
+from . import changes as changed
+from .changes import Change, Changes
 from .errors import show_error, show_exception
-from .jobs import RunCreated, RunRequest, ServerStarting, start_and_execute_run
-from .models import RolloutsModel, RunsModel
-from .style import reward_text
+from .operations import RunCreated, RunRequest, ServerStarting, start_and_execute_run
+from .table_models import RolloutsModel, RunsModel
 from .workers import Job, start_job
 
 log = logging.getLogger("lessonlab.gui.runs")
@@ -130,13 +132,14 @@ class RunsPage(QWidget):
     """Runs table (lazy, sortable, filterable), the running run's progress, and the selected run's rollouts."""
 
     compare_requested = Signal(str, list)      # task id, run ids
-    reflect_requested = Signal(list)           # rollout ids
-    run_finished = Signal(object)              # RunResult
+    reflect_requested = Signal(str)            # run id: reflect on the whole run (on the Compare page)
 
-    def __init__(self, ws: Workspace, local_controller=None, parent=None):
+    def __init__(self, ws: Workspace, local_controller=None, changes: Changes | None = None, parent=None):
         super().__init__(parent)
         self.ws = ws
         self.local_controller = local_controller
+        self.changes = changes if changes is not None else Changes(self)
+        self.changes.changed.connect(self.on_changed)
         self.job: Job | None = None
         self.active_run_id: str | None = None
 
@@ -271,6 +274,7 @@ class RunsPage(QWidget):
     # --- runs ---------------------------------------------------------------------------------
 
     def open_new_run_dialog(self) -> None:
+        """Ask for a run's suite, endpoint and sizes; start it when accepted."""
         if self.job is not None:
             show_error(self, "A run is in progress", "Wait for the current run to finish or cancel it first.")
             return
@@ -291,6 +295,7 @@ class RunsPage(QWidget):
         """Start a run in the background; the table and progress bar follow it."""
         if self.job is not None:
             raise RuntimeError("a run is already in progress")
+        self.active_run_id = None  # until the new run's row exists
         self.progress_label.setText(f"Preparing {request.suite} on {request.endpoint.name}…")
         self.progress_bar.setRange(0, 0)
         self.progress_frame.show()
@@ -298,7 +303,7 @@ class RunsPage(QWidget):
         self.new_button.setEnabled(False)
         self.welcome.hide()
         self.job = start_job(
-            "run", start_and_execute_run, self.ws.path, request, self.local_controller,
+            "run", start_and_execute_run, self.ws.path, request, self.local_controller, owner=self,
             on_progress=self._on_progress, on_done=self._on_done, on_error=self._on_error,
         )
         return self.job
@@ -315,8 +320,9 @@ class RunsPage(QWidget):
             self.active_run_id = message.run_id
             self.progress_bar.setRange(0, max(1, message.total))
             self.progress_bar.setValue(0)
-            self.progress_label.setText(f"Run {message.run_id}: starting…")
-            self.runs_model.reload()
+            note = " (python verifiers are not trusted here: they score 0)" if message.untrusted_python else ""
+            self.progress_label.setText(f"Run {message.run_id}: starting…{note}")
+            self.changes.notify(changed.RUNS, run_id=message.run_id)
             self.select_run(message.run_id)
         elif isinstance(message, ServerStarting):
             self.progress_label.setText(f"Run {self.active_run_id}: starting the embedded model…")
@@ -327,7 +333,7 @@ class RunsPage(QWidget):
             cancelling = " — cancelling…" if self.job is not None and self.job.cancel.is_set() else ""
             self.progress_label.setText(
                 f"Run {message.run_id}: {message.done}/{message.total} · errors {message.errors}"
-                f" · mean reward {reward_text(message.mean_reward)}{cancelling}"
+                f" · mean reward {formatting.reward(message.mean_reward)}{cancelling}"
             )
             self.runs_model.refresh_run(message.run_id)
             if self.rollouts_model.run_id == message.run_id:
@@ -337,10 +343,6 @@ class RunsPage(QWidget):
         self.job = None
         self.new_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        if self.active_run_id:
-            self.runs_model.refresh_run(self.active_run_id)
-            if self.rollouts_model.run_id == self.active_run_id:
-                self.rollouts_model.poll_new()
 
     def _on_done(self, result: RunResult) -> None:
         self._finish()
@@ -348,24 +350,43 @@ class RunsPage(QWidget):
         self.progress_bar.setValue(result.n_done)
         self.progress_label.setText(
             f"Run {result.run_id} {result.status}: {result.n_done}/{result.n_planned} · errors {result.n_errors}"
-            f" · mean reward {reward_text(result.mean_reward)}"
+            f" · mean reward {formatting.reward(result.mean_reward)}"
         )
-        self.run_finished.emit(result)
+        self.changes.notify(changed.RUNS, changed.ROLLOUTS, run_id=result.run_id)
 
     def _on_error(self, exc: BaseException, details: str) -> None:
         self._finish()
         self.progress_label.setText(f"Run failed: {exc}")
-        self.runs_model.reload()
+        self.changes.notify(changed.RUNS, changed.ROLLOUTS, run_id=self.active_run_id)
         show_error(self, "The run failed", str(exc) or type(exc).__name__, details)
+
+    def on_changed(self, change: Change) -> None:
+        """Refresh what this page shows after a change: the runs list, the selected run's rollouts."""
+        if changed.RUNS in change:
+            if change.run_id and self.runs_model.has_run(change.run_id):
+                self.runs_model.refresh_run(change.run_id)
+            else:
+                self._reload_runs()
+        if changed.ROLLOUTS in change and self.rollouts_model.run_id is not None \
+                and change.run_id in (None, self.rollouts_model.run_id):
+            self.rollouts_model.poll_new()
+
+    def _reload_runs(self) -> None:
+        selected = self.selected_run_id()
+        self.runs_model.reload()
+        if selected:
+            self.select_run(selected)
 
     # --- selection ------------------------------------------------------------------------------
 
     def select_run(self, run_id: str) -> None:
+        """Select run_id's row (if fetched) and show its rollouts."""
         row = self.runs_model.row_of(run_id)
         if row >= 0:
             self.runs_view.selectRow(row)
 
     def selected_run_id(self) -> str | None:
+        """The selected run's id, or None."""
         index = self.runs_view.selectionModel().currentIndex()
         return self.runs_model.run_id(index.row()) if index.isValid() else None
 
@@ -384,12 +405,7 @@ class RunsPage(QWidget):
         self.compare_requested.emit(task_id, [self.rollouts_model.run_id])
 
     def _reflect_run(self) -> None:
+        # The run id, not the loaded rows: the rollouts table holds only the pages fetched so far.
         run_id = self.selected_run_id()
         if run_id:
-            ids = [self.rollouts_model.data(self.rollouts_model.index(r, 0), RolloutsModel.RolloutIdRole)
-                   for r in range(self.rollouts_model.rowCount())]
-            self.reflect_requested.emit(ids)
-
-    def shutdown(self) -> None:
-        """Cancel a running run (window closing)."""
-        self.cancel_run()
+            self.reflect_requested.emit(run_id)

@@ -1,4 +1,4 @@
-"""Shared look: reward colours, role colours, small formatting helpers."""
+"""Shared look: reward colours and role colours (number formats come from lessonlab.core.formatting)."""
 from __future__ import annotations
 
 from PySide6.QtGui import QColor
@@ -11,11 +11,6 @@ def reward_color(reward: float | None) -> QColor:
     r = max(0.0, min(1.0, float(reward)))
     # hue 0 (red) → 120 (green); keep saturation/lightness readable under white text
     return QColor.fromHsl(int(120 * r), 170, 105)
-
-
-def reward_text(reward: float | None) -> str:
-    """A reward as shown in tables: three decimals, a dash when missing."""
-    return "—" if reward is None else f"{reward:.3f}"
 
 
 ROLE_COLORS = {

@@ -131,16 +131,16 @@ def test_reflect_on_these_streams_and_creates_proposals(tmp_path, make_suite, wi
         assert page.selected_rollout_ids() == [page.columns[0].rollout["id"]]
         page.columns[1].select.setChecked(True)
         page.reflect_button.click()
-        qtbot.waitUntil(lambda: window.reflection_job is None, timeout=15000)
-    assert not page.review_button.isHidden(), page.reflection_title.text()
-    assert "<b>model</b>" in page.reflection_output.toPlainText()  # streamed, shown as text
-    assert "2 new proposal(s) waiting in Review" in page.reflection_title.text()
+        qtbot.waitUntil(lambda: page.reflection.job is None, timeout=15000)
+    assert not page.reflection.review_button.isHidden(), page.reflection.title.text()
+    assert "<b>model</b>" in page.reflection.output.toPlainText()  # streamed, shown as text
+    assert "2 new proposal(s) waiting in Review" in page.reflection.title.text()
     ws = open_workspace(path)
     try:
         proposals = ws.query("SELECT text, status FROM proposals WHERE reflection_id = ?",
-                             (window.last_reflection.reflection_id,))
+                             (page.reflection.last_result.reflection_id,))
     finally:
         ws.close()
     assert len(proposals) == 2 and all(p["status"] == "pending" for p in proposals)
-    page.review_button.click()
+    page.reflection.review_button.click()
     assert window.current_page_name() == "Review"

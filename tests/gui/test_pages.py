@@ -7,7 +7,7 @@ from lessonlab.core.workspace import open_workspace
 from lessonlab.gui.compare_page import ComparePage
 from lessonlab.gui.endpoints_dialog import EndpointsDialog
 from lessonlab.gui.main_window import PAGES
-from lessonlab.gui.models import RolloutsModel, RunsModel
+from lessonlab.gui.table_models import RolloutsModel, RunsModel
 from lessonlab.gui.runs_page import NewRunDialog, RunsPage
 
 
@@ -85,7 +85,7 @@ def test_rollouts_model_passes_qtmodeltester(seeded, qtmodeltester):
 
 def test_runs_model_is_lazy(tmp_path, qtmodeltester, make_suite, scripted):
     """With more runs than a page, rows arrive through fetchMore."""
-    from lessonlab.gui import models
+    from lessonlab.gui import table_models as models
 
     from tests.helpers.tasks import seed_run
 

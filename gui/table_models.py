@@ -6,12 +6,12 @@ import logging
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from lessonlab.core import queries
+from lessonlab.core import formatting, queries
 from lessonlab.core.workspace import Workspace
 
-from .style import reward_color, reward_text
+from .style import reward_color
 
-log = logging.getLogger("lessonlab.gui.models")
+log = logging.getLogger("lessonlab.gui.table_models")
 
 PAGE = 200
 _Index = QModelIndex | QPersistentModelIndex
@@ -78,9 +78,15 @@ class RunsModel(_ReadOnlyTable):
         return len(self._ids)
 
     def run_id(self, row: int) -> str:
+        """The id of the run on row."""
         return self._ids[row]
 
+    def has_run(self, run_id: str) -> bool:
+        """Whether run_id matches the current filter (fetched or not)."""
+        return run_id in self._ids
+
     def row_of(self, run_id: str) -> int:
+        """The row showing run_id, or -1 when it is not fetched (or not matching)."""
         try:
             row = self._ids.index(run_id)
         except ValueError:
@@ -170,7 +176,7 @@ class RunsModel(_ReadOnlyTable):
         if key == "rollouts":
             return f"{run['n_done']}/{run['n_planned']}"
         if key == "mean_reward":
-            return reward_text(run["mean_reward"])
+            return formatting.reward(run["mean_reward"])
         if key == "errors":
             return run["n_errors"]
         if key == "status":
@@ -263,11 +269,11 @@ class RolloutsModel(_ReadOnlyTable):
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return None
         if key == "reward":
-            return reward_text(row["reward"])
+            return formatting.reward(row["reward"])
         if key == "verdict":
             text = row["feedback"] if row["status"] == "ok" else f"ERROR: {row['error']}"
             return (text or "").replace("\n", " ")[:300]
         if key == "latency_ms":
-            return "" if row["latency_ms"] is None else f"{row['latency_ms'] / 1000:.2f} s"
+            return formatting.seconds(row["latency_ms"])
         value = row[key]
         return "" if value is None else value

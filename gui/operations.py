@@ -1,0 +1,126 @@
+"""What the app does in the background: thin wrappers over core services, run by workers.
+
+Each function has the worker signature `fn(job, ...)`, opens its own workspace connection (a
+connection never crosses threads) and calls the same core service the CLI calls.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from lessonlab.core import llm_client, queries, reflection
+from lessonlab.core.run_planning import plan_run
+from lessonlab.core.runner import RunResult, execute_run
+from lessonlab.core.settings import Endpoint, load_settings
+from lessonlab.core.workspace import open_workspace
+
+log = logging.getLogger("lessonlab.gui.operations")
+
+
+@dataclass
+class RunRequest:
+    """What the New run dialog asks for."""
+
+    suite: str                   # built-in name or path to a JSONL file
+    endpoint: Endpoint
+    split: str = "train"
+    limit: int | None = None
+    samples: int = 1
+    concurrency: int = 4
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+
+@dataclass
+class RunCreated:
+    """Progress message: the run row exists (the table can show it)."""
+
+    run_id: str
+    total: int
+    untrusted_python: bool = False   # python verifiers will score 0 (not trusted from the app)
+
+
+@dataclass
+class ServerStarting:
+    """Progress message: waiting for the embedded model to load."""
+
+
+def _base_url(job, endpoint: Endpoint, local_controller) -> str | None:
+    """The endpoint's URL, starting the embedded model first when it is the one asked for."""
+    if not endpoint.is_local:
+        return endpoint.base_url
+    if local_controller is None:
+        raise RuntimeError("the embedded model is not available in this window")
+    job.progress(ServerStarting())
+    return local_controller.ensure_running()
+
+
+def start_and_execute_run(job, workspace_path: Path, request: RunRequest, local_controller=None) -> RunResult:
+    """Plan the run, start the embedded model if needed, and execute it until done or cancelled."""
+    ws = open_workspace(workspace_path)
+    try:
+        plan = plan_run(ws, load_settings(), suite=request.suite, endpoint=request.endpoint, split=request.split,
+                        limit=request.limit, samples=request.samples, concurrency=request.concurrency,
+                        temperature=request.temperature, max_tokens=request.max_tokens)
+        job.progress(RunCreated(plan.run_id, plan.total, plan.untrusted_python))
+        url = _base_url(job, plan.endpoint, local_controller)
+        return asyncio.run(
+            execute_run(ws, plan.run_id, plan.endpoint, base_url=url, progress=job.progress, cancel=job.cancel)
+        )
+    finally:
+        ws.close()
+
+
+def probe_endpoint(job, endpoint: Endpoint, local_controller=None) -> llm_client.ProbeResult:
+    """Send one tiny request to the endpoint (starting the embedded model if it is the one)."""
+    return llm_client.probe_endpoint(endpoint, _base_url(job, endpoint, local_controller))
+
+
+def load_compare(job, workspace_path: Path, task_id: str, run_ids: list[str] | None = None) -> dict:
+    """A task and its rollouts (with texts) for the compare page."""
+    ws = open_workspace(workspace_path)
+    try:
+        return {
+            "task": queries.task_summary(ws, task_id),
+            "rollouts": queries.task_rollouts(ws, task_id, run_ids=run_ids),
+        }
+    finally:
+        ws.close()
+
+
+def latest_task(job, workspace_path: Path) -> str | None:
+    """The task of the newest rollout (what the compare page opens on), or None."""
+    ws = open_workspace(workspace_path)
+    try:
+        return queries.latest_task_with_rollouts(ws)
+    finally:
+        ws.close()
+
+
+def find_tasks(job, workspace_path: Path, run_id: str | None, text: str | None) -> list[dict]:
+    """Tasks of a run, or tasks matching text, for the compare page's picker."""
+    ws = open_workspace(workspace_path)
+    try:
+        if run_id:
+            rows = queries.run_task_list(ws, run_id)
+            if text:
+                rows = [r for r in rows if text.lower() in r["task"].lower()]
+            return rows
+        return queries.search_tasks(ws, text or "")
+    finally:
+        ws.close()
+
+
+def reflect(job, workspace_path: Path, endpoint: Endpoint, local_controller=None, *, run_id: str | None = None,
+            rollout_ids: list[str] | None = None) -> reflection.ReflectionResult:
+    """Reflect on a whole run or on these rollouts, streaming the reply through job.chunk."""
+    url = _base_url(job, endpoint, local_controller)
+    ws = open_workspace(workspace_path)
+    try:
+        return reflection.reflect(ws, endpoint, base_url=url, run_id=run_id,
+                                  rollout_ids=list(rollout_ids) if rollout_ids else None,
+                                  settings=load_settings(), on_chunk=job.chunk, cancel=job.cancel)
+    finally:
+        ws.close()
