@@ -157,7 +157,7 @@ def lessons_edit(ident, text, reason, scopes, all_suites, workspace_path, as_jso
     ws = open_workspace(workspace_path)
     scope = None if all_suites else (list(scopes) if scopes else "unchanged")
     change = L.edit_lesson(ws, ident, text, reason=reason, scope=scope)
-    version = ws.one("SELECT version FROM lesson_versions WHERE id = ?", (change.version_ids[0],))["version"]
+    version = L.get_lesson(ws, change.lesson_ids[0]).version
     report_change(change, as_json, f"lesson {change.lesson_ids[0]} is now at v{version}")
     budget_line(ws, load_settings())
 
