@@ -81,11 +81,12 @@ class ChatJsonlReader:
             seen[digest] = occurrence + 1
             key = f"jsonl:{digest.hex()}" + (f"#{occurrence}" if occurrence else "")
             try:
-                yield self._rollout(record, f"line {number}", key), done
+                rollout = self._rollout(record, f"line {number}", key, b"NaN" in line or b"Infinity" in line)
             except _LineError as exc:
                 raise MalformedFile(self.path, f"line {number}", str(exc)) from None
+            yield rollout, done
 
-    def _rollout(self, record: Any, where: str, key: str) -> ImportedRollout:
+    def _rollout(self, record: Any, where: str, key: str, non_finite: bool) -> ImportedRollout:
         if not isinstance(record, dict):
             raise _LineError(f"expected a JSON object, got {_type_name(record)}")
         if "messages" not in record:
@@ -154,8 +155,8 @@ class ChatJsonlReader:
             messages=messages,
             output=output,
             prompt=prompt,
-            verifier=finite(verifier),
-            task_metadata=finite(metadata),
+            verifier=finite(verifier) if non_finite else verifier,   # NaN/Infinity only where the line has them
+            task_metadata=finite(metadata) if non_finite else metadata,
             suite=suite,
             split=split,
             status="error" if error is not None else "ok",

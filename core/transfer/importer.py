@@ -28,6 +28,7 @@ from .scores import choose_reward, feedback_of, finite
 log = logging.getLogger("lessonlab.transfer")
 
 FORMATS = ("auto", "inspect", "openai-jsonl")
+IMPORTED_VERIFIER = {"kind": "imported"}
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -197,6 +198,7 @@ class _FileWriter:
         self.run_id: str | None = None
         self.run_created = False
         self.snapshots: dict[str, tuple[str, str | None]] = {}
+        self.task_ids: dict[tuple, str] = {}        # (suite, name, prompt, verifier) -> task id
         self.known_tasks: set[str] = set()          # task ids already inserted (or present) this file
         self.positions: dict[str, int] = {}         # task id -> run_tasks position in this run
         self.next_index: dict[str, int] = {}        # task id -> next free sample index (auto numbering)
@@ -359,12 +361,22 @@ class _FileWriter:
     def _task_of(self, record: ImportedRollout, task_messages: list[dict], task_rows: list) -> str:
         prompt = record.prompt if record.prompt is not None else prompt_form(task_messages)
         suite = record.suite or self.info.suite
+        # Most rollouts repeat a task already seen: find it without serialising and hashing again.
+        cache_key = (suite, record.task_name,
+                     prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True),
+                     None if record.verifier == IMPORTED_VERIFIER else json.dumps(record.verifier, sort_keys=True))
+        task_id = self.task_ids.get(cache_key)
+        if task_id is not None:
+            return task_id
         canonical = json.dumps({"prompt": prompt, "verifier": record.verifier}, sort_keys=True,
                                separators=(",", ":"), ensure_ascii=False)
         content_hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         name = record.task_name or f"prompt-{content_hash[:10]}"
         # The id a suite task with this name, prompt and verifier gets (runner.task_row_id), so they meet.
         task_id = "t_" + hashlib.sha256(f"{suite}\0{name}\0{content_hash}".encode()).hexdigest()[:12]
+        if len(self.task_ids) >= 100_000:
+            self.task_ids.clear()  # bounded memory on huge files; a miss only recomputes the id
+        self.task_ids[cache_key] = task_id
         if task_id not in self.known_tasks:
             self.known_tasks.add(task_id)
             split = self.options.split or record.split or "train"
