@@ -30,6 +30,7 @@ class RecordsExport:
     count: int
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (for JSON output)."""
         return dict(self.__dict__)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +65,7 @@ class FileImport:
     dry_run: bool = False
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (for JSON output)."""
         return dict(self.__dict__)
 
 
@@ -436,11 +436,3 @@ class _FileWriter:
         conn.execute("UPDATE runs SET server_model = ?, snapshot_id = COALESCE(?, snapshot_id) WHERE id = ?",
                      (model[0] if model else None, snapshot[0] if snapshot else None, self.run_id))
 
-
-def describe_path(path: str) -> str:
-    """A path as shown in messages: relative to the working directory when that is shorter."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:
-        return path
-    return relative if len(relative) < len(path) else path

@@ -30,6 +30,7 @@ class TrainingExport:
     skipped: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (for JSON output)."""
         return dict(self.__dict__)
 
 
