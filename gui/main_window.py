@@ -19,6 +19,7 @@ from lessonlab.core.workspace import Workspace, open_workspace
 from .compare_page import ComparePage
 from .endpoints_dialog import EndpointsDialog
 from .errors import show_error, show_exception
+from .importing import Importer, summary as import_summary
 from .jobs import ReflectionUnavailable, ServerStarting, reflect_on, reflection_available
 from .local_server import LocalModelController
 from .recent import add_recent, load_recent
@@ -115,6 +116,12 @@ class MainWindow(QMainWindow):
         file_menu.addAction(opn)
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
+        import_action = QAction("&Import…", self, shortcut="Ctrl+I")
+        import_action.setToolTip("Import Inspect AI logs or chat JSONL, one run per file")
+        import_action.triggered.connect(lambda: self.importer.choose_and_import(self.ws.path))
+        file_menu.addAction(import_action)
+        self.importer = Importer(self)
+        self.importer.finished.connect(self._imported)
         endpoints = QAction("&Endpoints…", self, shortcut="Ctrl+E")
         endpoints.triggered.connect(self.open_endpoints_dialog)
         file_menu.addAction(endpoints)
@@ -237,6 +244,16 @@ class MainWindow(QMainWindow):
         self._compare_primed = True
         self.go_to("Compare")
         self.compare_page.show_task(task_id, list(run_ids))
+
+    def _imported(self, report) -> None:
+        """Show what an import brought in: the runs table and Compare's task list reload, the first new run selected."""
+        self.statusBar().showMessage(import_summary(report), 15000)
+        self.runs_page.runs_model.reload()
+        self.compare_page.refresh_tasks()
+        new_runs = [f.run_id for f in report.files if f.new]
+        if new_runs:
+            self.go_to("Runs")
+            self.runs_page.select_run(new_runs[0])
 
     # --- dialogs ------------------------------------------------------------------------------------
 
