@@ -60,7 +60,7 @@ class FileImport:
     scored: int
     mean_reward: float | None         # over the file's scored rollouts
     scorers: list[str] = field(default_factory=list)
-    reward_scorer: str | None = None
+    reward_scorer: str | None = None  # None: no scorer gave the reward (JSONL "reward" fields, or no scores)
     warnings: list[str] = field(default_factory=list)
     dry_run: bool = False
 
@@ -177,7 +177,7 @@ def import_file(ws: Workspace, path: str | Path, options: ImportOptions | None =
     finally:
         reader.close()
     for line in result.warnings:
-        log.warning("%s: %s", path, line)
+        log.info("%s: %s", path, line)  # front ends show result.warnings themselves
     return result
 
 
@@ -207,6 +207,7 @@ class _FileWriter:
         self.counts = {"rollouts": 0, "new": 0, "existing": 0, "errors": 0, "scored": 0}
         self.reward_sum = 0.0
         self.score_seen = options.score is None
+        self.explicit_rewards = False               # a JSONL "reward" field gave the reward (not a scorer)
 
     # --- the pipeline ----------------------------------------------------------------------------------
 
@@ -236,7 +237,8 @@ class _FileWriter:
             rollouts=self.counts["rollouts"], new=self.counts["new"], existing=self.counts["existing"],
             tasks=len(self.file_tasks), errors=self.counts["errors"], scored=scored,
             mean_reward=self.reward_sum / scored if scored else None, scorers=list(self.reader.scorers),
-            reward_scorer=self.options.score or (self.reader.scorers[0] if self.reader.scorers else None),
+            reward_scorer=self.options.score or (self.reader.scorers[0] if self.reader.scorers
+                                                 and not self.explicit_rewards else None),
             warnings=self.reader.warnings.lines(), dry_run=self.options.dry_run,
         )
 
@@ -260,6 +262,9 @@ class _FileWriter:
                 self._adopt_run(next(iter(existing.values())))
         task_rows, run_task_rows, rollout_rows, text_rows, score_rows = [], [], [], [], []
         for record in batch:
+            if not self.counts["rollouts"]:  # a file that names no suite or model takes the first rollout's
+                self.info.suite = record.suite or self.info.suite
+                self.info.model = self.info.model or record.model
             self.counts["rollouts"] += 1
             snapshot_id, messages_for_task = self._snapshot_of(record)
             task_id = self._task_of(record, messages_for_task, task_rows)
@@ -319,6 +324,7 @@ class _FileWriter:
         if record.scores and not self.score_seen:
             self.score_seen = any(score.scorer == self.options.score for score in record.scores)
         if record.reward_given and self.options.score is None:
+            self.explicit_rewards = True
             reward, feedback = record.reward, record.feedback
             if feedback is None and record.scores:
                 feedback = feedback_of(record.scores[0])

@@ -117,6 +117,7 @@ def test_rollouts_jsonl_round_trips_through_import(seeded, tmp_path):
     other = open_workspace(tmp_path / "other.db")
     imported = import_file(other, tmp_path / "a.jsonl")
     assert (imported.new, imported.errors, imported.scored, imported.tasks) == (12, 2, 10, 6)
+    assert (imported.suite, imported.model, imported.reward_scorer) == ("sums", "scripted-model", None)
     export_rollouts(other, tmp_path / "b.jsonl", runs=[imported.run_id])
     drop = ("id", "run_id")
     a = [{k: v for k, v in r.items() if k not in drop} for r in read_jsonl(tmp_path / "a.jsonl")]

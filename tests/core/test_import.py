@@ -193,7 +193,7 @@ def test_chat_jsonl_with_and_without_rewards(workspace, tmp_path):
     ])
     result = import_file(workspace, path)
     assert (result.format, result.suite, result.new, result.scored, result.tasks) == ("openai-jsonl", "chats", 6, 5, 4)
-    assert any("outside [0, 1]" in w for w in result.warnings)
+    assert any("outside [0, 1]" in w for w in result.warnings) and result.reward_scorer is None
     rows = workspace.query("SELECT t.name, t.metadata_json, r.sample_index, r.reward, r.feedback, x.output"
                            " FROM rollouts r JOIN tasks t ON t.id = r.task_id JOIN rollout_texts x"
                            " ON x.rollout_id = r.id WHERE r.run_id = ? ORDER BY r.rowid", (result.run_id,))
