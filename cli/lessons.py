@@ -234,7 +234,7 @@ def lessons_history(ident, workspace_path, as_json) -> None:
 
 @click.group("export")
 def export_cmd() -> None:
-    """Export things from the workspace (subcommands: prompt)."""
+    """Export things from the workspace (subcommands: prompt, sft, dpo, rollouts, lessons)."""
 
 
 @export_cmd.command("prompt")

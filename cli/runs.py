@@ -13,6 +13,7 @@ from lessonlab.core.runner import execute_run
 from lessonlab.core.settings import load_settings
 from lessonlab.core.snapshots import load_snapshot
 from lessonlab.core.suites import builtin_suites, load_suite
+from lessonlab.core.transfer import rollout_scores
 from lessonlab.core.workspace import open_workspace
 
 from .common import (EXIT_FAILED, CliError, ProgressLine, emit_json, endpoint_url, fmt, handle_errors,
@@ -157,7 +158,11 @@ def _show_run(ws, run_id: str, as_json: bool) -> None:
     click.echo(f"run {run_id}  [{detail['status']}]  kind {detail['kind']}")
     click.echo(f"suite {detail['suite']} ({detail['split']}), endpoint {detail['endpoint']}, "
                f"model {detail['server_model'] or detail['model']}, snapshot {detail['snapshot_id']}")
-    click.echo(f"samples {detail['samples']}, params {json.dumps(detail['params'])}, seed {detail['seed']}")
+    if detail["kind"] == "import":
+        click.echo(f"imported from {detail['source']} ({detail.get('source_format') or '?'}), "
+                   f"up to {detail['samples']} sample(s) per task")
+    else:
+        click.echo(f"samples {detail['samples']}, params {json.dumps(detail['params'])}, seed {detail['seed']}")
     click.echo(f"{detail['n_done']}/{detail['n_planned']} rollouts, {detail['n_errors']} errors, "
                f"mean reward {fmt.reward(detail['mean_reward'])}, tokens "
                f"{fmt.tokens(detail['prompt_tokens'], detail['completion_tokens'])}\n")
@@ -171,6 +176,7 @@ def _show_run(ws, run_id: str, as_json: bool) -> None:
 def _show_rollout(ws, rollout_id: str, as_json: bool) -> None:
     detail = queries.rollout_detail(ws, rollout_id)
     detail["lessons"] = queries.snapshot_lesson_versions(ws, detail["snapshot_id"])
+    detail["scores"] = rollout_scores(ws, rollout_id)
     if as_json:
         emit_json(detail)
         return
@@ -185,6 +191,10 @@ def _show_rollout(ws, rollout_id: str, as_json: bool) -> None:
         click.echo(f"reward {fmt.reward(detail['reward'])}: {detail['feedback']}")
     else:
         click.echo(f"ERROR: {detail['error']}")
+    for score in detail["scores"]:  # an imported rollout keeps every scorer's result
+        answer = f", answer {score['answer']!r}" if score["answer"] is not None else ""
+        click.echo(f"  score {score['scorer']}: {json.dumps(score['value'])} → {fmt.reward(score['reward'])}{answer}"
+                   + (f": {score['explanation']}" if score["explanation"] else ""))
     for message in detail["messages"]:
         click.echo(f"\n--- {message['role']} ---\n{message['content']}")
     click.echo(f"\n--- assistant (output) ---\n{detail['output'] if detail['output'] is not None else '(none)'}")

@@ -360,3 +360,31 @@ def m003_impact(db: sqlite_utils.Database) -> None:
         END;
         """,
     )
+
+
+@migration
+def m004_imports(db: sqlite_utils.Database) -> None:
+    """Imported runs: the file format of a run, a stable source key per rollout, and every score it came with."""
+    run_script(
+        db,
+        """
+        ALTER TABLE runs ADD COLUMN source_format TEXT;        -- inspect | openai-jsonl (kind = 'import')
+
+        -- Where an imported rollout came from (format, log or line identity); re-importing skips known keys.
+        ALTER TABLE rollouts ADD COLUMN source_key TEXT;
+        CREATE UNIQUE INDEX idx_rollouts_source_key ON rollouts (source_key) WHERE source_key IS NOT NULL;
+
+        -- Every scorer's result on an imported rollout (the reward comes from one of them).
+        CREATE TABLE rollout_scores (
+            rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+            position INTEGER NOT NULL,             -- order in the source
+            scorer TEXT NOT NULL,
+            value_json TEXT,                       -- the value as given (C/I/P/N, number, bool, list, object)
+            reward REAL,                           -- the value as a reward in [0, 1]; NULL when it has none
+            answer TEXT,
+            explanation TEXT,
+            metadata_json TEXT,
+            PRIMARY KEY (rollout_id, scorer)
+        ) WITHOUT ROWID;
+        """,
+    )

@@ -24,6 +24,8 @@ from .changes import Change, Changes
 from .compare_page import ComparePage
 from .endpoints_dialog import EndpointsDialog
 from .errors import show_error, show_exception
+from .importing import Importer
+from .importing import summary as import_summary
 from .local_server import LocalModelController
 from .recent import add_recent, load_recent
 from .runs_page import RunsPage
@@ -119,6 +121,12 @@ class MainWindow(QMainWindow):
         file_menu.addAction(opn)
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
+        import_action = QAction("&Import…", self, shortcut="Ctrl+I")
+        import_action.setToolTip("Import Inspect AI logs or chat JSONL, one run per file")
+        import_action.triggered.connect(lambda: self.importer.choose_and_import(self.ws.path))
+        file_menu.addAction(import_action)
+        self.importer = Importer(self)
+        self.importer.finished.connect(self._imported)
         endpoints = QAction("&Endpoints…", self, shortcut="Ctrl+E")
         endpoints.triggered.connect(self.open_endpoints_dialog)
         file_menu.addAction(endpoints)
@@ -249,6 +257,15 @@ class MainWindow(QMainWindow):
         """Reflect on a whole run in the Compare page's reflection panel."""
         self.go_to("Compare")
         self.compare_page.reflect(run_id=run_id)
+
+    def _imported(self, report) -> None:
+        """Say what an import brought in; the pages refresh from the changed notification; show the first new run."""
+        self.statusBar().showMessage(import_summary(report), 15000)
+        new_runs = [f.run_id for f in report.files if f.new]
+        self.changes.notify(changed.RUNS, changed.ROLLOUTS)
+        if new_runs:
+            self.go_to("Runs")
+            self.runs_page.select_run(new_runs[0])
 
     # --- dialogs ------------------------------------------------------------------------------------
 

@@ -1,0 +1,142 @@
+"""Rollouts and lessons out: rollouts as chat JSONL (which `import` reads back) or CSV; lessons as JSON or Markdown."""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from .. import lessons as L
+from ..formatting import scope as scope_text
+from ..workspace import Workspace
+from .errors import TransferError
+from .selection import Selection, atomic_output
+
+ROLLOUT_FORMATS = ("jsonl", "csv")
+LESSON_FORMATS = ("json", "markdown")
+CSV_COLUMNS = ("rollout_id", "run_id", "suite", "task", "split", "sample_index", "status", "reward", "feedback",
+               "error", "model", "prompt_tokens", "completion_tokens", "latency_ms", "snapshot_id", "lesson_count",
+               "output", "messages_json")
+
+
+@dataclass
+class RecordsExport:
+    """What an export wrote."""
+
+    kind: str
+    path: str | None               # None: standard output
+    count: int
+
+    def to_dict(self) -> dict:
+        """The fields as a plain dict (for JSON output)."""
+        return dict(self.__dict__)
+
+
+def rollout_record(row: dict) -> dict:
+    """One rollout as a chat JSONL line: the messages with the reply last, and what `import` needs to rebuild it."""
+    messages = list(row["messages"])
+    if row["status"] == "ok" and row["output"] is not None:
+        messages.append({"role": "assistant", "content": row["output"]})
+    record = {
+        "messages": messages,
+        "reward": row["reward"],
+        "feedback": row["feedback"],
+        "task_id": row["task"],
+        "suite": row["suite"],
+        "split": row["split"],
+        "prompt": json.loads(row["prompt_json"]),
+        "verifier": json.loads(row["verifier_json"]),
+        "metadata": json.loads(row["metadata_json"] or "{}"),
+        "model": row["model"],
+        "usage": {"prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"]},
+        "latency_ms": row["latency_ms"],
+        "finish_reason": row["finish_reason"],
+    }
+    if row["status"] == "error":
+        record["error"] = row["error"] or "error"
+    scores = json.loads(row.get("scores_json") or "[]")
+    if scores:
+        record["scores"] = {s.pop("scorer"): {k: v for k, v in s.items() if v is not None} for s in scores}
+    # Where it came from (informational; import does not need them).
+    record.update({"id": row["id"], "run_id": row["run_id"], "sample_index": row["sample_index"],
+                   "snapshot_id": row["snapshot_id"]})
+    return {key: value for key, value in record.items() if value is not None}
+
+
+def export_rollouts(ws: Workspace, out: str | Path | None, *, runs: list[str] | None = None,
+                    suite: str | None = None, fmt: str = "jsonl") -> RecordsExport:
+    """Write the selected rollouts as chat JSONL (round-trips through import) or CSV (one row each)."""
+    if fmt not in ROLLOUT_FORMATS:
+        raise TransferError(f"unknown rollouts format {fmt!r} (use {' or '.join(ROLLOUT_FORMATS)})")
+    selection = Selection(ws, runs, suite)
+    count = 0
+    with atomic_output(out, newline="" if fmt == "csv" else None) as handle:
+        writer = csv.writer(handle) if fmt == "csv" else None
+        if writer:
+            writer.writerow(CSV_COLUMNS)
+        for row in selection.rows(with_scores=fmt == "jsonl"):
+            if writer:
+                writer.writerow([
+                    row["id"], row["run_id"], row["suite"], row["task"], row["split"], row["sample_index"],
+                    row["status"], row["reward"], row["feedback"], row["error"], row["model"], row["prompt_tokens"],
+                    row["completion_tokens"], row["latency_ms"], row["snapshot_id"], row["lesson_count"],
+                    row["output"], json.dumps(row["messages"], ensure_ascii=False),
+                ])
+            else:
+                handle.write(json.dumps(rollout_record(row), ensure_ascii=False) + "\n")
+            count += 1
+        if not count:
+            raise TransferError(f"no rollouts in {selection.describe()}; nothing was written")
+    return RecordsExport("rollouts", None if out in (None, "-") else str(out), count)
+
+
+def lessons_document(ws: Workspace, status: str | None = None) -> dict:
+    """Every lesson (or those of one status) with its versions, events and provenance, as plain data."""
+    rows = L.list_lessons(ws, status=status)
+    lessons = []
+    for lesson in rows:
+        history = L.lesson_history(ws, lesson.id)
+        for version in history["versions"]:
+            version.pop("diff", None)
+        lessons.append({**history["lesson"], "versions": history["versions"], "events": history["events"],
+                        "proposals": history["proposals"], "reflection": history["reflection"],
+                        "used_in": history["used_in"]})
+    return {"format": "lessonlab-lessons", "version": 1,
+            "exported_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "workspace": str(ws.path), "lessons": lessons}
+
+
+def _markdown(document: dict, handle: TextIO) -> None:
+    lessons = document["lessons"]
+    handle.write(f"# Lessons\n\nExported from `{document['workspace']}` on {document['exported_at']}: "
+                 f"{len(lessons)} lesson(s).\n")
+    for status in L.STATUSES:
+        group = [lesson for lesson in lessons if lesson["status"] == status]
+        if not group:
+            continue
+        handle.write(f"\n## {status.capitalize()} ({len(group)})\n")
+        for lesson in group:
+            origin = (f"from reflection {lesson['reflection_id']}" if lesson["origin"] == "reflection"
+                      else "written by hand")
+            handle.write(f"\n### {lesson['id']} (v{lesson['version']})\n\n{lesson['text'].strip()}\n\n"
+                         f"*Scope: {scope_text(lesson['scope'])}; ~{lesson['tokens']} tokens; {origin}; "
+                         f"{len(lesson['versions'])} version(s); seen by {lesson['used_in']['rollouts']} "
+                         f"rollout(s); updated {lesson['updated_at']}.*\n")
+
+
+def export_lessons(ws: Workspace, out: str | Path | None, *, fmt: str = "json",
+                   status: str | None = None) -> RecordsExport:
+    """Write the lessons as JSON (versions, events and provenance) or as Markdown for people."""
+    if fmt not in LESSON_FORMATS:
+        raise TransferError(f"unknown lessons format {fmt!r} (use {' or '.join(LESSON_FORMATS)})")
+    if status is not None and status not in L.STATUSES:
+        raise TransferError(f"unknown status {status!r} (use {', '.join(L.STATUSES)})")
+    document = lessons_document(ws, status)
+    with atomic_output(out) as handle:
+        if fmt == "json":
+            handle.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+        else:
+            _markdown(document, handle)
+    return RecordsExport("lessons", None if out in (None, "-") else str(out), len(document["lessons"]))

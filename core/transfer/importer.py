@@ -1,0 +1,444 @@
+"""Importing rollouts from other tools: one run per file, all of a file in one transaction, streamed in batches.
+
+Each rollout gets a stable source key (the Inspect eval, sample id and epoch; or the JSONL line's own
+bytes), so importing a file again adds only what is new. The first system message of a rollout is looked
+up as a snapshot — exactly, or as a snapshot followed by the task's own system message, the way lessonlab
+itself builds prompts — so rollouts that lessonlab sent keep the lessons they saw.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from ..resources import sha256
+from ..snapshots import get_or_create_snapshot
+from ..workspace import Workspace, new_id, now
+from .chat_jsonl import ChatJsonlReader
+from .errors import MalformedFile, TransferError
+from .inspect_log import InspectReader
+from .records import ImportedRollout, RunInfo
+from .scores import choose_reward, feedback_of, finite
+
+log = logging.getLogger("lessonlab.transfer")
+
+FORMATS = ("auto", "inspect", "openai-jsonl")
+IMPORTED_VERIFIER = {"kind": "imported"}
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class ImportOptions:
+    """How to import: the format (auto by default), the scorer that gives the reward, the split, a dry run."""
+
+    format: str = "auto"
+    score: str | None = None          # None: the first scorer (JSONL: the "reward" field first)
+    split: str | None = None          # None: the line's own split, else train
+    dry_run: bool = False
+    batch_size: int = 1000
+
+
+@dataclass
+class FileImport:
+    """What importing one file did (or, in a dry run, would do)."""
+
+    path: str
+    format: str
+    run_id: str | None
+    run_created: bool
+    suite: str
+    model: str | None
+    rollouts: int                     # read from the file
+    new: int                          # written now
+    existing: int                     # already in the workspace (skipped)
+    tasks: int
+    errors: int
+    scored: int
+    mean_reward: float | None         # over the file's scored rollouts
+    scorers: list[str] = field(default_factory=list)
+    reward_scorer: str | None = None  # None: no scorer gave the reward (JSONL "reward" fields, or no scores)
+    warnings: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def to_dict(self) -> dict:
+        """The fields as a plain dict (for JSON output)."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class ImportReport:
+    """The files imported, in order; `cancelled` when a cancel stopped the rest (the file in progress wrote nothing)."""
+
+    files: list[FileImport] = field(default_factory=list)
+    cancelled: bool = False
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class _DryRun(Exception):
+    def __init__(self, result: FileImport):
+        self.result = result
+
+
+def detect_format(path: Path, requested: str = "auto") -> str:
+    """inspect or openai-jsonl: as requested, else from the extension, else from the first bytes."""
+    if requested not in FORMATS:
+        raise TransferError(f"unknown format {requested!r} (use {', '.join(FORMATS)})")
+    if requested != "auto":
+        return requested
+    suffix = path.suffix.lower()
+    if suffix == ".eval":
+        return "inspect"
+    if suffix == ".jsonl":
+        return "openai-jsonl"
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    if head.startswith(b"PK"):
+        return "inspect"
+    first = head.lstrip().split(b"\n", 1)[0]
+    try:
+        record = json.loads(first)
+    except ValueError:
+        record = None
+    if isinstance(record, dict) and "messages" in record:
+        return "openai-jsonl"
+    if suffix == ".json" or b'"eval"' in head:
+        return "inspect"
+    raise TransferError(f"{path}: cannot tell the format; pass --format inspect or --format openai-jsonl")
+
+
+def _open_reader(path: Path, fmt: str):
+    return InspectReader(str(path)) if fmt == "inspect" else ChatJsonlReader(str(path))
+
+
+def import_files(ws: Workspace, paths: Iterable[str | Path], options: ImportOptions | None = None,
+                 progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> ImportReport:
+    """Import each file as one run, each in its own transaction; progress is reported in bytes read."""
+    options = options or ImportOptions()
+    files = [Path(p).expanduser() for p in paths]
+    for path in files:
+        if not path.exists():
+            raise TransferError(f"{path}: no such file")
+        if path.is_dir():
+            raise TransferError(f"{path}: is a directory, not a log file")
+        detect_format(path, options.format)  # every file's format is known before anything is written
+    total = sum(path.stat().st_size for path in files) or 1
+    report = ImportReport()
+    offset = 0
+    for path in files:
+        size = path.stat().st_size
+
+        def file_progress(done: int, _total: int, base=offset) -> None:
+            if progress is not None:
+                progress(min(base + done, total), total)
+
+        try:
+            result = import_file(ws, path, options, progress=file_progress, cancel=cancel)
+        except _Cancelled:
+            report.cancelled = True
+            return report
+        except MalformedFile as exc:
+            exc.imported = list(report.files)
+            raise
+        report.files.append(result)
+        offset += size
+        if progress is not None:
+            progress(min(offset, total), total)
+    return report
+
+
+def import_file(ws: Workspace, path: str | Path, options: ImportOptions | None = None, *,
+                progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> FileImport:
+    """Import one file as one run in one transaction (a malformed file writes nothing)."""
+    options = options or ImportOptions()
+    path = Path(path).expanduser()
+    if options.split not in (None, "train", "heldout"):
+        raise TransferError(f"unknown split {options.split!r} (use train or heldout)")
+    if options.batch_size < 1:
+        raise TransferError("the batch size must be at least 1")
+    fmt = detect_format(path, options.format)
+    reader = _open_reader(path, fmt)
+    try:
+        if not reader.has_samples():
+            raise MalformedFile(str(path), None, "it holds no rollouts (no samples, no lines)")
+        try:
+            with ws.transaction():
+                result = _FileWriter(ws, path, reader, options).write(progress, cancel)
+                if options.dry_run:
+                    raise _DryRun(result)
+        except _DryRun as dry:
+            result = dry.result
+    finally:
+        reader.close()
+    for line in result.warnings:
+        log.info("%s: %s", path, line)  # front ends show result.warnings themselves
+    return result
+
+
+def prompt_form(messages: list[dict]) -> str | list[dict]:
+    """A task prompt as suites write it: a lone user message is its text, anything else the message list."""
+    if len(messages) == 1 and messages[0]["role"] == "user" and len(messages[0]) == 2:
+        return messages[0]["content"]
+    return messages
+
+
+class _FileWriter:
+    """Writes one file's rollouts into the open transaction, batch by batch."""
+
+    def __init__(self, ws: Workspace, path: Path, reader, options: ImportOptions):
+        self.ws, self.path, self.reader, self.options = ws, path, reader, options
+        self.info: RunInfo = reader.info
+        self.stamp = now()
+        self.run_id: str | None = None
+        self.run_created = False
+        self.snapshots: dict[str, tuple[str, str | None]] = {}
+        self.task_ids: dict[tuple, str] = {}        # (suite, name, prompt, verifier) -> task id
+        self.known_tasks: set[str] = set()          # task ids already inserted (or present) this file
+        self.positions: dict[str, int] = {}         # task id -> run_tasks position in this run
+        self.next_index: dict[str, int] = {}        # task id -> next free sample index (auto numbering)
+        self.file_keys: dict[str, str] = {}         # source key -> where, to refuse a sample given twice
+        self.file_tasks: set[str] = set()
+        self.counts = {"rollouts": 0, "new": 0, "existing": 0, "errors": 0, "scored": 0}
+        self.reward_sum = 0.0
+        self.score_seen = options.score is None
+        self.explicit_rewards = False               # a JSONL "reward" field gave the reward (not a scorer)
+
+    # --- the pipeline ----------------------------------------------------------------------------------
+
+    def write(self, progress: ProgressCallback | None, cancel: threading.Event | None) -> FileImport:
+        batch: list[ImportedRollout] = []
+        done = 0
+        for record, done in self.reader.rollouts():
+            batch.append(record)
+            if len(batch) >= self.options.batch_size:
+                self._flush(batch, cancel)
+                batch = []
+                if progress is not None:
+                    progress(done, self.reader.total_bytes)
+        self._flush(batch, cancel)
+        if not self.score_seen:
+            names = ", ".join(self.reader.scorers) or "none"
+            raise TransferError(f"{self.path}: no scorer named {self.options.score!r} (scorers in the file: {names})")
+        if self.counts["new"]:
+            self._finish_run()
+        if progress is not None:
+            progress(self.reader.total_bytes, self.reader.total_bytes)
+        scored = self.counts["scored"]
+        return FileImport(
+            path=str(self.path), format=self.info.format, run_id=self.run_id if not (
+                self.options.dry_run and self.run_created) else None,
+            run_created=self.run_created, suite=self.info.suite, model=self.info.model,
+            rollouts=self.counts["rollouts"], new=self.counts["new"], existing=self.counts["existing"],
+            tasks=len(self.file_tasks), errors=self.counts["errors"], scored=scored,
+            mean_reward=self.reward_sum / scored if scored else None, scorers=list(self.reader.scorers),
+            reward_scorer=self.options.score or (self.reader.scorers[0] if self.reader.scorers
+                                                 and not self.explicit_rewards else None),
+            warnings=self.reader.warnings.lines(), dry_run=self.options.dry_run,
+        )
+
+    def _flush(self, batch: list[ImportedRollout], cancel: threading.Event | None) -> None:
+        if cancel is not None and cancel.is_set():
+            raise _Cancelled()
+        if not batch:
+            return
+        if self.info.format == "inspect":  # JSONL keys are unique by construction (line bytes + occurrence)
+            for record in batch:
+                first = self.file_keys.setdefault(record.source_key, record.where)
+                if first != record.where:
+                    raise MalformedFile(str(self.path), record.where,
+                                        f"the same sample (id and epoch) appears twice (first in {first})")
+        keys = [record.source_key for record in batch]
+        existing = dict(self.ws.conn.execute(
+            f"SELECT source_key, run_id FROM rollouts WHERE source_key IN ({','.join('?' * len(keys))})", keys
+        ).fetchall())
+        if self.run_id is None:
+            if existing:
+                self._adopt_run(next(iter(existing.values())))
+        task_rows, run_task_rows, rollout_rows, text_rows, score_rows = [], [], [], [], []
+        for record in batch:
+            if not self.counts["rollouts"]:  # a file that names no suite or model takes the first rollout's
+                self.info.suite = record.suite or self.info.suite
+                self.info.model = self.info.model or record.model
+            self.counts["rollouts"] += 1
+            snapshot_id, messages_for_task = self._snapshot_of(record)
+            task_id = self._task_of(record, messages_for_task, task_rows)
+            self.file_tasks.add(task_id)
+            reward, feedback = self._verdict(record)
+            if reward is not None:
+                self.counts["scored"] += 1
+                self.reward_sum += reward
+            self.counts["errors"] += record.status == "error"
+            if record.source_key in existing:
+                self.counts["existing"] += 1
+                continue
+            if self.run_id is None:
+                self._create_run(snapshot_id)
+            if task_id not in self.positions:
+                self.positions[task_id] = len(self.positions)
+                run_task_rows.append((self.run_id, self.positions[task_id], task_id))
+            index = record.sample_index
+            if index is None:
+                index = self.next_index.get(task_id, 0)
+            self.next_index[task_id] = max(index + 1, self.next_index.get(task_id, 0))
+            rollout_id = new_id("ro", 6)
+            rollout_rows.append((
+                rollout_id, self.run_id, task_id, index, snapshot_id, record.status, reward, feedback, record.error,
+                record.prompt_tokens, record.completion_tokens, record.latency_ms, record.model,
+                record.finish_reason, self.stamp, record.source_key,
+            ))
+            text_rows.append((rollout_id, json.dumps(record.messages), record.output))
+            for position, score in enumerate(record.scores):
+                score_rows.append((
+                    rollout_id, position, score.scorer, json.dumps(finite(score.value)), score.reward, score.answer,
+                    score.explanation, json.dumps(score.metadata) if score.metadata else None,
+                ))
+            self.counts["new"] += 1
+        conn = self.ws.conn
+        if task_rows:
+            conn.executemany(
+                "INSERT OR IGNORE INTO tasks (id, suite, name, split, content_hash, prompt_json, verifier_json,"
+                " metadata_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", task_rows)
+        if run_task_rows:
+            conn.executemany("INSERT INTO run_tasks (run_id, position, task_id) VALUES (?, ?, ?)", run_task_rows)
+        if rollout_rows:
+            conn.executemany(
+                "INSERT INTO rollouts (id, run_id, task_id, sample_index, snapshot_id, status, reward, feedback,"
+                " error, prompt_tokens, completion_tokens, latency_ms, model, finish_reason, created_at, source_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rollout_rows)
+            conn.executemany("INSERT INTO rollout_texts (rollout_id, messages_json, output) VALUES (?, ?, ?)",
+                             text_rows)
+        if score_rows:
+            conn.executemany(
+                "INSERT INTO rollout_scores (rollout_id, position, scorer, value_json, reward, answer, explanation,"
+                " metadata_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", score_rows)
+
+    # --- one rollout -------------------------------------------------------------------------------
+
+    def _verdict(self, record: ImportedRollout) -> tuple[float | None, str | None]:
+        if record.scores and not self.score_seen:
+            self.score_seen = any(score.scorer == self.options.score for score in record.scores)
+        if record.reward_given and self.options.score is None:
+            self.explicit_rewards = True
+            reward, feedback = record.reward, record.feedback
+            if feedback is None and record.scores:
+                feedback = feedback_of(record.scores[0])
+        else:
+            chosen, reward = choose_reward(record.scores, self.options.score)
+            feedback = record.feedback if record.feedback is not None else feedback_of(chosen)
+        if record.status == "error":
+            reward = None
+        return reward, feedback
+
+    def _snapshot_of(self, record: ImportedRollout) -> tuple[str, list[dict]]:
+        """The snapshot of the first system message, and the messages that belong to the task."""
+        messages = record.messages
+        if messages and messages[0]["role"] == "system":
+            text, rest = messages[0]["content"], messages[1:]
+        else:
+            text, rest = "", messages
+        hit = self.snapshots.get(text)
+        if hit is None:
+            hit = self.snapshots[text] = self._lookup_snapshot(text)
+        snapshot_id, own_system = hit
+        if own_system:
+            rest = [{"role": "system", "content": own_system}, *rest]
+        return snapshot_id, rest
+
+    def _lookup_snapshot(self, text: str) -> tuple[str, str | None]:
+        conn = self.ws.conn
+        row = conn.execute("SELECT id FROM snapshots WHERE hash = ?", (sha256(text),)).fetchone()
+        if row:
+            return row[0], None
+        # lessonlab joins a task's own system message to the snapshot's prompt with a blank line.
+        cut = text.rfind("\n\n")
+        while cut > 0:
+            row = conn.execute("SELECT id FROM snapshots WHERE hash = ?", (sha256(text[:cut]),)).fetchone()
+            if row:
+                return row[0], text[cut + 2:]
+            cut = text.rfind("\n\n", 0, cut)
+        return get_or_create_snapshot(self.ws, text, text).id, None
+
+    def _task_of(self, record: ImportedRollout, task_messages: list[dict], task_rows: list) -> str:
+        prompt = record.prompt if record.prompt is not None else prompt_form(task_messages)
+        suite = record.suite or self.info.suite
+        # Most rollouts repeat a task already seen: find it without serialising and hashing again.
+        cache_key = (suite, record.task_name,
+                     prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True),
+                     None if record.verifier == IMPORTED_VERIFIER else json.dumps(record.verifier, sort_keys=True))
+        task_id = self.task_ids.get(cache_key)
+        if task_id is not None:
+            return task_id
+        canonical = json.dumps({"prompt": prompt, "verifier": record.verifier}, sort_keys=True,
+                               separators=(",", ":"), ensure_ascii=False)
+        content_hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        name = record.task_name or f"prompt-{content_hash[:10]}"
+        # The id a suite task with this name, prompt and verifier gets (runner.task_row_id), so they meet.
+        task_id = "t_" + hashlib.sha256(f"{suite}\0{name}\0{content_hash}".encode()).hexdigest()[:12]
+        if len(self.task_ids) >= 100_000:
+            self.task_ids.clear()  # bounded memory on huge files; a miss only recomputes the id
+        self.task_ids[cache_key] = task_id
+        if task_id not in self.known_tasks:
+            self.known_tasks.add(task_id)
+            split = self.options.split or record.split or "train"
+            task_rows.append((task_id, suite, name, split, content_hash, json.dumps(prompt),
+                              json.dumps(record.verifier), json.dumps(record.task_metadata), self.stamp))
+        return task_id
+
+    # --- the run ------------------------------------------------------------------------------------
+
+    def _create_run(self, snapshot_id: str) -> None:
+        self.run_id = new_id("run")
+        self.run_created = True
+        info = self.info
+        self.ws.conn.execute(
+            "INSERT INTO runs (id, kind, source, source_format, suite, split, samples, endpoint, model, snapshot_id,"
+            " params_json, concurrency, status, note, created_at, started_at, finished_at)"
+            " VALUES (?, 'import', ?, ?, ?, ?, 0, 'import', ?, ?, ?, 1, 'completed', ?, ?, ?, ?)",
+            (self.run_id, str(self.path.resolve()), info.format, info.suite, self.options.split or "train",
+             info.model, snapshot_id, json.dumps(info.params, sort_keys=True, default=str), info.note, self.stamp,
+             info.started_at, info.finished_at or self.stamp),
+        )
+
+    def _adopt_run(self, run_id: str) -> None:
+        """Add to the run an earlier import of this file made, so a re-import fills it in instead of forking it."""
+        self.run_id = run_id
+        conn = self.ws.conn
+        for position, task_id in conn.execute("SELECT position, task_id FROM run_tasks WHERE run_id = ?", (run_id,)):
+            self.positions[task_id] = position
+        for task_id, last in conn.execute(
+                "SELECT task_id, MAX(sample_index) FROM rollouts WHERE run_id = ? GROUP BY task_id", (run_id,)):
+            self.next_index[task_id] = last + 1
+
+    def _finish_run(self) -> None:
+        """Recompute the run's summary columns from its rollouts (an adopted run may have had some already)."""
+        conn = self.ws.conn
+        conn.execute(
+            """
+            UPDATE runs SET
+                n_done = agg.n, n_planned = agg.n, n_errors = agg.errors, reward_sum = agg.reward_sum,
+                mean_reward = agg.mean_reward, prompt_tokens = agg.pt, completion_tokens = agg.ct,
+                samples = agg.samples
+            FROM (SELECT COUNT(*) AS n, COALESCE(SUM(status = 'error'), 0) AS errors,
+                         COALESCE(SUM(reward), 0) AS reward_sum, AVG(reward) AS mean_reward,
+                         COALESCE(SUM(prompt_tokens), 0) AS pt, COALESCE(SUM(completion_tokens), 0) AS ct,
+                         COALESCE(MAX(sample_index) + 1, 0) AS samples
+                  FROM rollouts WHERE run_id = :id) AS agg
+            WHERE runs.id = :id
+            """,
+            {"id": self.run_id},
+        )
+        model = conn.execute(
+            "SELECT model FROM rollouts WHERE run_id = ? AND model IS NOT NULL GROUP BY model"
+            " ORDER BY COUNT(*) DESC, model LIMIT 1", (self.run_id,)).fetchone()
+        snapshot = conn.execute(
+            "SELECT snapshot_id FROM rollouts WHERE run_id = ? GROUP BY snapshot_id"
+            " ORDER BY COUNT(*) DESC, snapshot_id LIMIT 1", (self.run_id,)).fetchone()
+        conn.execute("UPDATE runs SET server_model = ?, snapshot_id = COALESCE(?, snapshot_id) WHERE id = ?",
+                     (model[0] if model else None, snapshot[0] if snapshot else None, self.run_id))
+

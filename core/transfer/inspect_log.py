@@ -1,0 +1,295 @@
+"""Reading Inspect AI logs: `.eval` zips (deflate or zstd members) and single-object `.json` logs.
+
+An `.eval` zip holds `header.json` (the eval spec, plan, results and stats), `samples/<id>_epoch_<n>.json`
+(one per sample), `summaries.json`, `reductions.json` and `_journal/` (`start.json` is written when the
+eval starts, so a crashed or running eval has it but no `header.json`). Samples are read one member at a
+time; `attachment://<hash>` references (and the older `tc://`) are replaced from the sample's `attachments`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Iterator
+
+from .errors import MalformedFile
+from .records import ImportedRollout, RunInfo, chat_message, content_text
+from .scores import Score, Warnings, finite, value_to_reward
+from .zipread import ZipMembers
+
+HEADER = "header.json"
+START = "_journal/start.json"
+_SAMPLE_NAME = re.compile(r"^samples/(.+)_epoch_(\d+)\.json$")
+_REFERENCE_PREFIXES = ("attachment://", "tc://")
+
+
+def _natural(value: Any) -> tuple:
+    text = str(value)
+    return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def _type_name(value: Any) -> str:
+    names = {type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string",
+             list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _resolver(attachments: dict):
+    """A function replacing attachment references anywhere inside a JSON value."""
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, str):
+            for prefix in _REFERENCE_PREFIXES:
+                if value.startswith(prefix):
+                    return attachments.get(value[len(prefix):], value)
+            return value
+        if isinstance(value, list):
+            return [resolve(item) for item in value]
+        if isinstance(value, dict):
+            return {key: resolve(item) for key, item in value.items()}
+        return value
+
+    return resolve
+
+
+class InspectReader:
+    """The rollouts of one Inspect log, read sample by sample."""
+
+    format = "inspect"
+
+    def __init__(self, path: str):
+        self.path = path
+        self.total_bytes = os.path.getsize(path)
+        self.warnings = Warnings()
+        self.scorers: list[str] = []
+        self._zip: ZipMembers | None = None
+        self._samples: list | None = None
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        if magic.startswith(b"PK"):
+            self._zip = ZipMembers(path)
+            header, header_note = self._zip_header()
+        else:
+            header, header_note = self._json_log(), None
+        self.header = header
+        self.info = self._run_info(header, header_note)
+        spec = header["eval"]
+        ident = spec.get("eval_id") or "/".join(str(spec.get(k) or "") for k in ("run_id", "task_id"))
+        self._ident = ident.strip("/") or os.path.basename(path)
+
+    # --- the header -------------------------------------------------------------------------------
+
+    def _member_json(self, name: str) -> Any:
+        data = self._zip.read(name)
+        try:
+            return json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise MalformedFile(self.path, f"entry {name}", f"invalid JSON ({exc})") from None
+        except RecursionError:
+            raise MalformedFile(self.path, f"entry {name}", "invalid JSON: nested too deeply") from None
+
+    def _zip_header(self) -> tuple[dict, str | None]:
+        if HEADER in self._zip:
+            name, note = HEADER, None
+        elif START in self._zip:
+            name, note = START, "no header.json (the eval crashed or was still running); read _journal/start.json"
+        else:
+            raise MalformedFile(self.path, None, "not an Inspect log: it has neither header.json nor _journal/start.json")
+        header = self._member_json(name)
+        self._check_header(header, f"entry {name}")
+        return header, note
+
+    def _json_log(self) -> dict:
+        try:
+            with open(self.path, "rb") as handle:
+                log = json.load(handle)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise MalformedFile(self.path, None, f"invalid JSON ({exc})") from None
+        except RecursionError:
+            raise MalformedFile(self.path, None, "invalid JSON: nested too deeply") from None
+        self._check_header(log, None)
+        samples = log.get("samples")
+        if samples is not None and not isinstance(samples, list):
+            raise MalformedFile(self.path, None, f'"samples" must be an array, got {_type_name(samples)}')
+        self._samples = samples or []
+        return log
+
+    def _check_header(self, header: Any, where: str | None) -> None:
+        if not isinstance(header, dict):
+            raise MalformedFile(self.path, where, f"expected a JSON object, got {_type_name(header)}")
+        spec = header.get("eval")
+        if not isinstance(spec, dict):
+            raise MalformedFile(self.path, where, 'missing "eval" (the eval spec); is this an Inspect log?')
+        if not isinstance(spec.get("task"), str) or not spec["task"]:
+            raise MalformedFile(self.path, where, 'missing "eval.task" (the task name)')
+
+    def _run_info(self, header: dict, note: str | None) -> RunInfo:
+        spec, stats = header["eval"], header.get("stats") or {}
+        keep = ("eval_id", "run_id", "task_id", "task_version", "created", "model_args", "task_args", "config",
+                "model_generate_config", "packages", "revision", "dataset")
+        params = {"format": "inspect", "status": header.get("status", "started"),
+                  "eval": {key: spec[key] for key in keep if spec.get(key) not in (None, {}, [])}}
+        plan = header.get("plan") or {}
+        if plan.get("steps"):
+            params["plan"] = [step.get("solver") for step in plan["steps"] if isinstance(step, dict)]
+        if isinstance(plan.get("config"), dict) and plan["config"]:
+            params["generate_config"] = plan["config"]
+        notes = [f"Inspect log {os.path.basename(self.path)}, status {params['status']}"]
+        if note:
+            notes.append(note)
+        return RunInfo(format="inspect", suite=spec["task"], model=spec.get("model"), params=finite(params),
+                       note="; ".join(notes), started_at=stats.get("started_at"), finished_at=stats.get("completed_at"))
+
+    # --- the samples ------------------------------------------------------------------------------
+
+    def rollouts(self) -> Iterator[tuple[ImportedRollout, int]]:
+        """Each sample as an ImportedRollout, with the bytes of the file read so far."""
+        if self._zip is None:
+            count = len(self._samples)
+            for index, sample in enumerate(self._samples):
+                yield self._rollout(sample, f"sample {index + 1}"), self.total_bytes * (index + 1) // max(count, 1)
+            return
+        names = []
+        for name in self._zip.names():
+            match = _SAMPLE_NAME.match(name)
+            if match:
+                names.append(((int(match.group(2)), _natural(match.group(1))), name))
+            elif name.startswith("samples/") and name.endswith(".json"):
+                names.append(((0, _natural(name)), name))
+        names.sort()
+        sizes = sum(self._zip.info(name).compress_size for _, name in names) or 1
+        done = 0
+        for _, name in names:
+            sample = self._member_json(name)
+            done += self._zip.info(name).compress_size
+            yield self._rollout(sample, f"entry {name}"), self.total_bytes * done // sizes
+
+    def has_samples(self) -> bool:
+        """Whether the log holds any sample at all."""
+        if self._zip is None:
+            return bool(self._samples)
+        return any(name.startswith("samples/") and name.endswith(".json") for name in self._zip.names())
+
+    def _fail(self, where: str, reason: str) -> MalformedFile:
+        return MalformedFile(self.path, where, reason)
+
+    def _rollout(self, sample: Any, where: str) -> ImportedRollout:
+        if not isinstance(sample, dict):
+            raise self._fail(where, f"a sample must be a JSON object, got {_type_name(sample)}")
+        for key in ("id", "epoch", "input", "messages"):
+            if key not in sample:
+                raise self._fail(where, f'missing "{key}"')
+        sample_id, epoch = sample["id"], sample["epoch"]
+        if not isinstance(sample_id, (int, str)) or isinstance(sample_id, bool):
+            raise self._fail(where, f'"id" must be a string or an integer, got {_type_name(sample_id)}')
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+            raise self._fail(where, f'"epoch" must be a positive integer, got {json.dumps(epoch)}')
+        if not isinstance(sample["messages"], list):
+            raise self._fail(where, f'"messages" must be an array, got {_type_name(sample["messages"])}')
+        attachments = sample.get("attachments") or {}
+        if not isinstance(attachments, dict):
+            raise self._fail(where, f'"attachments" must be an object, got {_type_name(attachments)}')
+        resolve = _resolver(attachments)
+
+        messages = [self._message(resolve(m), where, i) for i, m in enumerate(sample["messages"])]
+        prompt = self._prompt(resolve(sample["input"]), where)
+        output = sample.get("output") or {}
+        if not isinstance(output, dict):
+            raise self._fail(where, f'"output" must be an object, got {_type_name(output)}')
+        output = resolve(output)
+        choices = output.get("choices") or []
+        first_choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+        completion = output.get("completion")
+        if completion is None and isinstance(first_choice.get("message"), dict):
+            completion = content_text(first_choice["message"].get("content"))
+        if messages and messages[-1]["role"] == "assistant":
+            reply = messages.pop()
+            if completion is None:
+                completion = reply["content"]
+
+        error = sample.get("error")
+        if error is not None:
+            error = (error.get("message") or json.dumps(error)) if isinstance(error, dict) else str(error)
+        scores = self._scores(resolve(sample.get("scores")), where)
+        prompt_tokens, completion_tokens = self._usage(sample, output)
+        seconds = sample.get("total_time", output.get("time"))
+        verifier: dict = {"kind": "imported", "target": finite(resolve(sample.get("target")))}
+        if sample.get("choices"):
+            verifier["choices"] = finite(resolve(sample["choices"]))
+        metadata = sample.get("metadata") or {}
+        return ImportedRollout(
+            where=where,
+            source_key=f"inspect:{self._ident}:{sample_id}:{epoch}",
+            task_name=str(sample_id),
+            messages=messages,
+            output=None if error is not None else (completion or ""),
+            prompt=prompt,
+            verifier=verifier,
+            task_metadata=finite(resolve(metadata)) if isinstance(metadata, dict) else {"metadata": finite(metadata)},
+            sample_index=epoch - 1,
+            status="error" if error is not None else "ok",
+            error=error,
+            scores=scores,
+            model=output.get("model") if isinstance(output.get("model"), str) else None,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_ms=float(seconds) * 1000.0 if isinstance(seconds, (int, float)) else None,
+            finish_reason=first_choice.get("stop_reason"),
+        )
+
+    def _message(self, message: Any, where: str, index: int) -> dict:
+        if not isinstance(message, dict):
+            raise self._fail(where, f"messages[{index}] must be an object, got {_type_name(message)}")
+        if not isinstance(message.get("role"), str):
+            raise self._fail(where, f'messages[{index}] has no "role"')
+        return chat_message(message)
+
+    def _prompt(self, value: Any, where: str) -> str | list[dict]:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list):
+            return [self._message(m, where, i) for i, m in enumerate(value)]
+        raise self._fail(where, f'"input" must be a string or a list of messages, got {_type_name(value)}')
+
+    def _scores(self, value: Any, where: str) -> list[Score]:
+        if value is None:
+            return []
+        if not isinstance(value, dict):
+            raise self._fail(where, f'"scores" must be an object, got {_type_name(value)}')
+        scores = []
+        for name, score in value.items():
+            if not isinstance(score, dict):
+                raise self._fail(where, f'score "{name}" must be an object with a "value", got {_type_name(score)}')
+            converted = value_to_reward(score.get("value"))
+            if converted.warning:
+                self.warnings.add("score value(s) converted", f"{where}, {name}: {converted.warning}")
+            if name not in self.scorers:
+                self.scorers.append(name)
+            answer, explanation = score.get("answer"), score.get("explanation")
+            metadata = score.get("metadata")
+            scores.append(Score(
+                scorer=name, value=score.get("value"), reward=converted.reward,
+                answer=None if answer is None else content_text(answer) if isinstance(answer, list) else str(answer),
+                explanation=None if explanation is None else str(explanation),
+                metadata=finite(metadata) if isinstance(metadata, dict) and metadata else None,
+            ))
+        return scores
+
+    @staticmethod
+    def _usage(sample: dict, output: dict) -> tuple[int | None, int | None]:
+        totals = sample.get("model_usage")
+        usages = list(totals.values()) if isinstance(totals, dict) and totals else [output.get("usage")]
+        prompt = completion = None
+        for usage in usages:
+            if not isinstance(usage, dict):
+                continue
+            if isinstance(usage.get("input_tokens"), int):
+                prompt = (prompt or 0) + usage["input_tokens"]
+            if isinstance(usage.get("output_tokens"), int):
+                completion = (completion or 0) + usage["output_tokens"]
+        return prompt, completion
+
+    def close(self) -> None:
+        """Close the zip, if one is open."""
+        if self._zip is not None:
+            self._zip.close()

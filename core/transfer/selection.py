@@ -1,0 +1,118 @@
+"""Choosing rollouts to export (a run, several runs, or every run of a suite), streamed row by row."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from ..ids import resolve_id
+from ..snapshots import build_messages
+from ..workspace import Workspace
+from .errors import TransferError
+
+_COLUMNS = """
+    r.id, r.run_id, r.task_id, r.sample_index, r.snapshot_id, r.status, r.reward, r.feedback, r.error,
+    r.prompt_tokens, r.completion_tokens, r.latency_ms, r.model, r.finish_reason,
+    x.messages_json, x.output, t.suite, t.name AS task, t.split, t.prompt_json, t.verifier_json, t.metadata_json,
+    s.system_prompt, s.base_prompt, s.lesson_count
+"""
+
+
+class Selection:
+    """Rollouts of some runs, or of every run of one suite."""
+
+    def __init__(self, ws: Workspace, runs: list[str] | None = None, suite: str | None = None):
+        runs = [r for r in (runs or []) if r]
+        if bool(runs) == bool(suite):
+            raise TransferError("give --run RUN (one or more) or --suite SUITE")
+        self.ws = ws
+        self.suite = suite
+        self.run_ids = [resolve_id(ws, "runs", ident, "run") for ident in runs]
+        if suite and ws.one("SELECT 1 FROM tasks WHERE suite = ? LIMIT 1", (suite,)) is None:
+            raise TransferError(f"no tasks of suite {suite!r} in the workspace")
+
+    def describe(self) -> str:
+        """'run run_x' / 'runs a, b' / 'suite s'."""
+        if self.suite:
+            return f"suite {self.suite}"
+        return ("run " if len(self.run_ids) == 1 else "runs ") + ", ".join(self.run_ids)
+
+    def _where(self) -> tuple[str, list]:
+        if self.suite:
+            return "t.suite = ?", [self.suite]
+        return f"r.run_id IN ({','.join('?' * len(self.run_ids))})", list(self.run_ids)
+
+    def rows(self, *, by_task: bool = False, with_scores: bool = False) -> Iterator[dict]:
+        """The selected rollouts with text, task and snapshot; in run order, or grouped by task."""
+        where, params = self._where()
+        scores = ""
+        if with_scores:
+            scores = (", (SELECT json_group_array(json_object('scorer', scorer, 'value', json(value_json),"
+                      " 'answer', answer, 'explanation', explanation, 'metadata', json(metadata_json)))"
+                      " FROM (SELECT * FROM rollout_scores WHERE rollout_id = r.id ORDER BY position)) AS scores_json")
+        order = ("r.task_id, r.reward DESC, ru.created_at, r.sample_index" if by_task
+                 else "ru.created_at, r.run_id, rt.position, r.sample_index")
+        sql = (f"SELECT {_COLUMNS}{scores} FROM rollouts r JOIN rollout_texts x ON x.rollout_id = r.id"
+               " JOIN tasks t ON t.id = r.task_id JOIN snapshots s ON s.id = r.snapshot_id"
+               " JOIN runs ru ON ru.id = r.run_id"
+               " LEFT JOIN run_tasks rt ON rt.run_id = r.run_id AND rt.task_id = r.task_id"
+               f" WHERE {where} ORDER BY {order}")
+        cursor = self.ws.conn.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        for values in cursor:
+            row = dict(zip(names, values))
+            row["messages"] = json.loads(row.pop("messages_json"))
+            yield row
+
+
+def without_lessons(messages: list[dict], row: dict) -> list[dict]:
+    """The request rebuilt on the snapshot's base prompt (no lessons block), the task's own messages kept."""
+    if not row["lesson_count"] or not messages or messages[0].get("role") != "system":
+        return messages
+    system_prompt, content = row["system_prompt"], messages[0].get("content") or ""
+    if content == system_prompt:
+        own = None
+    elif content.startswith(system_prompt + "\n\n"):
+        own = content[len(system_prompt) + 2:]
+    else:
+        return messages  # this system message was not built from the snapshot; leave it as it is
+    task_messages = ([{"role": "system", "content": own}] if own is not None else []) + list(messages[1:])
+    return build_messages(row["base_prompt"], task_messages)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path | None, newline: str | None = None):
+    """A text file written in full or not at all (a temporary file renamed at the end); None: stdout."""
+    if path is None or str(path) == "-":
+        import sys
+
+        yield sys.stdout
+        return
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise TransferError(f"{path} is a directory; give a file name")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.exists():
+        raise TransferError(f"{path}: the folder {folder} does not exist")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as out:
+            yield out
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def rollout_scores(ws: Workspace, rollout_id: str) -> list[dict]:
+    """Every score an imported rollout came with, in source order (value as given, reward, answer, explanation)."""
+    rows = ws.query("SELECT scorer, value_json, reward, answer, explanation, metadata_json FROM rollout_scores"
+                    " WHERE rollout_id = ? ORDER BY position", (rollout_id,))
+    for row in rows:
+        row["value"] = json.loads(row.pop("value_json")) if row["value_json"] is not None else None
+        row["metadata"] = json.loads(row.pop("metadata_json")) if row["metadata_json"] else None
+    return rows
