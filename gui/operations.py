@@ -31,6 +31,7 @@ class RunRequest:
     concurrency: int = 4
     temperature: float | None = None
     max_tokens: int | None = None
+    trust_verifiers: bool = False  # run the suite's python verifiers (the user confirmed the files)
 
 
 @dataclass
@@ -63,7 +64,8 @@ def start_and_execute_run(job, workspace_path: Path, request: RunRequest, local_
     try:
         plan = plan_run(ws, load_settings(), suite=request.suite, endpoint=request.endpoint, split=request.split,
                         limit=request.limit, samples=request.samples, concurrency=request.concurrency,
-                        temperature=request.temperature, max_tokens=request.max_tokens)
+                        temperature=request.temperature, max_tokens=request.max_tokens,
+                        trust_verifiers=request.trust_verifiers)
         job.progress(RunCreated(plan.run_id, plan.total, plan.untrusted_python))
         url = _base_url(job, plan.endpoint, local_controller)
         return asyncio.run(
