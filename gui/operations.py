@@ -84,10 +84,12 @@ def load_compare(job, workspace_path: Path, task_id: str, run_ids: list[str] | N
     """A task and its rollouts (with texts) for the compare page."""
     ws = open_workspace(workspace_path)
     try:
-        return {
-            "task": queries.task_summary(ws, task_id),
-            "rollouts": queries.task_rollouts(ws, task_id, run_ids=run_ids),
-        }
+        rollouts = queries.task_rollouts(ws, task_id, run_ids=run_ids)
+        # The lessons each rollout's prompt held (id, version, text), read once per snapshot.
+        lessons = queries.lessons_of_snapshots(ws, [r["snapshot_id"] for r in rollouts])
+        for rollout in rollouts:
+            rollout["lessons"] = lessons.get(rollout["snapshot_id"], [])
+        return {"task": queries.task_summary(ws, task_id), "rollouts": rollouts}
     finally:
         ws.close()
 
