@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from lessonlab.core import llm_client, queries, reflection
+from lessonlab.core import impact, llm_client, queries, reflection
 from lessonlab.core.run_planning import plan_run
 from lessonlab.core.runner import RunResult, execute_run
 from lessonlab.core.settings import Endpoint, load_settings
@@ -113,6 +113,32 @@ def find_tasks(job, workspace_path: Path, run_id: str | None, text: str | None) 
                 rows = [r for r in rows if text.lower() in r["task"].lower()]
             return rows
         return queries.search_tasks(ws, text or "")
+    finally:
+        ws.close()
+
+
+def load_impact(job, workspace_path: Path, suite: str | None, model: str | None) -> dict:
+    """What the impact page draws: the suites and models with runs, one suite's timeline and its lessons' impact.
+
+    suite None: the suite of the newest run. model None: every model.
+    """
+    ws = open_workspace(workspace_path)
+    try:
+        pairs = queries.run_suites_and_models(ws)
+        suites = list(dict.fromkeys(p["suite"] for p in pairs))
+        if suite not in suites:
+            suite = suites[0] if suites else None
+        models = [p["model"] for p in pairs if p["suite"] == suite]
+        if model not in models:
+            model = None
+        rows = impact.impact_table(ws, suite=suite, statuses=("active", "retired")) if suite else []
+        # Lessons that never reached a prompt of this suite have nothing to show, unless active now.
+        rows = [r for r in rows if r.rollouts_with or r.status == "active"]
+        return {
+            "suites": suites, "suite": suite, "models": models, "model": model,
+            "timeline": impact.timeline(ws, suite, model) if suite else [],
+            "lessons": rows,
+        }
     finally:
         ws.close()
 

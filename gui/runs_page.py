@@ -414,6 +414,22 @@ class RunsPage(QWidget):
         if row >= 0:
             self.runs_view.selectRow(row)
 
+    def show_run(self, run_id: str) -> bool:
+        """Select run_id (clearing a filter that hides it, fetching rows until it is there); False if unknown."""
+        if not self.runs_model.has_run(run_id) and self.filter.text():
+            self.filter.clear()
+            self._filter_timer.stop()
+            self.runs_model.set_filter("")
+        if not self.runs_model.has_run(run_id):
+            self._reload_runs()  # a run newer than the list
+        while self.runs_model.row_of(run_id) < 0 and self.runs_model.canFetchMore():
+            self.runs_model.fetchMore()
+        if self.runs_model.row_of(run_id) < 0:
+            return False
+        self.select_run(run_id)
+        self.runs_view.scrollTo(self.runs_model.index(self.runs_model.row_of(run_id), 0))
+        return True
+
     def selected_run_id(self) -> str | None:
         """The selected run's id, or None."""
         index = self.runs_view.selectionModel().currentIndex()
