@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QRect, Qt, QTimer, QUrl, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
-    QPushButton, QScrollArea, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
+    QPushButton, QScrollArea, QSizePolicy, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
 )
 
 from lessonlab.core import formatting
@@ -213,9 +213,9 @@ class ComparePage(QWidget):
         self.lesson_filter = QComboBox()
         self.lesson_filter.setObjectName("lessonFilter")
         self.lesson_filter.setToolTip("Show the rollouts with and without a lesson in their prompt, side by side")
-        self.lesson_filter.setMinimumContentsLength(18)
+        self.lesson_filter.setMinimumContentsLength(40)
         self.lesson_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.lesson_filter.addItem("any lessons", None)
+        self.lesson_filter.addItem("all rollouts, not grouped", None)
         self.lesson_filter.currentIndexChanged.connect(lambda _i: self._arrange())
         self.diff = QCheckBox("Diff with first")
         self.diff.setToolTip("Mark where each column's reply differs from the first column's (Ctrl+D)")
@@ -237,7 +237,6 @@ class ComparePage(QWidget):
         controls.addWidget(self.sort)
         controls.addWidget(QLabel("Show"))
         controls.addWidget(self.filter)
-        controls.addWidget(self.lesson_filter)
         controls.addWidget(self.diff)
         controls.addWidget(self.show_system)
         controls.addStretch(1)
@@ -261,7 +260,12 @@ class ComparePage(QWidget):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.title)
+        title_row = QHBoxLayout()   # the lesson filter sits beside the title, where the width is to spare
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        title_row.addWidget(self.title, 1)
+        title_row.addWidget(QLabel("Lesson"))
+        title_row.addWidget(self.lesson_filter)
+        rl.addLayout(title_row)
         rl.addWidget(self.prompt_label)
         rl.addLayout(controls)
         vsplit = QSplitter(Qt.Orientation.Vertical)
@@ -381,6 +385,9 @@ class ComparePage(QWidget):
             return  # a newer request superseded this one
         task = data["task"]
         self._rollouts = data["rollouts"]
+        for row in range(self.task_list.count()):   # the picker marks the task shown, however it was opened
+            item = self.task_list.item(row)
+            item.setSelected(item.data(Qt.ItemDataRole.UserRole) == task["task_id"])
         self.title.setText(f"{task['suite']} / {task['task']}  ({task['split']})")
         prompt = task["prompt"] if isinstance(task["prompt"], str) else " ".join(
             str(m.get("content", "")) for m in task["prompt"] if m.get("role") == "user")
@@ -426,7 +433,7 @@ class ComparePage(QWidget):
         chosen = self.chosen_lesson()
         self.lesson_filter.blockSignals(True)
         self.lesson_filter.clear()
-        self.lesson_filter.addItem("any lessons", None)
+        self.lesson_filter.addItem("all rollouts, not grouped", None)
         for lesson in lesson_choices(self._rollouts):
             self.lesson_filter.addItem(f"with / without {lesson['lesson_id']} · {short_text(lesson['text'], 30)}",
                                        lesson["lesson_id"])

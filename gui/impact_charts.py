@@ -5,6 +5,7 @@ row under it), so one tooltip is shown at a time and tests can click where a poi
 """
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -24,6 +25,9 @@ EVENT_COLORS = {"created": "#009E73", "accepted": "#009E73", "restored": "#009E7
                 "merged": "#0072B2", "retired": "#C62828", "rejected": "#9E9E9E"}
 EVENT_SIGNS = {"created": "+", "accepted": "+", "restored": "+", "edited": "✎", "merged": "✎", "retired": "−",
                "rejected": "×"}
+MIXED_COLOR = "#6A1B9A"    # a marker where lessons changed in different ways
+MARKER_KEY = [("#009E73", "lesson added"), ("#0072B2", "edited"), ("#C62828", "retired"), ("#9E9E9E", "rejected"),
+              (MIXED_COLOR, "several changes")]
 POINT_PICK_PX = 10       # a click or hover this close to a point's centre is on it
 MARKER_PICK_PX = 6
 
@@ -61,8 +65,8 @@ class EventMarker(pg.InfiniteLine):
     """A vertical line where lessons changed between two runs; `events` are what changed."""
 
     def __init__(self, x: float, events: list[dict]):
-        kinds = {e["kind"] for e in events}
-        color = EVENT_COLORS[events[0]["kind"]] if len(kinds) == 1 and events[0]["kind"] in EVENT_COLORS else "#6A1B9A"
+        colors = {EVENT_COLORS.get(e["kind"], MIXED_COLOR) for e in events}
+        color = colors.pop() if len(colors) == 1 else MIXED_COLOR
         super().__init__(pos=x, angle=90, movable=False,
                          pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine))
         self.events = events
@@ -92,11 +96,10 @@ class TimelineChart(pg.PlotWidget):
         super().__init__(parent, background="w")
         self.plot_item = self.getPlotItem()
         _style_plot(self.plot_item, "mean reward", "runs, oldest → newest (lessons changed at dashed lines)")
-        # Room above reward 1 for the legend, laid out in one row, so it never hides a point.
-        self.plot_item.setYRange(-0.05, 1.22, padding=0)
+        self.plot_item.setYRange(-0.05, 1.05, padding=0)
         self.plot_item.getViewBox().setMouseEnabled(x=True, y=False)
-        self.legend = self.plot_item.addLegend(offset=(10, 2), labelTextColor="#222", colCount=6,
-                                               brush=pg.mkBrush(255, 255, 255, 230), pen=pg.mkPen("#bbb"))
+        # The key is HTML for a label above the chart (key_html): a legend inside would hide points.
+        self.key: list[tuple[str, str]] = []     # (colour, text)
         self.series: dict[str, pg.PlotDataItem] = {}          # model -> its runs (not ablation arms)
         self.ablation_series: pg.ScatterPlotItem | None = None
         self.markers: list[EventMarker] = []
@@ -111,7 +114,7 @@ class TimelineChart(pg.PlotWidget):
         for item in [*self.series.values(), *self.markers, self.ablation_series]:
             if item is not None:
                 self.plot_item.removeItem(item)
-        self.legend.clear()
+        self.key = []
         self.series, self.markers, self.points, self.ablation_series = {}, [], [], None
         models = list(dict.fromkeys(run["model"] for run in runs))
         for m, model in enumerate(models):
@@ -124,6 +127,7 @@ class TimelineChart(pg.PlotWidget):
                                    symbolBrush=pg.mkBrush(color), symbolPen=pg.mkPen("w", width=1), name=model)
             self.plot_item.addItem(item)
             self.series[model] = item
+            self.key.append((color, f"● {model}"))
             self.points += [(x, run["mean_reward"], run) for x, run in mine]
         arms = [(i + 1, run) for i, run in enumerate(runs) if run["kind"] == "ablation" and run["mean_reward"] is not None]
         if arms:
@@ -132,19 +136,25 @@ class TimelineChart(pg.PlotWidget):
                 brush=pg.mkBrush(255, 255, 255), pen=pg.mkPen(ABLATION_COLOR, width=2), name="ablation arm")
             self.plot_item.addItem(self.ablation_series)
             self.points += [(x, run["mean_reward"], run) for x, run in arms]
+            self.key.append((ABLATION_COLOR, "◇ ablation arm"))
         for i, run in enumerate(runs):
             if run["events_before"]:
                 marker = EventMarker(i + 0.5, run["events_before"])
                 self.plot_item.addItem(marker)
                 self.markers.append(marker)
-        if self.markers:
-            self.legend.addItem(pg.PlotDataItem(pen=pg.mkPen("#555", width=1.5, style=Qt.PenStyle.DashLine)),
-                                "lessons changed")
+        marker_colors = {m.color for m in self.markers}
+        for color, text in MARKER_KEY:
+            if color in marker_colors:
+                self.key.append((color, f"┆ {text}"))
         self._set_ticks(runs)
         n = len(runs)
         self.plot_item.setXRange(0.4, max(n, 1) + 0.6, padding=0)
         self.empty_text.setText("" if n else empty_message)
         self.empty_text.setPos((max(n, 1) + 1) / 2, 0.5)
+
+    def key_html(self) -> str:
+        """What the colours and symbols mean, as HTML for a label."""
+        return " &nbsp; ".join(f"<span style='color:{color}'>{html.escape(text)}</span>" for color, text in self.key)
 
     def _set_ticks(self, runs: list[dict]) -> None:
         step = max(1, math.ceil(len(runs) / 10))
@@ -217,6 +227,7 @@ class LiftChart(pg.PlotWidget):
         self.plot_item = self.getPlotItem()
         _style_plot(self.plot_item, "lesson", "lift in mean reward, with 95% interval")
         self.plot_item.showGrid(x=True, y=False, alpha=0.15)
+        self.plot_item.getAxis("bottom").enableAutoSIPrefix(False)   # lifts are small numbers, not "×0.001"
         view = self.plot_item.getViewBox()
         view.invertY(True)              # the first lesson on top, as in the table beside it
         view.setMouseEnabled(x=False, y=False)

@@ -155,14 +155,16 @@ class ImpactPage(QWidget):
         self.timeline = TimelineChart()
         self.timeline.setObjectName("timelineChart")
         self.timeline.run_clicked.connect(self.run_requested)
-        self.timeline_title = QLabel("<b>Mean reward per run</b> — hover a dashed line for the lesson changes, "
-                                     "click a point to open its run")
+        self.timeline_title = QLabel()
+        self._title_timeline()
         self.lift = LiftChart()
         self.lift.setObjectName("liftChart")
         self.lift.lesson_clicked.connect(self._lesson_clicked)
         self.lift_title = QLabel(f"<b>Lift per lesson</b> — <span style='color:{OBSERVED_COLOR}'>■ observed</span> "
                                  "(same task and model, with vs without) and "
                                  f"<span style='color:{ABLATION_COLOR}'>◆ latest ablation</span>, 95% intervals")
+        self.lift_title.setWordWrap(True)  # else its width would be the splitter's minimum
+        self.timeline_title.setWordWrap(True)
         self.lessons_model = ImpactLessonsModel(self)
         self.table = QTableView()
         self.table.setObjectName("impactLessons")
@@ -241,6 +243,7 @@ class ImpactPage(QWidget):
         runs = data["timeline"]
         self.timeline.set_runs(runs, "No runs yet — start one on the Runs page." if not data["suites"]
                                else "No runs of this suite and model.")
+        self._title_timeline()
         selected = self.selected_lesson()
         self.lift.set_lessons(data["lessons"])
         self.lessons_model.set_rows(data["lessons"])
@@ -252,6 +255,11 @@ class ImpactPage(QWidget):
             f" between them · {len(data['lessons'])} lesson{'s' if len(data['lessons']) != 1 else ''}"
             if data["suite"] else "No runs in this workspace yet.")
         self.loaded.emit()
+
+    def _title_timeline(self) -> None:
+        key = self.timeline.key_html()
+        self.timeline_title.setText("<b>Mean reward per run</b> — hover a dashed line for what changed, click a point "
+                                    "to open its run" + (f" &nbsp;&nbsp; {key}" if key else ""))
 
     @staticmethod
     def _fill_combo(combo: QComboBox, items: list[tuple[str, str | None]], current) -> None:
