@@ -118,10 +118,8 @@ def find_tasks(job, workspace_path: Path, run_id: str | None, text: str | None) 
 
 
 def load_impact(job, workspace_path: Path, suite: str | None, model: str | None) -> dict:
-    """What the impact page draws: the suites and models with runs, one suite's timeline and its lessons' impact.
-
-    suite None: the suite of the newest run. model None: every model.
-    """
+    """The suites and models with runs, one suite's timeline (for a model, or all) and its lessons' impact."""
+    # suite None (or unknown): the suite of the newest run; model None (or unknown): every model.
     ws = open_workspace(workspace_path)
     try:
         pairs = queries.run_suites_and_models(ws)

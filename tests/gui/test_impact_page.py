@@ -60,6 +60,9 @@ def test_the_timeline_draws_each_run_and_marks_where_lessons_changed(history, qt
     run_tip = chart.tip_at(chart.scene_pos(2, 1.0))
     assert made.runs[1] in run_tip and "mean reward 1.000 over 6 rollouts" in run_tip and "1 lessons" in run_tip
     assert chart.tip_at(chart.scene_pos(4.5, 0.5)) == ""
+    # and the pointer really gets it: moving onto the marker sets the plot's tooltip
+    qtbot.mouseMove(chart.viewport(), chart.mapFromScene(chart.scene_pos(5.5, 0.5)))
+    qtbot.waitUntil(lambda: made.helpful in chart.plot_item.getViewBox().toolTip(), timeout=2000)
     assert page.summary.text() == "6 runs · 3 lesson changes between them · 2 lessons"
 
 
