@@ -237,6 +237,32 @@ def snapshot_lesson_versions(ws: Workspace, snapshot_id: str) -> list[dict]:
     )
 
 
+def lessons_of_snapshots(ws: Workspace, snapshot_ids: list[str]) -> dict[str, list[dict]]:
+    """For each snapshot, the lessons its prompt held in prompt order: lesson id, version, text, status."""
+    ids = list(dict.fromkeys(snapshot_ids))
+    out: dict[str, list[dict]] = {snap: [] for snap in ids}
+    for start in range(0, len(ids), 500):  # stay under SQLite's parameter limit
+        chunk = ids[start:start + 500]
+        rows = ws.query(
+            "SELECT sl.snapshot_id, sl.position, sl.lesson_id, v.version, v.text, l.status"
+            " FROM snapshot_lessons sl JOIN lesson_versions v ON v.id = sl.version_id"
+            " JOIN lessons l ON l.id = sl.lesson_id"
+            f" WHERE sl.snapshot_id IN ({','.join('?' * len(chunk))}) ORDER BY sl.snapshot_id, sl.position",
+            chunk,
+        )
+        for row in rows:
+            out[row.pop("snapshot_id")].append(row)
+    return out
+
+
+def run_suites_and_models(ws: Workspace) -> list[dict]:
+    """Each (suite, model) that has runs, with how many and when the latest started; newest first."""
+    return ws.query(
+        "SELECT suite, COALESCE(server_model, model) AS model, COUNT(*) AS runs, MAX(created_at) AS latest"
+        " FROM runs GROUP BY suite, COALESCE(server_model, model) ORDER BY latest DESC"
+    )
+
+
 def run_row(ws: Workspace, run_id: str) -> dict:
     """The runs row itself (every column)."""
     row = ws.one("SELECT * FROM runs WHERE id = ?", (run_id,))

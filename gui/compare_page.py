@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QRect, Qt, QTimer, QUrl, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
-    QPushButton, QScrollArea, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
+    QPushButton, QScrollArea, QSizePolicy, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
 )
 
 from lessonlab.core import formatting
@@ -18,6 +18,7 @@ from lessonlab.core.settings import load_settings
 
 from . import changes as changed
 from .changes import Change, Changes
+from .compare_lessons import HEADER_WIDTH, GroupHeader, LessonsList, lesson_choices, short_text
 from .highlight import diff_to_html, escape_text, text_to_html
 from .operations import find_tasks, latest_task, load_compare
 from .reflection_panel import ReflectionPanel
@@ -107,6 +108,7 @@ class RolloutColumn(QFrame):
         self.feedback.setStyleSheet("background:#fafafa;border:1px solid #e0e0e0;padding:3px")
         self.feedback.setText("Verifier: " + (rollout["feedback"] or "—") if rollout["status"] == "ok"
                               else "Error: " + (rollout["error"] or "?"))
+        self.lessons = LessonsList(rollout.get("lessons") or [])
         self.system_prompt = QPlainTextEdit()
         self.system_prompt.setReadOnly(True)
         self.system_prompt.setMaximumHeight(140)
@@ -118,6 +120,7 @@ class RolloutColumn(QFrame):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(head)
         layout.addWidget(self.feedback)
+        layout.addWidget(self.lessons)
         layout.addWidget(self.system_prompt)
         layout.addWidget(self.transcript, 1)
 
@@ -125,6 +128,10 @@ class RolloutColumn(QFrame):
     def reward(self) -> float | None:
         """The rollout's reward (None for an error)."""
         return self.rollout["reward"]
+
+    def saw(self, lesson_id: str) -> bool:
+        """Whether lesson_id (any version) was in this rollout's prompt."""
+        return lesson_id in self.lessons.lesson_ids
 
     def set_reference(self, reference_output: str | None) -> None:
         """Diff the output against reference_output (None: plain view); re-render lazily."""
@@ -158,6 +165,8 @@ class ComparePage(QWidget):
         self._generation = 0         # of show_task: only the newest request's answer is shown
         self._tasks_generation = 0   # of refresh_tasks, likewise
         self._rollouts: list[dict] = []
+        self._headers: list[GroupHeader] = []            # with/without group heads while a lesson is chosen
+        self._placed: list[tuple[QWidget, int]] = []     # what the strip holds, with each one's x
 
         # left: the task picker
         self.search = QLineEdit()
@@ -201,6 +210,13 @@ class ComparePage(QWidget):
         self.filter = QComboBox()
         self.filter.addItems(["all rewards", "reward = 1", "0 < reward < 1", "reward = 0", "errors"])
         self.filter.currentIndexChanged.connect(lambda _i: self._arrange())
+        self.lesson_filter = QComboBox()
+        self.lesson_filter.setObjectName("lessonFilter")
+        self.lesson_filter.setToolTip("Show the rollouts with and without a lesson in their prompt, side by side")
+        self.lesson_filter.setMinimumContentsLength(40)
+        self.lesson_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.lesson_filter.addItem("all rollouts, not grouped", None)
+        self.lesson_filter.currentIndexChanged.connect(lambda _i: self._arrange())
         self.diff = QCheckBox("Diff with first")
         self.diff.setToolTip("Mark where each column's reply differs from the first column's (Ctrl+D)")
         self.diff.setShortcut("Ctrl+D")
@@ -244,7 +260,12 @@ class ComparePage(QWidget):
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
-        rl.addWidget(self.title)
+        title_row = QHBoxLayout()   # the lesson filter sits beside the title, where the width is to spare
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        title_row.addWidget(self.title, 1)
+        title_row.addWidget(QLabel("Lesson"))
+        title_row.addWidget(self.lesson_filter)
+        rl.addLayout(title_row)
         rl.addWidget(self.prompt_label)
         rl.addLayout(controls)
         vsplit = QSplitter(Qt.Orientation.Vertical)
@@ -364,6 +385,9 @@ class ComparePage(QWidget):
             return  # a newer request superseded this one
         task = data["task"]
         self._rollouts = data["rollouts"]
+        for row in range(self.task_list.count()):   # the picker marks the task shown, however it was opened
+            item = self.task_list.item(row)
+            item.setSelected(item.data(Qt.ItemDataRole.UserRole) == task["task_id"])
         self.title.setText(f"{task['suite']} / {task['task']}  ({task['split']})")
         prompt = task["prompt"] if isinstance(task["prompt"], str) else " ".join(
             str(m.get("content", "")) for m in task["prompt"] if m.get("role") == "user")
@@ -374,6 +398,7 @@ class ComparePage(QWidget):
         self.columns = [RolloutColumn(r) for r in self._rollouts]
         for column in self.columns:
             column.system_prompt.setVisible(self.show_system.isChecked())
+        self._fill_lesson_filter()
         self._arrange()
         self.reflect_button.setEnabled(bool(self.columns))
         self.loaded.emit(len(self.visible_columns()))
@@ -382,8 +407,7 @@ class ComparePage(QWidget):
 
     def visible_columns(self) -> list[RolloutColumn]:
         """Columns shown under the current filter, in the current order."""
-        return [self.strip_layout.itemAt(i).widget() for i in range(self.strip_layout.count())
-                if self.strip_layout.itemAt(i).widget() is not None]
+        return [widget for widget, _x in self._placed if isinstance(widget, RolloutColumn)]
 
     def _passes(self, column: RolloutColumn) -> bool:
         mode, r, ok = self.filter.currentIndex(), column.reward, column.rollout["status"] == "ok"
@@ -397,21 +421,63 @@ class ComparePage(QWidget):
             return not ok
         return True
 
+    def chosen_lesson(self) -> str | None:
+        """The lesson whose with/without groups are shown, or None."""
+        return self.lesson_filter.currentData()
+
+    def choose_lesson(self, lesson_id: str | None) -> None:
+        """Group the columns by whether their prompt held lesson_id (None: one group)."""
+        self.lesson_filter.setCurrentIndex(max(0, self.lesson_filter.findData(lesson_id)))
+
+    def _fill_lesson_filter(self) -> None:
+        chosen = self.chosen_lesson()
+        self.lesson_filter.blockSignals(True)
+        self.lesson_filter.clear()
+        self.lesson_filter.addItem("all rollouts, not grouped", None)
+        for lesson in lesson_choices(self._rollouts):
+            self.lesson_filter.addItem(f"with / without {lesson['lesson_id']} · {short_text(lesson['text'], 30)}",
+                                       lesson["lesson_id"])
+            self.lesson_filter.setItemData(self.lesson_filter.count() - 1, lesson["text"], Qt.ItemDataRole.ToolTipRole)
+        self.lesson_filter.setCurrentIndex(max(0, self.lesson_filter.findData(chosen)))
+        self.lesson_filter.blockSignals(False)
+
+    def _groups(self, shown: list[RolloutColumn]) -> list[tuple[GroupHeader | None, list[RolloutColumn]]]:
+        lesson_id = self.chosen_lesson()
+        if lesson_id is None:
+            return [(None, shown)]
+        groups = []
+        for has in (True, False):
+            members = [c for c in shown if c.saw(lesson_id) == has]
+            groups.append((GroupHeader(lesson_id, has, [c.reward for c in members]), members))
+        return groups
+
     def _arrange(self) -> None:
         while self.strip_layout.count():
             item = self.strip_layout.takeAt(0)
             if item.widget() is not None:
                 item.widget().hide()
+        for header in self._headers:
+            header.deleteLater()
         shown = [c for c in self.columns if self._passes(c)]
         mode = self.sort.currentIndex()
         if mode in (1, 2):
             missing = -1.0 if mode == 1 else 2.0
             shown.sort(key=lambda c: c.reward if c.reward is not None else missing, reverse=(mode == 1))
-        reference = shown[0].rollout["output"] if shown and self.diff.isChecked() else None
-        for i, column in enumerate(shown):
-            column.set_reference(reference if i > 0 and self.diff.isChecked() else None)
-            self.strip_layout.addWidget(column)
-            column.show()
+        groups = self._groups(shown)
+        self._headers = [header for header, _members in groups if header is not None]
+        ordered = [column for _header, members in groups for column in members]
+        reference = ordered[0].rollout["output"] if ordered and self.diff.isChecked() else None
+        # Widths are fixed, so each widget's place follows from what precedes it (also before layout runs).
+        x, spacing = self.strip_layout.contentsMargins().left(), max(0, self.strip_layout.spacing())
+        self._placed = []
+        for header, members in groups:
+            for widget in ([header] if header is not None else []) + members:
+                if isinstance(widget, RolloutColumn):
+                    widget.set_reference(reference if widget is not ordered[0] and self.diff.isChecked() else None)
+                self.strip_layout.addWidget(widget)
+                widget.show()
+                self._placed.append((widget, x))
+                x += (COLUMN_WIDTH if isinstance(widget, RolloutColumn) else HEADER_WIDTH) + spacing
         self.count_label.setText(f"{len(shown)} of {len(self.columns)} rollouts")
         if not shown and self.columns:
             self.count_label.setText(f"0 of {len(self.columns)} rollouts (filter)")
@@ -426,13 +492,9 @@ class ComparePage(QWidget):
         width = max(viewport.width(), COLUMN_WIDTH)
         visible = QRect(x0 - COLUMN_WIDTH, 0, width + 2 * COLUMN_WIDTH, 1)  # one column of margin each side
         rendered = 0
-        # Columns have a fixed width, so their place follows from their index (also before layout runs).
-        left = self.strip_layout.contentsMargins().left()
-        pitch = COLUMN_WIDTH + max(0, self.strip_layout.spacing())
-        for i, column in enumerate(self.visible_columns()):
-            x = left + i * pitch
-            if x <= visible.right() and x + COLUMN_WIDTH >= visible.left():
-                rendered += int(column.ensure_rendered())
+        for widget, x in self._placed:  # places computed by _arrange from the fixed widths
+            if isinstance(widget, RolloutColumn) and x <= visible.right() and x + COLUMN_WIDTH >= visible.left():
+                rendered += int(widget.ensure_rendered())
         return rendered
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override

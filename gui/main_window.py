@@ -24,6 +24,7 @@ from .changes import Change, Changes
 from .compare_page import ComparePage
 from .endpoints_dialog import EndpointsDialog
 from .errors import show_error, show_exception
+from .impact_page import ImpactPage
 from .importing import Importer
 from .importing import summary as import_summary
 from .local_server import LocalModelController
@@ -39,7 +40,6 @@ LATER = {
               "accept / reject / edit / next from the keyboard.",
     "Lessons": "The lessons table with status, tokens, use count and impact ± CI; version history with diffs; "
                "writing a lesson by hand.",
-    "Impact": "Reward over runs with lesson changes marked, per-lesson lift with intervals, ablations.",
 }
 
 
@@ -175,8 +175,11 @@ class MainWindow(QMainWindow):
         self.runs_page.compare_requested.connect(self.compare_task)
         self.runs_page.reflect_requested.connect(self.reflect_on_run)
         self.compare_page.review_requested.connect(lambda: self.go_to("Review"))
-        self.pages = {"Runs": self.runs_page, "Compare": self.compare_page}
-        for name in ("Review", "Lessons", "Impact"):
+        self.impact_page = ImpactPage(ws.path, self.changes)
+        self.impact_page.run_requested.connect(self.show_run)
+        self.impact_page.lesson_requested.connect(self.show_lesson)
+        self.pages = {"Runs": self.runs_page, "Compare": self.compare_page, "Impact": self.impact_page}
+        for name in ("Review", "Lessons"):
             self.pages[name] = PlaceholderPage(name)
         for name in PAGES:
             self.stack.addWidget(self.pages[name])
@@ -252,6 +255,21 @@ class MainWindow(QMainWindow):
         """Open task_id's rollouts (from run_ids) on the Compare page."""
         self.go_to("Compare")
         self.compare_page.show_task(task_id, list(run_ids))
+
+    def show_run(self, run_id: str) -> None:
+        """Open run_id on the Runs page (selected, its rollouts below)."""
+        self.go_to("Runs")
+        self.runs_page.show_run(run_id)
+
+    def show_lesson(self, lesson_id: str) -> None:
+        """Show lesson_id: on the Lessons page when it can, else selected in the Impact page's lessons table."""
+        lessons_page = self.pages.get("Lessons")
+        if hasattr(lessons_page, "show_lesson"):
+            self.go_to("Lessons")
+            lessons_page.show_lesson(lesson_id)
+        else:
+            self.go_to("Impact")
+            self.impact_page.select_lesson(lesson_id)
 
     def reflect_on_run(self, run_id: str) -> None:
         """Reflect on a whole run in the Compare page's reflection panel."""

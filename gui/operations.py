@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from lessonlab.core import llm_client, queries, reflection
+from lessonlab.core import impact, llm_client, queries, reflection
 from lessonlab.core.run_planning import plan_run
 from lessonlab.core.runner import RunResult, execute_run
 from lessonlab.core.settings import Endpoint, load_settings
@@ -31,6 +31,7 @@ class RunRequest:
     concurrency: int = 4
     temperature: float | None = None
     max_tokens: int | None = None
+    trust_verifiers: bool = False  # run the suite's python verifiers (the user confirmed the files)
 
 
 @dataclass
@@ -63,7 +64,8 @@ def start_and_execute_run(job, workspace_path: Path, request: RunRequest, local_
     try:
         plan = plan_run(ws, load_settings(), suite=request.suite, endpoint=request.endpoint, split=request.split,
                         limit=request.limit, samples=request.samples, concurrency=request.concurrency,
-                        temperature=request.temperature, max_tokens=request.max_tokens)
+                        temperature=request.temperature, max_tokens=request.max_tokens,
+                        trust_verifiers=request.trust_verifiers)
         job.progress(RunCreated(plan.run_id, plan.total, plan.untrusted_python))
         url = _base_url(job, plan.endpoint, local_controller)
         return asyncio.run(
@@ -82,10 +84,12 @@ def load_compare(job, workspace_path: Path, task_id: str, run_ids: list[str] | N
     """A task and its rollouts (with texts) for the compare page."""
     ws = open_workspace(workspace_path)
     try:
-        return {
-            "task": queries.task_summary(ws, task_id),
-            "rollouts": queries.task_rollouts(ws, task_id, run_ids=run_ids),
-        }
+        rollouts = queries.task_rollouts(ws, task_id, run_ids=run_ids)
+        # The lessons each rollout's prompt held (id, version, text), read once per snapshot.
+        lessons = queries.lessons_of_snapshots(ws, [r["snapshot_id"] for r in rollouts])
+        for rollout in rollouts:
+            rollout["lessons"] = lessons.get(rollout["snapshot_id"], [])
+        return {"task": queries.task_summary(ws, task_id), "rollouts": rollouts}
     finally:
         ws.close()
 
@@ -109,6 +113,30 @@ def find_tasks(job, workspace_path: Path, run_id: str | None, text: str | None) 
                 rows = [r for r in rows if text.lower() in r["task"].lower()]
             return rows
         return queries.search_tasks(ws, text or "")
+    finally:
+        ws.close()
+
+
+def load_impact(job, workspace_path: Path, suite: str | None, model: str | None) -> dict:
+    """The suites and models with runs, one suite's timeline (for a model, or all) and its lessons' impact."""
+    # suite None (or unknown): the suite of the newest run; model None (or unknown): every model.
+    ws = open_workspace(workspace_path)
+    try:
+        pairs = queries.run_suites_and_models(ws)
+        suites = list(dict.fromkeys(p["suite"] for p in pairs))
+        if suite not in suites:
+            suite = suites[0] if suites else None
+        models = [p["model"] for p in pairs if p["suite"] == suite]
+        if model not in models:
+            model = None
+        rows = impact.impact_table(ws, suite=suite, statuses=("active", "retired")) if suite else []
+        # Lessons that never reached a prompt of this suite have nothing to show, unless active now.
+        rows = [r for r in rows if r.rollouts_with or r.status == "active"]
+        return {
+            "suites": suites, "suite": suite, "models": models, "model": model,
+            "timeline": impact.timeline(ws, suite, model) if suite else [],
+            "lessons": rows,
+        }
     finally:
         ws.close()
 

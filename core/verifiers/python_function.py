@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 import os
 import re
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from .registry import VerifierKind, register
 from .spec import VerifierSpecError, check_fields, is_number, require
@@ -32,6 +34,41 @@ def _load_function(ref: str) -> Callable:
     if not callable(func):
         raise TypeError(f"{ref} is not callable")
     return func
+
+
+def _module_file(module_name: str, search_path: list[str]) -> str | None:
+    """The file that importing module_name would run, found without importing it (or its packages)."""
+    spec = None
+    locations: list[str] | None = search_path
+    for depth, part in enumerate(module_name.split(".")):
+        # PathFinder looks a name up in explicit directories: a parent package's __init__ never runs,
+        # unlike importlib.util.find_spec("pkg.mod"), which imports pkg first.
+        if depth == 0 and part in sys.builtin_module_names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(part, locations)
+        if spec is None:
+            return None
+        locations = list(spec.submodule_search_locations or [])
+    return spec.origin if spec is not None else None
+
+
+def describe_python_verifiers(tasks: Iterable) -> list[tuple[str, str | None]]:
+    """Each distinct python verifier `module:function` of the tasks with the file it would run (None: not found)."""
+    refs: list[str] = []
+    for task in tasks:
+        spec = task.verifier if hasattr(task, "verifier") else task.get("verifier")
+        if isinstance(spec, dict) and spec.get("kind") == "python" and isinstance(spec.get("function"), str):
+            if spec["function"] not in refs:
+                refs.append(spec["function"])
+    # The same search order as _load_function: the current directory, then sys.path.
+    search = [os.getcwd(), *(p or os.getcwd() for p in sys.path)]
+    described = []
+    for ref in refs:
+        module_name = ref.split(":")[0]
+        loaded = sys.modules.get(module_name)
+        origin = getattr(loaded, "__file__", None) if loaded is not None else _module_file(module_name, search)
+        described.append((ref, origin))
+    return described
 
 
 def _to_verdict(result: Any) -> Verdict:

@@ -1,0 +1,92 @@
+"""A suite with python verifiers runs from the app only after a confirmation naming the code and its file."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
+from tests.helpers.tasks import numeric_tasks, scripted_endpoint
+
+from lessonlab.core.workspace import open_workspace
+from lessonlab.gui.runs_page import NewRunDialog, RunsPage
+
+MODULE = "llv_gui_trust"
+
+
+@pytest.fixture
+def python_suite(tmp_path, make_suite, monkeypatch):
+    """A suite of 2 tasks scored by llv_gui_trust:check (reward 1 when the reply has the answer)."""
+    (tmp_path / f"{MODULE}.py").write_text(
+        "def check(output, task):\n    return (1.0, 'python says yes') if str(task['metadata']['answer']) in output"
+        " else (0.0, 'python says no')\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)   # python verifiers are looked up in the current directory first
+    monkeypatch.delitem(sys.modules, MODULE, raising=False)
+    tasks = [{**t, "verifier": {"kind": "python", "function": f"{MODULE}:check"},
+              "metadata": {"answer": t["verifier"]["answer"]}} for t in numeric_tasks(2)]
+    yield make_suite(tasks, name="pysuite")
+    sys.modules.pop(MODULE, None)
+
+
+def answer(monkeypatch, button) -> list[str]:
+    """Make every message box answer `button`; return the texts they showed."""
+    shown = []
+
+    def exec_(box):
+        shown.append(box.text())
+        return button
+
+    monkeypatch.setattr(QMessageBox, "exec", exec_)
+    return shown
+
+
+def open_dialog(page: RunsPage, suite) -> NewRunDialog:
+    page.open_new_run_dialog()
+    dialog = page.findChild(NewRunDialog, "newRunDialog")
+    dialog.suite.setCurrentText(str(suite))
+    dialog.endpoint.setCurrentIndex(dialog.endpoint.findData("scripted"))
+    return dialog
+
+
+def test_yes_runs_the_named_code_and_scores_with_it(tmp_path, python_suite, scripted, monkeypatch, qtbot):
+    scripted_endpoint(scripted)
+    shown = answer(monkeypatch, QMessageBox.StandardButton.Yes)
+    ws = open_workspace(tmp_path / "ws.db")
+    page = RunsPage(ws)
+    qtbot.addWidget(page)
+    dialog = open_dialog(page, python_suite)
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    assert len(shown) == 1
+    assert f"{MODULE}:check" in shown[0] and str(tmp_path / f"{MODULE}.py") in shown[0]
+    assert page.job is not None
+    qtbot.waitUntil(lambda: page.job is None, timeout=15000)
+    run = ws.one("SELECT id, trust_verifiers, mean_reward FROM runs")
+    assert run["trust_verifiers"] == 1 and run["mean_reward"] == 1.0
+    feedback = {r["feedback"] for r in ws.query("SELECT feedback FROM rollouts")}
+    assert feedback == {"python says yes"}
+    ws.close()
+
+
+def test_cancel_starts_nothing_and_runs_no_code(tmp_path, python_suite, scripted, monkeypatch, qtbot):
+    scripted_endpoint(scripted)
+    shown = answer(monkeypatch, QMessageBox.StandardButton.Cancel)
+    ws = open_workspace(tmp_path / "ws.db")
+    page = RunsPage(ws)
+    qtbot.addWidget(page)
+    dialog = open_dialog(page, python_suite)
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    assert len(shown) == 1 and dialog.isVisible()  # back in the dialog to pick something else
+    assert page.job is None and ws.one("SELECT COUNT(*) AS n FROM runs")["n"] == 0
+    assert MODULE not in sys.modules
+    dialog.reject()
+    ws.close()
+
+
+def test_suites_without_python_verifiers_ask_nothing(make_suite, scripted, monkeypatch, qtbot):
+    scripted_endpoint(scripted)
+    shown = answer(monkeypatch, QMessageBox.StandardButton.Cancel)
+    dialog = NewRunDialog(suite=str(make_suite(numeric_tasks(2))), endpoint="scripted")
+    qtbot.addWidget(dialog)
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    assert shown == [] and dialog.result() == NewRunDialog.DialogCode.Accepted
+    assert dialog.request().trust_verifiers is False
+
