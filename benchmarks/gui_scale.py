@@ -88,11 +88,12 @@ def generate(path: Path, n_rollouts: int) -> None:
 
 
 def generated_reply(rng, words: int) -> str:
-    """Text shaped like a model reply: Zipf-distributed words with line breaks."""
+    """Text shaped like a model reply: Zipf-distributed words, punctuation and line breaks."""
     vocab = [f"w{i}" for i in range(3000)] + ["the", "a", "of", "to", "Answer:", "```", "=", "1", "2"]
     weights = [1 / (i + 1) for i in range(len(vocab))]
     picked = rng.choices(vocab, weights, k=words)
-    return "".join(w + ("\n" if i % 13 == 12 else " ") for i, w in enumerate(picked))
+    punctuation = {10: ".", 6: ","}  # sentences and clauses, as in prose
+    return "".join(w + punctuation.get(i % 11, "") + ("\n" if i % 13 == 12 else " ") for i, w in enumerate(picked))
 
 
 def measure_word_diff(words: int = 6000, repeats: int = 5) -> dict:

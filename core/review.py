@@ -123,9 +123,10 @@ def _reflection_summaries(ws: Workspace, ids: list[str]) -> dict[str, dict]:
 
 
 def _reflection_title(ref: dict) -> str:
-    when = (ref.get("created_at") or "").replace("T", " ")[:16]
+    when = (ref.get("created_at") or "").replace("T", " ")[5:16]
     model = ref.get("server_model") or ref.get("model") or ref.get("endpoint") or "?"
-    return f"{ref.get('kind') or 'reflection'} {ref['id']} · {model} · {when}"
+    kind = " · distill" if ref.get("kind") == "distill" else ""
+    return f"{ref['id']} · {when} · {model}{kind}"
 
 
 def _lessons_by_id(ws: Workspace, ids: set[str]) -> dict[str, dict]:

@@ -20,7 +20,7 @@ from lessonlab.core.settings import load_settings
 from . import changes as changed
 from .changes import Change, Changes
 from .highlight import diff_ops_to_html, escape_text, text_to_html
-from .operations import find_tasks, latest_task, load_compare
+from .operations import find_tasks, latest_task, load_compare, load_rollouts
 from .reflection_panel import ReflectionPanel
 from .style import ROLE_COLORS, reward_color
 from .workers import Job, jobs_of, start_job
@@ -321,7 +321,7 @@ class ComparePage(QWidget):
                       on_done=self._open_latest, error_title="Cannot find the newest task")
 
     def _open_latest(self, task_id: str | None) -> None:
-        if task_id and self.task_id is None:  # the user may have picked a task meanwhile
+        if task_id and self._generation == 0:  # the user (or another page) may have asked for something meanwhile
             self.show_task(task_id)
 
     def on_changed(self, change: Change) -> None:
@@ -388,6 +388,24 @@ class ComparePage(QWidget):
         return start_job("compare", load_compare, self.workspace_path, task_id, self.scope_run_ids, owner=self,
                          on_done=lambda data, g=generation: self._loaded(g, data),
                          error_title="Cannot load the task's rollouts")
+
+    def show_rollouts(self, rollout_ids: list[str]) -> Job:
+        """Load exactly these rollouts (e.g. a proposal's evidence, of any tasks) and show them as columns."""
+        self.task_id = None
+        self.scope_run_ids = None
+        self.scope_label.setText(f"Scope: {len(rollout_ids)} chosen rollout{'s' if len(rollout_ids) != 1 else ''}")
+        self.clear_scope.setEnabled(True)
+        self._generation += 1
+        generation = self._generation
+        self.title.setText("Loading…")
+        return start_job("compare rollouts", load_rollouts, self.workspace_path, list(rollout_ids), owner=self,
+                         on_done=lambda data, g=generation: self._rollouts_loaded(g, data),
+                         error_title="Cannot load the rollouts")
+
+    def _rollouts_loaded(self, generation: int, data: dict) -> None:
+        if generation == self._generation:
+            self.task_id = data["task"].get("task_id")  # one task: "Show all runs" widens to all its rollouts
+        self._loaded(generation, data)
 
     def _loaded(self, generation: int, data: dict) -> None:
         if generation != self._generation:

@@ -26,6 +26,7 @@ from .endpoints_dialog import EndpointsDialog
 from .errors import show_error, show_exception
 from .local_server import LocalModelController
 from .recent import add_recent, load_recent
+from .review_page import ReviewPage
 from .runs_page import RunsPage
 from .workers import abandon_jobs, cancel_all_and_wait
 
@@ -33,8 +34,6 @@ log = logging.getLogger("lessonlab.gui.window")
 
 PAGES = ["Runs", "Compare", "Review", "Lessons", "Impact"]
 LATER = {
-    "Review": "The queue of proposals — old vs new text, rationale, evidence one click away, "
-              "accept / reject / edit / next from the keyboard.",
     "Lessons": "The lessons table with status, tokens, use count and impact ± CI; version history with diffs; "
                "writing a lesson by hand.",
     "Impact": "Reward over runs with lesson changes marked, per-lesson lift with intervals, ablations.",
@@ -167,8 +166,10 @@ class MainWindow(QMainWindow):
         self.runs_page.compare_requested.connect(self.compare_task)
         self.runs_page.reflect_requested.connect(self.reflect_on_run)
         self.compare_page.review_requested.connect(lambda: self.go_to("Review"))
-        self.pages = {"Runs": self.runs_page, "Compare": self.compare_page}
-        for name in ("Review", "Lessons", "Impact"):
+        self.review_page = ReviewPage(ws, self.local_controller, self.changes)
+        self.review_page.compare_rollouts_requested.connect(self.compare_rollouts)
+        self.pages = {"Runs": self.runs_page, "Compare": self.compare_page, "Review": self.review_page}
+        for name in ("Lessons", "Impact"):
             self.pages[name] = PlaceholderPage(name)
         for name in PAGES:
             self.stack.addWidget(self.pages[name])
@@ -244,6 +245,11 @@ class MainWindow(QMainWindow):
         """Open task_id's rollouts (from run_ids) on the Compare page."""
         self.go_to("Compare")
         self.compare_page.show_task(task_id, list(run_ids))
+
+    def compare_rollouts(self, rollout_ids: list) -> None:
+        """Open exactly these rollouts (a proposal's evidence) side by side on the Compare page."""
+        self.go_to("Compare")
+        self.compare_page.show_rollouts(list(rollout_ids))
 
     def reflect_on_run(self, run_id: str) -> None:
         """Reflect on a whole run in the Compare page's reflection panel."""

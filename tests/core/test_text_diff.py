@@ -16,11 +16,12 @@ def rebuild(ops):
 
 
 def generated_reply(rng: random.Random, words: int) -> str:
-    """Text shaped like a model reply: Zipf-distributed words, line breaks, some repeated lines."""
+    """Text shaped like a model reply: Zipf-distributed words, punctuation and line breaks."""
     vocab = [f"w{i}" for i in range(3000)] + ["the", "a", "of", "to", "Answer:", "```", "=", "1", "2"]
     weights = [1 / (i + 1) for i in range(len(vocab))]
     picked = rng.choices(vocab, weights, k=words)
-    return "".join(w + ("\n" if i % 13 == 12 else " ") for i, w in enumerate(picked))
+    punctuation = {10: ".", 6: ","}  # sentences and clauses, as in prose
+    return "".join(w + punctuation.get(i % 11, "") + ("\n" if i % 13 == 12 else " ") for i, w in enumerate(picked))
 
 
 def edited(rng: random.Random, text: str, rate: float = 0.1) -> str:
