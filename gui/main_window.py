@@ -25,6 +25,7 @@ from .compare_page import ComparePage
 from .endpoints_dialog import EndpointsDialog
 from .errors import show_error, show_exception
 from .local_server import LocalModelController
+from .lessons_page import LessonsPage
 from .recent import add_recent, load_recent
 from .review_page import ReviewPage
 from .runs_page import RunsPage
@@ -34,8 +35,6 @@ log = logging.getLogger("lessonlab.gui.window")
 
 PAGES = ["Runs", "Compare", "Review", "Lessons", "Impact"]
 LATER = {
-    "Lessons": "The lessons table with status, tokens, use count and impact ± CI; version history with diffs; "
-               "writing a lesson by hand.",
     "Impact": "Reward over runs with lesson changes marked, per-lesson lift with intervals, ablations.",
 }
 
@@ -168,8 +167,13 @@ class MainWindow(QMainWindow):
         self.compare_page.review_requested.connect(lambda: self.go_to("Review"))
         self.review_page = ReviewPage(ws, self.local_controller, self.changes)
         self.review_page.compare_rollouts_requested.connect(self.compare_rollouts)
-        self.pages = {"Runs": self.runs_page, "Compare": self.compare_page, "Review": self.review_page}
-        for name in ("Lessons", "Impact"):
+        self.review_page.lesson_requested.connect(self.show_lesson)
+        self.lessons_page = LessonsPage(ws, self.local_controller, self.changes)
+        self.lessons_page.compare_rollouts_requested.connect(self.compare_rollouts)
+        self.lessons_page.review_requested.connect(lambda: self.go_to("Review"))
+        self.pages = {"Runs": self.runs_page, "Compare": self.compare_page, "Review": self.review_page,
+                      "Lessons": self.lessons_page}
+        for name in ("Impact",):
             self.pages[name] = PlaceholderPage(name)
         for name in PAGES:
             self.stack.addWidget(self.pages[name])
@@ -250,6 +254,11 @@ class MainWindow(QMainWindow):
         """Open exactly these rollouts (a proposal's evidence) side by side on the Compare page."""
         self.go_to("Compare")
         self.compare_page.show_rollouts(list(rollout_ids))
+
+    def show_lesson(self, lesson_id: str) -> None:
+        """Show one lesson (its history and provenance) on the Lessons page."""
+        self.go_to("Lessons")
+        self.lessons_page.select_lesson(lesson_id)
 
     def reflect_on_run(self, run_id: str) -> None:
         """Reflect on a whole run in the Compare page's reflection panel."""

@@ -143,6 +143,7 @@ def test_buttons_do_what_the_keys_do(tmp_path, make_suite, window_factory, qtbot
     assert page.current_item()["id"] == first
     page.buttons["accept"].click()
     assert first not in page.pending_ids()
+    assert window.lessons_page.model.total() == 4  # the accepted add is a new active lesson, listed there too
 
 
 def test_space_opens_the_evidence_side_by_side_in_compare(tmp_path, make_suite, window_factory, qtbot):
@@ -175,6 +176,10 @@ def test_old_and_new_text_as_a_word_diff_and_the_raw_reply(tmp_path, make_suite,
     assert json.loads(dialog.raw.toPlainText())["analysis"] == "The model adds one too many on even numbers."
     assert ids["newer"] in dialog.windowTitle()
     dialog.close()
+    # the target lesson is one click from its history on the Lessons page
+    page.targets.linkActivated.emit(f"lesson:{ids['lessons'][0]}")
+    assert window.current_page_name() == "Lessons"
+    assert window.lessons_page.detail.lesson_id == ids["lessons"][0]
 
 
 def test_a_failed_reflection_is_listed_and_retried(tmp_path, make_suite, window_factory, qtbot):
