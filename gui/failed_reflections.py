@@ -65,9 +65,9 @@ class FailedReflectionPane(QWidget):
         layout.addWidget(self.output, 1)
 
     def show_reflection(self, entry: dict) -> None:
-        """Show a failed reflection (a row of core.review.failed_reflections)."""
+        """Show a failed reflection (a row of core.review.failed_reflections, with its kind as reflection_kind)."""
         self.entry = entry
-        self.title.setText(f"{entry['kind']} {entry['id']} failed · endpoint {entry['endpoint']} · "
+        self.title.setText(f"{entry['reflection_kind']} {entry['id']} failed · endpoint {entry['endpoint']} · "
                            f"{entry['created_at'].replace('T', ' ')[:19]} · {entry['rollouts']} rollouts")
         self.error.setText(entry["error"] or "")
         try:

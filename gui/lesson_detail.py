@@ -97,11 +97,15 @@ class LessonDetail(QWidget):
         self.from_version = QComboBox()
         self.to_version = QComboBox()
         for combo in (self.from_version, self.to_version):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
             combo.currentIndexChanged.connect(lambda _i: self._diff_versions())
         self.diff = DiffView()
         self.diff.setObjectName("historyDiff")
         self.events = QListWidget()
         self.events.setObjectName("eventList")
+        for view in (self.versions, self.events):
+            view.setWordWrap(True)  # reasons can be long: wrap rather than scroll sideways
+            view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         picker = QHBoxLayout()
         picker.addWidget(QLabel("Diff"))
         picker.addWidget(self.from_version)

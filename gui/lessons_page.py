@@ -125,7 +125,7 @@ class LessonsPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # the lesson's text takes what is left
-        for column, width in enumerate((0, 70, 90, 120, 55, 60, 170, 110)):
+        for column, width in enumerate((0, 70, 90, 110, 55, 60, 170, 140)):
             if width:
                 self.table.setColumnWidth(column, width)
         self.table.selectionModel().currentRowChanged.connect(lambda current, _prev: self._row_changed(current.row()))

@@ -119,7 +119,8 @@ class ReviewPage(QWidget):
         head.addWidget(self.title, 1)
         self.diff_caption = _plain_label(style="color:#555")
         self.diff = DiffView()
-        self.diff.setMinimumHeight(110)
+        self.diff.setMinimumHeight(90)
+        self.diff.setMaximumHeight(240)  # lessons are short; the rest of the height goes to the reflection
         self.diff.setStyleSheet("font-size: 15px")  # the lesson text is what is being judged
         self.diff.ready.connect(self._diff_ready)
         self.rationale = _plain_label()
@@ -163,7 +164,6 @@ class ReviewPage(QWidget):
         self.analysis = QPlainTextEdit()  # the model's words: plain text, scrollable when long
         self.analysis.setObjectName("reflectionAnalysis")
         self.analysis.setReadOnly(True)
-        self.analysis.setMaximumHeight(80)
         self.analysis.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.reply_button = QPushButton("Raw reply…")
         self.reply_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -186,7 +186,7 @@ class ReviewPage(QWidget):
         layout.addWidget(self.leak)
         layout.addWidget(self.targets)
         layout.addWidget(self.diff_caption)
-        layout.addWidget(self.diff, 1)
+        layout.addWidget(self.diff)
         layout.addWidget(self.editor_hint)
         layout.addWidget(self.editor)
         layout.addWidget(self.reason)
@@ -194,7 +194,7 @@ class ReviewPage(QWidget):
         layout.addWidget(self.rationale)
         layout.addWidget(self.evidence_caption)
         layout.addWidget(self.evidence)
-        layout.addWidget(reflection_box)
+        layout.addWidget(reflection_box, 1)
         layout.addLayout(row)
         self._cancel_inline()
         return pane
@@ -249,7 +249,7 @@ class ReviewPage(QWidget):
         if failed:
             head = self._group_item("Failed reflections", len(failed), color="#b71c1c")
             for row in failed:
-                entry = {**row, "kind": "failed"}
+                entry = {**row, "reflection_kind": row["kind"], "kind": "failed"}
                 self._add(head, entry, f"✗ {row['kind']} {row['id']} — {row['error'] or 'failed'}",
                           f"{row['endpoint']} · {row['created_at']} · {row['rollouts']} rollouts\n{row['error']}")
         self.queue.expandAll()
