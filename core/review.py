@@ -50,12 +50,10 @@ def reject(ws: Workspace, ident: str, *, reason: str | None = None) -> LessonCha
 
 
 def review_queue(ws: Workspace) -> list[dict]:
-    """Pending work, newest first: one group per reflection with its pending proposals, and the hand-written ones.
-
-    Each group is {"reflection": summary or None, "title", "created_at", "items"}; each item has the
-    operation, the old text (the lessons it changes) and the new text, rationale, evidence rollouts
-    (with task and reward) and leakage findings.
-    """
+    """Pending work, newest first: one group per reflection with its pending proposals, and the hand-written ones."""
+    # Each group is {"reflection": summary or None, "title", "created_at", "items"}; each item has the
+    # operation, the old text (the lessons it changes) and the new text, rationale, evidence rollouts
+    # (with task and reward) and leakage findings.
     proposals = L.list_proposals(ws, status="pending")
     reflections = _reflection_summaries(ws, sorted({p["reflection_id"] for p in proposals}))
     lessons = _lessons_by_id(ws, {lid for p in proposals for lid in p["lesson_ids"]})

@@ -26,11 +26,9 @@ def tokens(text: str) -> list[str]:
 
 
 def word_diff(a: str, b: str) -> list[tuple[str, str]]:
-    """How to turn a into b word by word: ("equal" | "delete" | "insert", text) pieces in reading order.
-
-    The "equal" and "delete" pieces join to a, the "equal" and "insert" pieces to b; neighbouring
-    pieces never have the same op, and where words were replaced the deletion comes first.
-    """
+    """How to turn a into b word by word: ("equal" | "delete" | "insert", text) pieces in reading order."""
+    # The "equal" and "delete" pieces join to a, the "equal" and "insert" pieces to b; neighbouring
+    # pieces never have the same op, and where words were replaced the deletion comes first.
     ta, tb = tokens(a), tokens(b)
     # Words are matched without their trailing whitespace: "this" at the end of a text still matches
     # "this " in the middle of the other; the whitespace difference is shown on its own.

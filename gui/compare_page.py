@@ -138,11 +138,9 @@ class RolloutColumn(QFrame):
         self.reference_output = reference_output
 
     def ensure_rendered(self) -> bool:
-        """Highlight and show the transcript if not done for the current mode; True if it rendered now.
-
-        A diff is computed in the background (long replies must not freeze the window); the column
-        shows the plain transcript until it arrives.
-        """
+        """Highlight and show the transcript if not done for the current mode; True if it rendered now."""
+        # A diff is computed in the background (long replies must not freeze the window); the column
+        # shows the plain transcript until it arrives.
         key = ("diff", self.reference_output) if self.reference_output is not None else "plain"
         if self.rendered_with == key or self._diffing == key:
             return False

@@ -79,11 +79,9 @@ DIFF_STYLES = {
 
 
 def diff_ops_to_html(ops: list[tuple[str, str]], *, show_deleted: bool = True) -> str:
-    """A word diff (core.text_diff.word_diff) as safe HTML.
-
-    show_deleted: deleted words struck through in red and inserted ones in green (old → new text);
-    otherwise only the new text, its changed words in yellow and a red mark where words went missing.
-    """
+    """A word diff (core.text_diff.word_diff) as safe HTML: old → new, or only the new text's changes marked."""
+    # show_deleted: deleted words struck through in red and inserted ones in green (old → new text);
+    # otherwise only the new text, its changed words in yellow and a red mark where words went missing.
     out = []
     for k, (op, text) in enumerate(ops):
         chunk = escape_text(text)
