@@ -2,9 +2,10 @@
 
 Prints `name: value` lines: time to the first painted runs table, time to open the
 Compare page on a task with 50 rollouts, time to scroll the runs table to the end,
-and peak memory. Targets: <= 1.0 s, <= 0.5 s, <= 500 MB.
+and peak memory. Targets: <= 1.0 s, <= 0.5 s, <= 500 MB. First, the word diff of two
+6,000-word replies (Compare's diff mode, Review, Lessons history; target <= 100 ms).
 
-    python benchmarks/gui_scale.py [--workspace PATH] [--rollouts N] [--regenerate]
+    python benchmarks/gui_scale.py [--workspace PATH] [--rollouts N] [--regenerate] [--diff-only]
 
 The workspace is generated once (bulk inserts in one transaction, in a child process
 so its memory does not count) and reused on later runs.
@@ -86,6 +87,39 @@ def generate(path: Path, n_rollouts: int) -> None:
           file=sys.stderr)
 
 
+def generated_reply(rng, words: int) -> str:
+    """Text shaped like a model reply: Zipf-distributed words, punctuation and line breaks."""
+    vocab = [f"w{i}" for i in range(3000)] + ["the", "a", "of", "to", "Answer:", "```", "=", "1", "2"]
+    weights = [1 / (i + 1) for i in range(len(vocab))]
+    picked = rng.choices(vocab, weights, k=words)
+    punctuation = {10: ".", 6: ","}  # sentences and clauses, as in prose
+    return "".join(w + punctuation.get(i % 11, "") + ("\n" if i % 13 == 12 else " ") for i, w in enumerate(picked))
+
+
+def measure_word_diff(words: int = 6000, repeats: int = 5) -> dict:
+    """Median ms of core.text_diff.word_diff on two replies of `words` words: one an edit of the other, and unrelated."""
+    import random
+    import statistics
+
+    from lessonlab.core.text_diff import tokens, word_diff
+
+    rng = random.Random(1)
+    first = generated_reply(rng, words)
+    # a second sample of the same task: 10% of the words deleted, replaced or followed by a new one
+    second = "".join(t if (r := rng.random()) >= 0.1 else "" if r < 0.033 else f"new{rng.randrange(50)} "
+                     if r < 0.066 else t + f"extra{rng.randrange(50)} " for t in tokens(first))
+    unrelated = generated_reply(rng, words)
+    figures = {}
+    for name, other in ((f"word_diff_{words}_words_ms", second), (f"word_diff_{words}_words_unrelated_ms", unrelated)):
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            word_diff(first, other)
+            times.append((time.perf_counter() - started) * 1000)
+        figures[name] = round(statistics.median(times), 1)
+    return figures
+
+
 def measure(path: Path) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject
@@ -158,10 +192,15 @@ def main() -> None:
     parser.add_argument("--workspace", type=Path, default=Path(tempfile.gettempdir()) / "lessonlab-gui-scale.db")
     parser.add_argument("--rollouts", type=int, default=1_000_000)
     parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--diff-only", action="store_true", help="Only the word diff figures (no workspace).")
     parser.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate_only:
         generate(args.workspace, args.rollouts)
+        return
+    for name, value in measure_word_diff().items():
+        print(f"{name}: {value}")
+    if args.diff_only:
         return
     marker = args.workspace.with_suffix(".rollouts")
     fresh = (args.regenerate or not args.workspace.exists() or not marker.exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from lessonlab.core import lessons as L
+from lessonlab.core import review
 from lessonlab.core.settings import load_settings
 from lessonlab.core.workspace import open_workspace
 
@@ -48,12 +49,7 @@ def proposals_cmd(status, reflection_id, workspace_path, as_json) -> None:
 def accept_cmd(ident, text, reason, scopes, workspace_path, as_json) -> None:
     """Accept a proposal (or a proposed lesson): apply it as a new lesson, version, merge or retirement."""
     ws = open_workspace(workspace_path)
-    if ident.startswith("les_"):
-        if text:
-            L.edit_lesson(ws, ident, text, reason=reason)
-        change = L.set_proposed_lesson(ws, ident, True, reason=reason)
-    else:
-        change = L.accept_proposal(ws, ident, text=text, reason=reason, scope=list(scopes) or None)
+    change = review.accept(ws, ident, text=text, reason=reason, scope=list(scopes) or None)
     states = ", ".join(f"{lid} → {st}" for lid, st in change.statuses.items())
     report_change(change, as_json, f"accepted {change.proposal_id or ident}: {states}")
     budget_line(ws, load_settings())
@@ -68,8 +64,5 @@ def accept_cmd(ident, text, reason, scopes, workspace_path, as_json) -> None:
 def reject_cmd(ident, reason, workspace_path, as_json) -> None:
     """Reject a proposal (or a proposed lesson); nothing changes in the lessons."""
     ws = open_workspace(workspace_path)
-    if ident.startswith("les_"):
-        change = L.set_proposed_lesson(ws, ident, False, reason=reason)
-    else:
-        change = L.reject_proposal(ws, ident, reason=reason)
+    change = review.reject(ws, ident, reason=reason)
     report_change(change, as_json, f"rejected {change.proposal_id or ident}")

@@ -9,7 +9,6 @@ import click
 from lessonlab.core import impact as impact_core
 from lessonlab.core.lessons import active_lessons, resolve_lesson_id
 from lessonlab.core.settings import load_settings
-from lessonlab.core.suites import load_suite
 from lessonlab.core.workspace import open_workspace
 
 from .common import (EXIT_FAILED, CliError, Throttle, emit_json, endpoint_url, fmt, handle_errors, json_option,
@@ -102,10 +101,7 @@ def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_n
         raise CliError("name one LESSON or pass --all")
     settings = load_settings()
     ws = open_workspace(workspace_path)
-    suite = load_suite(suite_name)
-    tasks = suite.select(split, limit)
-    if not tasks:
-        raise CliError(f"suite {suite.name!r} has no {split} tasks")
+    suite, tasks = impact_core.ablation_tasks(suite_name, split, limit)
     endpoint = settings.endpoint(endpoint_name or settings.default_endpoint)
     if ablate_all:
         lesson_ids = [lesson.id for lesson in active_lessons(ws, suite.name)]

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from .errors import BadInput
+from .suites import load_suite
 from .workspace import Workspace, new_id, now
 
 MIN_UNITS = 3          # fewer matched (task, model) units than this: "not enough data"
@@ -315,6 +316,15 @@ def paired_lift(ws: Workspace, run_with: str, run_without: str) -> Lift:
             n_w += arms[run_with][0]
             n_o += arms[run_without][0]
     return bootstrap_lift(diffs, n_w, n_o)
+
+
+def ablation_tasks(suite_name: str, split: str, limit: int | None = None) -> tuple:
+    """The suite (built-in name or JSONL path) and the tasks an ablation reruns; ImpactError when there are none."""
+    suite = load_suite(suite_name)
+    tasks = suite.select(split, limit)
+    if not tasks:
+        raise ImpactError(f"suite {suite.name!r} has no {split} tasks")
+    return suite, tasks
 
 
 async def run_ablation(

@@ -128,6 +128,39 @@ def list_lessons(ws: Workspace, *, status: str | None = None, suite: str | None 
     return lessons
 
 
+def lesson_ids(ws: Workspace, *, statuses: tuple[str, ...] | None = None, suite: str | None = None,
+               unscoped_only: bool = False) -> list[str]:
+    """Ids of lessons in their stable order, with these statuses, that a run of `suite` sees (or only unscoped ones)."""
+    sql, params, where = "SELECT id FROM lessons", [], []
+    if statuses:
+        where.append(f"status IN ({','.join('?' * len(statuses))})")
+        params.extend(statuses)
+    if unscoped_only:
+        where.append("scope_json IS NULL")
+    elif suite is not None:
+        where.append("(scope_json IS NULL OR EXISTS (SELECT 1 FROM json_each(lessons.scope_json) j WHERE j.value = ?))")
+        params.append(suite)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return [row[0] for row in ws.conn.execute(sql + " ORDER BY created_at, rowid", params)]
+
+
+def lessons_by_ids(ws: Workspace, ids: list[str]) -> dict[str, Lesson]:
+    """These lessons with their current versions, keyed by id."""
+    if not ids:
+        return {}
+    rows = ws.query(_LESSON_SQL + f" WHERE l.id IN ({','.join('?' * len(ids))})", list(ids))
+    return {row["id"]: _lesson(row) for row in rows}
+
+
+def scope_names(ws: Workspace) -> list[str]:
+    """Suite names a lesson can be scoped to: the workspace's suites and every name used in a scope."""
+    names = {row[0] for row in ws.conn.execute("SELECT DISTINCT suite FROM tasks")}
+    names |= {row[0] for row in ws.conn.execute(
+        "SELECT DISTINCT j.value FROM lessons, json_each(lessons.scope_json) j WHERE lessons.scope_json IS NOT NULL")}
+    return sorted(names)
+
+
 def active_lessons(ws: Workspace, suite: str | None = None) -> list[Lesson]:
     """The active lessons a run of `suite` sees, in the order they enter the system prompt."""
     return [lesson for lesson in list_lessons(ws, status="active") if lesson.in_scope(suite)]

@@ -296,3 +296,18 @@ def identify(ws: Workspace, ident: str) -> tuple[str, str]:
             if "ambiguous" in str(exc):
                 raise
     raise NotFound(f"no run or rollout with id {ident!r}")
+
+
+def rollouts_by_ids(ws: Workspace, ids: list[str]) -> list[dict]:
+    """These rollouts (whatever their tasks), shaped like `task_rollouts` rows, in the order given."""
+    if not ids:
+        return []
+    places = ws.query(f"SELECT id, task_id, run_id FROM rollouts WHERE id IN ({','.join('?' * len(ids))})", list(ids))
+    runs_per_task: dict[str, set[str]] = {}
+    for place in places:
+        runs_per_task.setdefault(place["task_id"], set()).add(place["run_id"])
+    found: dict[str, dict] = {}
+    for task_id, runs in runs_per_task.items():
+        for row in task_rollouts(ws, task_id, run_ids=sorted(runs)):
+            found[row["id"]] = row
+    return [found[i] for i in ids if i in found]

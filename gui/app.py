@@ -41,9 +41,9 @@ def save_screenshot(window: MainWindow, path: Path, page: str | None = None) -> 
     window.resize(1280, 800)  # the same size every time, whatever geometry was saved
     window.show()
     window.go_to(page or "Runs")
-    shown = window.pages.get(window.current_page_name())
-    if hasattr(shown, "is_loading"):
-        wait_for(lambda: not shown.is_loading(), 10)  # the page's background loading
+    shown = window.stack.currentWidget()
+    if hasattr(shown, "is_loading"):  # pages that load in the background say when they are done
+        wait_for(lambda: not shown.is_loading(), 10)
     wait_for(lambda: False, 0.3)  # let layouts settle and lazy rendering run
     window.compare_page.render_visible()
     wait_for(lambda: False, 0.1)

@@ -14,13 +14,14 @@ from PySide6.QtWidgets import (
 )
 
 from lessonlab.core import formatting
+from lessonlab.core.text_diff import word_diff
 from lessonlab.core.settings import load_settings
 
 from . import changes as changed
 from .changes import Change, Changes
 from .compare_lessons import HEADER_WIDTH, GroupHeader, LessonsList, lesson_choices, short_text
-from .highlight import diff_to_html, escape_text, text_to_html
-from .operations import find_tasks, latest_task, load_compare
+from .highlight import diff_ops_to_html, escape_text, text_to_html
+from .operations import find_tasks, latest_task, load_compare, load_rollouts
 from .reflection_panel import ReflectionPanel
 from .style import ROLE_COLORS, reward_color
 from .workers import Job, jobs_of, start_job
@@ -42,8 +43,8 @@ class SafeTextBrowser(QTextBrowser):
         return None  # images, stylesheets, anything: never fetched
 
 
-def transcript_html(rollout: dict, *, reference_output: str | None = None) -> str:
-    """The rollout's messages and output as safe HTML, roles coloured; the output diffed when a reference is given."""
+def transcript_html(rollout: dict, *, diff_ops: list[tuple[str, str]] | None = None) -> str:
+    """The rollout's messages and output as safe HTML, roles coloured; the output marked by a word diff when given."""
     parts = []
     for message in rollout["messages"]:
         role = str(message.get("role", "?"))
@@ -54,11 +55,16 @@ def transcript_html(rollout: dict, *, reference_output: str | None = None) -> st
         parts.append(_message_block(role, text_to_html(text)))
     if rollout["status"] == "ok":
         output = rollout["output"] or ""
-        body = diff_to_html(output, reference_output) if reference_output is not None else text_to_html(output)
+        body = diff_ops_to_html(diff_ops, show_deleted=False) if diff_ops is not None else text_to_html(output)
         parts.append(_message_block("assistant", body or "<i>(empty reply)</i>"))
     else:
         parts.append(_message_block("error", f'<span style="color:#c62828">{escape_text(rollout["error"] or "")}</span>'))
     return "".join(parts)
+
+
+def diffed_transcript_html(job, rollout: dict, reference_output: str) -> str:
+    """Background job: the transcript with the output word-diffed against reference_output."""
+    return transcript_html(rollout, diff_ops=word_diff(reference_output, rollout["output"] or ""))
 
 
 def _message_block(role: str, body_html: str) -> str:
@@ -77,6 +83,7 @@ class RolloutColumn(QFrame):
         self.rollout = rollout
         self.rendered_with: object = None  # what the transcript was last rendered for (None: not yet)
         self.reference_output: str | None = None
+        self._diffing: object = None  # the diff key being computed in the background
         self.setObjectName("rolloutColumn")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setFixedWidth(COLUMN_WIDTH)
@@ -139,12 +146,33 @@ class RolloutColumn(QFrame):
 
     def ensure_rendered(self) -> bool:
         """Highlight and show the transcript if not done for the current mode; True if it rendered now."""
+        # A diff is computed in the background (long replies must not freeze the window); the column
+        # shows the plain transcript until it arrives.
         key = ("diff", self.reference_output) if self.reference_output is not None else "plain"
-        if self.rendered_with == key:
+        if self.rendered_with == key or self._diffing == key:
             return False
-        self.transcript.setHtml(transcript_html(self.rollout, reference_output=self.reference_output))
+        if self.reference_output is None or self.rollout["status"] != "ok":
+            # the plain view, or an error: it has no output to diff
+            self.transcript.setHtml(transcript_html(self.rollout))
+            self.rendered_with = key
+            return True
+        self._diffing = key
+        start_job("word diff", diffed_transcript_html, self.rollout, self.reference_output, owner=self,
+                  on_done=lambda html, k=key: self._diff_ready(k, html), error_title="Cannot diff the replies")
+        if self.rendered_with is None:
+            self.transcript.setHtml(transcript_html(self.rollout))
+            self.rendered_with = "plain"
+            return True
+        return False
+
+    def _diff_ready(self, key, html: str) -> None:
+        self._diffing = None
+        current = ("diff", self.reference_output) if self.reference_output is not None else "plain"
+        if key != current:
+            self.ensure_rendered()  # the mode changed while the diff was computed
+            return
+        self.transcript.setHtml(html)
         self.rendered_with = key
-        return True
 
 
 class ComparePage(QWidget):
@@ -312,7 +340,7 @@ class ComparePage(QWidget):
                       on_done=self._open_latest, error_title="Cannot find the newest task")
 
     def _open_latest(self, task_id: str | None) -> None:
-        if task_id and self.task_id is None:  # the user may have picked a task meanwhile
+        if task_id and self._generation == 0:  # the user (or another page) may have asked for something meanwhile
             self.show_task(task_id)
 
     def on_changed(self, change: Change) -> None:
@@ -379,6 +407,24 @@ class ComparePage(QWidget):
         return start_job("compare", load_compare, self.workspace_path, task_id, self.scope_run_ids, owner=self,
                          on_done=lambda data, g=generation: self._loaded(g, data),
                          error_title="Cannot load the task's rollouts")
+
+    def show_rollouts(self, rollout_ids: list[str]) -> Job:
+        """Load exactly these rollouts (e.g. a proposal's evidence, of any tasks) and show them as columns."""
+        self.task_id = None
+        self.scope_run_ids = None
+        self.scope_label.setText(f"Scope: {len(rollout_ids)} chosen rollout{'s' if len(rollout_ids) != 1 else ''}")
+        self.clear_scope.setEnabled(True)
+        self._generation += 1
+        generation = self._generation
+        self.title.setText("Loading…")
+        return start_job("compare rollouts", load_rollouts, self.workspace_path, list(rollout_ids), owner=self,
+                         on_done=lambda data, g=generation: self._rollouts_loaded(g, data),
+                         error_title="Cannot load the rollouts")
+
+    def _rollouts_loaded(self, generation: int, data: dict) -> None:
+        if generation == self._generation:
+            self.task_id = data["task"].get("task_id")  # one task: "Show all runs" widens to all its rollouts
+        self._loaded(generation, data)
 
     def _loaded(self, generation: int, data: dict) -> None:
         if generation != self._generation:

@@ -5,7 +5,6 @@ and nothing in it can make the view fetch a resource.
 """
 from __future__ import annotations
 
-import difflib
 import html
 import json
 import re
@@ -15,6 +14,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import JsonLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
+
+from lessonlab.core.text_diff import word_diff
 
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 _FORMATTER = HtmlFormatter(nowrap=True, noclasses=True, style="friendly")
@@ -70,19 +71,32 @@ def text_to_html(text: str | None) -> str:
     return "".join(parts)
 
 
-def diff_to_html(text: str | None, reference: str | None) -> str:
-    """text as safe HTML with the words that differ from reference marked (inserted/changed in yellow)."""
-    text, reference = text or "", reference or ""
-    words = re.findall(r"\s+|[^\s]+", text)
-    ref_words = re.findall(r"\s+|[^\s]+", reference)
+INSERTED_STYLE = "background:#fff176"
+DIFF_STYLES = {
+    "insert": "background:#c8e6c9;color:#1b5e20",
+    "delete": "background:#ffcdd2;color:#b71c1c;text-decoration:line-through",
+}
+
+
+def diff_ops_to_html(ops: list[tuple[str, str]], *, show_deleted: bool = True) -> str:
+    """A word diff (core.text_diff.word_diff) as safe HTML: old → new, or only the new text's changes marked."""
+    # show_deleted: deleted words struck through in red and inserted ones in green (old → new text);
+    # otherwise only the new text, its changed words in yellow and a red mark where words went missing.
     out = []
-    matcher = difflib.SequenceMatcher(a=ref_words, b=words, autojunk=False)
-    for op, _a0, _a1, b0, b1 in matcher.get_opcodes():
-        chunk = escape_text("".join(words[b0:b1]))
+    for k, (op, text) in enumerate(ops):
+        chunk = escape_text(text)
         if op == "equal":
             out.append(chunk)
-        elif op in ("replace", "insert"):
-            out.append(f'<span style="background:#fff176">{chunk}</span>')
-        elif op == "delete":  # something the reference had is missing here: mark the spot
+        elif show_deleted:
+            out.append(f'<span style="{DIFF_STYLES[op]}">{chunk}</span>')
+        elif op == "insert":
+            out.append(f'<span style="{INSERTED_STYLE}">{chunk}</span>')
+        elif k + 1 >= len(ops) or ops[k + 1][0] != "insert":
+            # words of the reference are missing here (a replacement shows as the yellow words instead)
             out.append('<span style="color:#c62828;font-weight:bold">⌫</span>')
     return "".join(out)
+
+
+def diff_to_html(text: str | None, reference: str | None) -> str:
+    """text as safe HTML with the words that differ from reference marked (inserted/changed in yellow)."""
+    return diff_ops_to_html(word_diff(reference or "", text or ""), show_deleted=False)

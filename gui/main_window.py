@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QStackedWidget,
-    QVBoxLayout, QWidget,
+    QWidget,
 )
 
 from lessonlab.core.paths import config_dir, default_workspace_path
@@ -28,38 +28,18 @@ from .impact_page import ImpactPage
 from .importing import Importer
 from .importing import summary as import_summary
 from .local_server import LocalModelController
+from .lessons_page import LessonsPage
 from .recent import add_recent, load_recent
+from .review_page import ReviewPage
 from .runs_page import RunsPage
 from .workers import abandon_jobs, cancel_all_and_wait
 
 log = logging.getLogger("lessonlab.gui.window")
 
 PAGES = ["Runs", "Compare", "Review", "Lessons", "Impact"]
-LATER = {
-    "Review": "The queue of proposals — old vs new text, rationale, evidence one click away, "
-              "accept / reject / edit / next from the keyboard.",
-    "Lessons": "The lessons table with status, tokens, use count and impact ± CI; version history with diffs; "
-               "writing a lesson by hand.",
-}
-
-
 def window_settings() -> QSettings:
     """QSettings (window geometry only) in lessonlab's config dir, beside settings.json."""
     return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
-
-
-class PlaceholderPage(QWidget):
-    """A page that arrives in the next issue; says what it will hold."""
-
-    def __init__(self, name: str, parent=None, extra: str = ""):
-        super().__init__(parent)
-        label = QLabel(f"<h2>{name}</h2><p>{LATER[name]}</p><p><i>Coming in the next part of the desktop app. "
-                       f"Until then the command line has it: <code>lessonlab --help</code>.</i></p>{extra}")
-        label.setWordWrap(True)
-        label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        layout = QVBoxLayout(self)
-        layout.addWidget(label)
-        layout.addStretch(1)
 
 
 class MainWindow(QMainWindow):
@@ -175,12 +155,17 @@ class MainWindow(QMainWindow):
         self.runs_page.compare_requested.connect(self.compare_task)
         self.runs_page.reflect_requested.connect(self.reflect_on_run)
         self.compare_page.review_requested.connect(lambda: self.go_to("Review"))
+        self.review_page = ReviewPage(ws, self.local_controller, self.changes)
+        self.review_page.compare_rollouts_requested.connect(self.compare_rollouts)
+        self.review_page.lesson_requested.connect(self.show_lesson)
+        self.lessons_page = LessonsPage(ws, self.local_controller, self.changes)
+        self.lessons_page.compare_rollouts_requested.connect(self.compare_rollouts)
+        self.lessons_page.review_requested.connect(lambda: self.go_to("Review"))
         self.impact_page = ImpactPage(ws.path, self.changes)
         self.impact_page.run_requested.connect(self.show_run)
         self.impact_page.lesson_requested.connect(self.show_lesson)
-        self.pages = {"Runs": self.runs_page, "Compare": self.compare_page, "Impact": self.impact_page}
-        for name in ("Review", "Lessons"):
-            self.pages[name] = PlaceholderPage(name)
+        self.pages = {"Runs": self.runs_page, "Compare": self.compare_page, "Review": self.review_page,
+                      "Lessons": self.lessons_page, "Impact": self.impact_page}
         for name in PAGES:
             self.stack.addWidget(self.pages[name])
         self.workspace_label.setText(f"Workspace: {ws.path}")
@@ -261,15 +246,15 @@ class MainWindow(QMainWindow):
         self.go_to("Runs")
         self.runs_page.show_run(run_id)
 
+    def compare_rollouts(self, rollout_ids: list) -> None:
+        """Open exactly these rollouts (a proposal's evidence) side by side on the Compare page."""
+        self.go_to("Compare")
+        self.compare_page.show_rollouts(list(rollout_ids))
+
     def show_lesson(self, lesson_id: str) -> None:
-        """Show lesson_id: on the Lessons page when it can, else selected in the Impact page's lessons table."""
-        lessons_page = self.pages.get("Lessons")
-        if hasattr(lessons_page, "show_lesson"):
-            self.go_to("Lessons")
-            lessons_page.show_lesson(lesson_id)
-        else:
-            self.go_to("Impact")
-            self.impact_page.select_lesson(lesson_id)
+        """Show one lesson (its history and provenance) on the Lessons page."""
+        self.go_to("Lessons")
+        self.lessons_page.select_lesson(lesson_id)
 
     def reflect_on_run(self, run_id: str) -> None:
         """Reflect on a whole run in the Compare page's reflection panel."""

@@ -10,7 +10,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from lessonlab.core import impact, llm_client, queries, reflection
+from lessonlab.core import impact, lessons, llm_client, queries, reflection, review
+from lessonlab.core.impact import AblationResult
 from lessonlab.core.run_planning import plan_run
 from lessonlab.core.runner import RunResult, execute_run
 from lessonlab.core.settings import Endpoint, load_settings
@@ -150,5 +151,100 @@ def reflect(job, workspace_path: Path, endpoint: Endpoint, local_controller=None
         return reflection.reflect(ws, endpoint, base_url=url, run_id=run_id,
                                   rollout_ids=list(rollout_ids) if rollout_ids else None,
                                   settings=load_settings(), on_chunk=job.chunk, cancel=job.cancel)
+    finally:
+        ws.close()
+
+
+# --- curation: review, lessons, distill, ablation ----------------------------------------------------
+
+
+def load_rollouts(job, workspace_path: Path, rollout_ids: list[str]) -> dict:
+    """These rollouts (e.g. a proposal's evidence) for the compare page, with a task summary to head them."""
+    ws = open_workspace(workspace_path)
+    try:
+        rows = queries.rollouts_by_ids(ws, list(rollout_ids))
+        tasks = list(dict.fromkeys(row["task_id"] for row in rows))
+        if len(tasks) == 1:
+            task = queries.task_summary(ws, tasks[0])
+        else:
+            names = list(dict.fromkeys(row["task"] for row in rows))
+            task = {"task_id": None, "task": f"{len(rows)} rollouts of {len(tasks)} tasks",
+                    "suite": ", ".join(dict.fromkeys(row["suite"] for row in rows)) or "—",
+                    "split": "evidence", "prompt": "Tasks: " + ", ".join(names)}
+        return {"task": task, "rollouts": rows}
+    finally:
+        ws.close()
+
+
+def retry_reflection(job, workspace_path: Path, reflection_id: str, local_controller=None) -> reflection.ReflectionResult:
+    """Run a failed reflection again over the same rollouts with the endpoint it used, streaming the reply."""
+    ws = open_workspace(workspace_path)
+    try:
+        settings = load_settings()
+        endpoint = settings.endpoint(review.retry_target(ws, reflection_id)["endpoint"])
+        url = _base_url(job, endpoint, local_controller)
+        return review.retry_reflection(ws, reflection_id, endpoint, base_url=url, settings=settings,
+                                       on_chunk=job.chunk, cancel=job.cancel)
+    finally:
+        ws.close()
+
+
+def distill(job, workspace_path: Path, endpoint: Endpoint, budget: int | None = None,
+            local_controller=None) -> reflection.ReflectionResult:
+    """Ask for merge/edit/retire proposals that bring the active lessons under budget (they go to Review)."""
+    url = _base_url(job, endpoint, local_controller)
+    ws = open_workspace(workspace_path)
+    try:
+        return reflection.distill(ws, endpoint, base_url=url, budget=budget, settings=load_settings(),
+                                  on_chunk=job.chunk, cancel=job.cancel)
+    finally:
+        ws.close()
+
+
+@dataclass
+class AblationRequest:
+    """What the Ablate dialog asks for."""
+
+    lesson_id: str
+    suite: str                   # built-in name or path to a JSONL file
+    endpoint: Endpoint
+    split: str = "heldout"
+    limit: int | None = None
+    samples: int = 2
+    concurrency: int = 4
+
+
+def ablate(job, workspace_path: Path, request: AblationRequest, local_controller=None) -> AblationResult:
+    """Rerun the tasks with and without the lesson (core.impact.run_ablation); progress is {arm: RunProgress}."""
+    ws = open_workspace(workspace_path)
+    try:
+        suite, tasks = impact.ablation_tasks(request.suite, request.split, request.limit)
+        url = _base_url(job, request.endpoint, local_controller)
+        return asyncio.run(impact.run_ablation(
+            ws, request.lesson_id, suite, tasks, endpoint=request.endpoint, base_url=url, samples=request.samples,
+            split=request.split, settings=load_settings(), concurrency=request.concurrency,
+            progress=lambda arms: job.progress(dict(arms)), cancel=job.cancel,
+        ))
+    finally:
+        ws.close()
+
+
+def load_impacts(job, workspace_path: Path) -> dict:
+    """Every lesson's impact (uses, lift ± CI, latest ablation) from one aggregate pass, keyed by lesson id."""
+    ws = open_workspace(workspace_path)
+    try:
+        return {row.lesson_id: row for row in impact.impact_table(ws)}
+    finally:
+        ws.close()
+
+
+def load_lesson_detail(job, workspace_path: Path, lesson_id: str) -> dict:
+    """A lesson's history (versions, events, provenance, use) with its evidence rollouts' task and reward."""
+    ws = open_workspace(workspace_path)
+    try:
+        history = lessons.lesson_history(ws, lesson_id)
+        evidence = sorted({rid for p in history["proposals"] for rid in p["evidence"]})
+        history["evidence"] = review.rollout_briefs(ws, evidence)
+        return history
     finally:
         ws.close()

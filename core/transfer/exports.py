@@ -92,9 +92,10 @@ def export_rollouts(ws: Workspace, out: str | Path | None, *, runs: list[str] | 
     return RecordsExport("rollouts", None if out in (None, "-") else str(out), count)
 
 
-def lessons_document(ws: Workspace, status: str | None = None) -> dict:
-    """Every lesson (or those of one status) with its versions, events and provenance, as plain data."""
-    rows = L.list_lessons(ws, status=status)
+def lessons_document(ws: Workspace, status: str | tuple[str, ...] | None = None) -> dict:
+    """Every lesson (or those of one or several statuses) with its versions, events and provenance."""
+    statuses = (status,) if isinstance(status, str) else status
+    rows = [lesson for lesson in L.list_lessons(ws) if not statuses or lesson.status in statuses]
     lessons = []
     for lesson in rows:
         history = L.lesson_history(ws, lesson.id)
@@ -127,12 +128,13 @@ def _markdown(document: dict, handle: TextIO) -> None:
 
 
 def export_lessons(ws: Workspace, out: str | Path | None, *, fmt: str = "json",
-                   status: str | None = None) -> RecordsExport:
+                   status: str | tuple[str, ...] | None = None) -> RecordsExport:
     """Write the lessons as JSON (versions, events and provenance) or as Markdown for people."""
     if fmt not in LESSON_FORMATS:
         raise TransferError(f"unknown lessons format {fmt!r} (use {' or '.join(LESSON_FORMATS)})")
-    if status is not None and status not in L.STATUSES:
-        raise TransferError(f"unknown status {status!r} (use {', '.join(L.STATUSES)})")
+    for one in ((status,) if isinstance(status, str) else status or ()):
+        if one not in L.STATUSES:
+            raise TransferError(f"unknown status {one!r} (use {', '.join(L.STATUSES)})")
     document = lessons_document(ws, status)
     with atomic_output(out) as handle:
         if fmt == "json":

@@ -170,3 +170,15 @@ def test_lessons_export_as_json_with_versions_and_as_markdown(seeded, tmp_path):
     assert "## Active (1)" in text and "## Retired (1)" in text and "then the tens." in text
     only = export_lessons(ws, tmp_path / "active.json", status="active")
     assert only.count == 1
+
+
+def test_export_lessons_takes_several_statuses_as_the_app_filters_them(workspace, tmp_path):
+    active = L.add_lesson(workspace, "Keep it.").lesson_ids[0]
+    proposed = L.add_lesson(workspace, "Maybe this.", status="proposed").lesson_ids[0]
+    retired = L.add_lesson(workspace, "Gone.").lesson_ids[0]
+    L.retire_lesson(workspace, retired)
+    export_lessons(workspace, tmp_path / "some.json", status=("active", "proposed"))
+    ids = {row["id"] for row in json.loads((tmp_path / "some.json").read_text())["lessons"]}
+    assert ids == {active, proposed}
+    with pytest.raises(TransferError, match="unknown status"):
+        export_lessons(workspace, tmp_path / "x.json", status=("active", "bogus"))

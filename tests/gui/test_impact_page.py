@@ -113,8 +113,10 @@ def test_in_the_window_a_bar_shows_the_lesson_and_a_point_opens_its_run(history,
         with qtbot.waitSignal(page.loaded, timeout=10000):
             window.go_to("Impact")
         click(qtbot, page.lift, 0.5, -0.15)
-        # No Lessons page in this branch: the route selects the lesson in the Impact page's table.
-        assert window.current_page_name() == "Impact" and page.selected_lesson() == made.helpful
+        # The lesson opens on the Lessons page (history, provenance, actions).
+        assert window.current_page_name() == "Lessons"
+        assert window.lessons_page.detail.lesson_id == made.helpful
+        window.go_to("Impact")
         click(qtbot, page.timeline, 3, 1.0)            # the third run's point
         assert window.current_page_name() == "Runs"
         assert window.runs_page.selected_run_id() == made.runs[2]

@@ -1,0 +1,45 @@
+"""A non-modal window with a reflection's analysis, error, notes and raw reply (read from the workspace)."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+
+from lessonlab.core import review
+from lessonlab.core.workspace import Workspace
+
+
+class ReflectionReplyDialog(QDialog):
+    """Everything a reflection said, as plain text (a reply is never rendered)."""
+
+    def __init__(self, ws: Workspace, reflection_id: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("reflectionReplyDialog")
+        data = review.reflection_reply(ws, reflection_id)
+        self.setWindowTitle(f"Reflection {data['id']}")
+        self.resize(760, 560)
+        head = QLabel()
+        head.setTextFormat(Qt.TextFormat.PlainText)
+        head.setWordWrap(True)
+        lines = [f"{data['kind']} {data['id']} [{data['status']}] on {data['endpoint']} "
+                 f"({data['server_model'] or data['model']}), {data['created_at'].replace('T', ' ')[:19]}"]
+        if data["error"]:
+            lines.append(f"Error: {data['error']}")
+        lines += [f"Note: {note}" for note in data["notes"]]
+        if data["omitted"]:
+            lines.append(f"{data['omitted']} rollout(s) were left out of the context")
+        head.setText("\n".join(lines))
+        self.analysis = QPlainTextEdit(data["analysis"] or "(no analysis)")
+        self.analysis.setReadOnly(True)
+        self.analysis.setMaximumHeight(120)
+        self.raw = QPlainTextEdit(data["raw_reply"] if data["raw_reply"] is not None else "(no reply was received)")
+        self.raw.setObjectName("rawReply")
+        self.raw.setReadOnly(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(head)
+        layout.addWidget(QLabel("Analysis"))
+        layout.addWidget(self.analysis)
+        layout.addWidget(QLabel("Raw reply (verbatim)"))
+        layout.addWidget(self.raw, 1)
+        layout.addWidget(buttons)
