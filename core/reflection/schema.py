@@ -51,7 +51,7 @@ def _operation(op: str, lesson_ids: list[str], evidence_ids: list[str], grammar:
     elif op in ("edit", "retire"):
         properties["lesson"] = {"type": "string", "enum": list(lesson_ids)}
     if op != "retire":
-        properties["text"] = _string("text", grammar, min_length=8)
+        properties["text"] = _string("text", grammar, min_length=20)  # a lesson is a sentence, not a word
     properties["rationale"] = _string("rationale", grammar)
     if evidence_ids:
         properties["evidence"] = _id_list(evidence_ids, max_items=min(MAX_EVIDENCE, len(evidence_ids)))

@@ -280,3 +280,23 @@ def test_evidence_ids_not_in_the_context_are_dropped_with_a_note(workspace, run_
     assert "ro_made_up" in out and "response mode json_schema" in out
     assert "json_schema" in runner.invoke(cli, ["reflections", "-w", ws_path]).output
     assert json.loads(runner.invoke(cli, ["proposals", "-w", ws_path, "--json"]).output)[0]["note"] == first["note"]
+
+
+# --- the real embedded model ---------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_real_model_reflection_yields_a_valid_proposal(workspace, local_model_url, local_endpoint):
+    suite = load_suite("game24")  # SmolLM2-135M does not solve 24 puzzles, so the context holds failures
+    run_id = create_run(workspace, suite, suite.select("train", 2), endpoint=local_endpoint,
+                        snapshot=current_snapshot(workspace, None, suite.name), samples=1, split="train", seed=5)
+    run = asyncio.run(execute_run(workspace, run_id, local_endpoint, base_url=local_model_url))
+    assert run.n_done == 2 and run.mean_reward < 1
+    result = R.reflect(workspace, local_endpoint, base_url=local_model_url, run_id=run_id, context_tokens=900)
+    assert result.status == "ok", result.error
+    assert result.response_mode == "json_object_schema"  # llama-cpp-python's grammar mode
+    assert result.n_pending >= 1
+    included = set(_included(workspace))
+    for prop in L.list_proposals(workspace):
+        assert prop["text"] and set(prop["evidence"]) <= included
+    assert L.active_lessons(workspace) == []  # nothing applied without a person
