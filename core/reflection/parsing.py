@@ -7,9 +7,8 @@ from .. import json_text
 from ..lessons import Lesson, normalise_text
 
 OPS = ("add", "edit", "merge", "retire")
-# The example values in the meta-prompts' reply shape: a small model sometimes copies them verbatim.
-PLACEHOLDER_TEXTS = frozenset({"the new lesson", "the better wording", "the combined lesson", "the shorter wording",
-                               "the lesson", "lesson text"})
+# The example values in the meta-prompts' reply shape: a small model sometimes copies them (and goes on).
+PLACEHOLDER_TEXTS = ("the new lesson", "the better wording", "the combined lesson", "the shorter wording")
 
 
 def extract_json(text: str, keys: tuple[str, ...] = ("analysis", "operations")) -> tuple[dict | None, str | None]:
@@ -109,7 +108,7 @@ def validate_operation(op: dict, *, lessons: dict[str, Lesson], evidence_ids: se
         return invalid(f"unknown or inactive lesson id(s): {', '.join(unknown)}")
     if row["text"]:
         wanted = normalise_text(row["text"])
-        if wanted in PLACEHOLDER_TEXTS:
+        if wanted.lstrip("<[").startswith(PLACEHOLDER_TEXTS):
             return invalid("the text is the meta-prompt's example placeholder, not a lesson")
         if kind == "add":
             for lesson in lessons.values():

@@ -26,12 +26,19 @@ MAX_OPERATIONS = 4
 MAX_EVIDENCE = 4
 
 
-def _string(field: str, grammar: bool, min_length: int = 0) -> dict:
+# A lesson in the grammar: a sentence that starts with a capital letter, 20-300 characters, no double
+# quote, backslash or control character. The capital keeps a small model from copying the prompt's
+# lower-case example ("the new lesson"); the excluded characters keep the JSON string free of escapes.
+LESSON_PATTERN = '^[A-Z][^"\\\\\\x00-\\x1f]{19,%d}$' % (MAX_CHARS["text"] - 1)
+
+
+def _string(field: str, grammar: bool) -> dict:
     schema: dict = {"type": "string"}
     if grammar:
-        if min_length:
-            schema["minLength"] = min_length
-        schema["maxLength"] = MAX_CHARS[field]
+        if field == "text":
+            schema["pattern"] = LESSON_PATTERN
+        else:
+            schema["maxLength"] = MAX_CHARS[field]
     return schema
 
 
@@ -51,7 +58,7 @@ def _operation(op: str, lesson_ids: list[str], evidence_ids: list[str], grammar:
     elif op in ("edit", "retire"):
         properties["lesson"] = {"type": "string", "enum": list(lesson_ids)}
     if op != "retire":
-        properties["text"] = _string("text", grammar, min_length=20)  # a lesson is a sentence, not a word
+        properties["text"] = _string("text", grammar)
     properties["rationale"] = _string("rationale", grammar)
     if evidence_ids:
         properties["evidence"] = _id_list(evidence_ids, max_items=min(MAX_EVIDENCE, len(evidence_ids)))

@@ -130,6 +130,7 @@ def test_every_op_becomes_a_pending_proposal(workspace, rollouts, scripted):
     ({"op": "add", "text": "  "}, "non-empty 'text'"),
     ({"op": "add", "text": "Old lesson one"}, "duplicates active lesson"),
     ({"op": "add", "text": "The new lesson."}, "example placeholder"),
+    ({"op": "add", "text": "the new lesson}} is here"}, "example placeholder"),
     ({"op": "add", "text": "Bad evidence.", "evidence": [1, 2]}, "must be a list of rollout ids"),
     ({"op": "edit", "lesson": "les_unknown", "text": "x"}, "unknown or inactive lesson"),
     ({"op": "edit", "lesson": "KEEP", "text": "Old lesson one."}, "same as lesson"),
