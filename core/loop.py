@@ -93,13 +93,18 @@ def run_loop(ws: Workspace, settings: Settings, suite: Suite, endpoint: Endpoint
     if options.gated and not heldout:
         raise L.LessonError(f"suite {suite.name!r} has no held-out tasks; the gate needs them")
     rounds: list[RoundResult] = []
+    # One seed for every held-out run of the loop, so a baseline under an unchanged snapshot is reused.
+    gate_seed = options.seed if options.seed is not None else random.randrange(2**31)
+    baselines: dict[str, tuple] = {}
     for number in range(1, options.rounds + 1):
         if cancel is not None and cancel.is_set():
             return LoopResult(rounds, "cancelled", failed=True)
         snapshot = current_snapshot(ws, settings, suite.name)
         log(f"round {number}: running {len(train)} train task(s) × {options.samples} under {snapshot.id} "
             f"({snapshot.lesson_count} lesson(s))")
-        run_id, run = _run(ws, suite, train, "train", endpoint, url, snapshot, options, options.seed,
+        # A new train seed each round: an unchanged snapshot still shows the reflection new samples.
+        train_seed = options.seed + number - 1 if options.seed is not None else None
+        run_id, run = _run(ws, suite, train, "train", endpoint, url, snapshot, options, train_seed,
                            f"loop round {number}: train", cancel)
         record = RoundResult(number, run_id, run.mean_reward)
         rounds.append(record)
@@ -119,7 +124,7 @@ def run_loop(ws: Workspace, settings: Settings, suite: Suite, endpoint: Endpoint
                        f"{reflection.reflection_id}; review them with `lessonlab proposals`, accept or reject, "
                        f"then run the loop again (or pass --auto-accept gated)")
             return LoopResult(rounds, message, needs_review=reflection.n_pending > 0)
-        _gate_round(ws, settings, suite, heldout, endpoint, url, options, record, log, cancel)
+        _gate_round(ws, settings, suite, heldout, endpoint, url, options, record, log, cancel, gate_seed, baselines)
     total = sum(len(r.accepted) for r in rounds)
     held = sum(len(r.held) for r in rounds)
     return LoopResult(rounds, f"{len(rounds)} round(s) done; {total} proposal(s) accepted through the gate, "
@@ -148,9 +153,13 @@ def gate_decision(lift: Lift, min_tasks: int) -> tuple[str, str]:
     return "held", f"{figures}: the interval includes 0, so the data does not show a gain"
 
 
-def _gate_round(ws, settings, suite, heldout, endpoint, url, options, record: RoundResult, log, cancel) -> None:
-    """Try this round's add/retire proposals one by one on matched held-out reruns (see gate_decision)."""
-    seed = options.seed if options.seed is not None else random.randrange(2**31)
+def _gate_round(ws, settings, suite, heldout, endpoint, url, options, record: RoundResult, log, cancel, seed: int,
+                baselines: dict) -> None:
+    """Try this round's add/retire proposals one by one on matched held-out reruns (see gate_decision).
+
+    `baselines` maps a snapshot id to its held-out run of this loop (same tasks, same seed): reused
+    while the lessons have not changed.
+    """
     base = base_prompt(settings)
     pending = L.list_proposals(ws, status="pending", reflection_id=record.reflection_id)
     for p in pending:
@@ -174,10 +183,16 @@ def _gate_round(ws, settings, suite, heldout, endpoint, url, options, record: Ro
                                  f"{options.gate_min_tasks} to decide", log)
         return
     snapshot = current_snapshot(ws, settings, suite.name)
-    run_id, run = _run(ws, suite, heldout, "heldout", endpoint, url, snapshot, options, seed,
-                       f"loop round {record.round}: held-out baseline", cancel)
+    if snapshot.id in baselines:
+        run_id, run = baselines[snapshot.id]
+        log(f"round {record.round}: held-out baseline {_fmt(run.mean_reward)} ({run_id}, reused: same lessons)")
+    else:
+        run_id, run = _run(ws, suite, heldout, "heldout", endpoint, url, snapshot, options, seed,
+                           f"loop round {record.round}: held-out baseline", cancel)
+        log(f"round {record.round}: held-out baseline {_fmt(run.mean_reward)} ({run_id})")
+        if run.status == "completed":
+            baselines[snapshot.id] = (run_id, run)
     record.heldout_baseline = record.heldout_reward = run.mean_reward
-    log(f"round {record.round}: held-out baseline {_fmt(run.mean_reward)} ({run_id})")
     for prop in candidates:
         if cancel is not None and cancel.is_set():
             return
@@ -206,6 +221,8 @@ def _gate_round(ws, settings, suite, heldout, endpoint, url, options, record: Ro
         if keep:
             record.accepted.append(prop["id"])
             run_id, run = trial_run, result
+            if result.status == "completed":
+                baselines[trial.id] = (trial_run, result)
             record.heldout_reward = result.mean_reward
         else:
             record.rejected.append(prop["id"])

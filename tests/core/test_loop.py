@@ -97,6 +97,20 @@ def test_gate_holds_a_tie_or_an_unsupported_gain(workspace, make_suite, effect, 
     assert L.list_lessons(workspace, status="rejected")[0].text == INJECTED
 
 
+def test_unchanged_lessons_reuse_the_heldout_baseline_and_train_seeds_move_on(workspace, make_suite):
+    said: list[str] = []
+    with ScriptedServer(scripted("tie", INJECTED)) as server:
+        endpoint = Endpoint(name="s", base_url=server.base_url, model="m")
+        result = run_loop(workspace, Settings(), _suite(make_suite), endpoint, None, endpoint, None,
+                          LoopOptions(rounds=2, samples=1, gated=True, seed=3), log=said.append)
+    runs = workspace.query("SELECT split, seed FROM runs ORDER BY created_at, rowid")
+    assert [r["split"] for r in runs] == ["train", "heldout", "heldout", "train", "heldout"]  # baseline once
+    assert [r["seed"] for r in runs if r["split"] == "train"] == [3, 4]
+    assert {r["seed"] for r in runs if r["split"] == "heldout"} == {3}
+    assert any("reused: same lessons" in line for line in said)
+    assert result.rounds[1].heldout_baseline == result.rounds[0].heldout_baseline == 0.0
+
+
 def test_gate_holds_everything_with_too_few_heldout_tasks(workspace, make_suite):
     result = _loop(workspace, _suite(make_suite, heldout=2), "helps")
     first = result.rounds[0]
