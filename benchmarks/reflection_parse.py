@@ -8,6 +8,7 @@ Target on the embedded model: parse_rate ≥ 0.9.
 
     .venv/bin/python benchmarks/reflection_parse.py                      # 20 reflections on `local`
     .venv/bin/python benchmarks/reflection_parse.py --n 10 --endpoint my-vllm --suite arithmetic
+    .venv/bin/python benchmarks/reflection_parse.py --n 10 --mode text     # without a schema, for comparison
 """
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ def main() -> None:
     parser.add_argument("--rollout-max-tokens", type=int, default=128)
     parser.add_argument("--context-tokens", type=int, default=None, help="reflection context budget override")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--mode", choices=R.MODES, default=None,
+                        help="start from this response mode instead of the endpoint's (e.g. text, for comparison)")
     parser.add_argument("--workspace", type=Path, default=None, help="keep the workspace here (default: a temp file)")
     args = parser.parse_args()
 
@@ -51,6 +54,8 @@ def main() -> None:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp, endpoint_base_url(endpoint, on_status=_status) as url:
         ws = open_workspace(args.workspace or Path(tmp) / "bench.db")
+        if args.mode:
+            R.remember_mode(ws, endpoint, args.mode, "set by benchmarks/reflection_parse.py --mode")
         started = time.perf_counter()
         run_id = create_run(ws, suite, tasks, endpoint=endpoint, snapshot=current_snapshot(ws, settings, suite.name),
                             samples=args.samples, split="train", params={"max_tokens": args.rollout_max_tokens},

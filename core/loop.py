@@ -110,7 +110,7 @@ def run_loop(ws: Workspace, settings: Settings, suite: Suite, endpoint: Endpoint
         rounds.append(record)
         if run.status != "completed":
             return LoopResult(rounds, f"round {number}: train run {run_id} {run.status}", failed=True)
-        log(f"round {number}: train mean reward {run.mean_reward if run.mean_reward is not None else '—'}; reflecting")
+        log(f"round {number}: train mean reward {_fmt(run.mean_reward)}; reflecting")
         try:
             reflection = reflect(ws, reflector, base_url=reflect_url, run_id=run_id, settings=settings)
         except ReflectionError as exc:
