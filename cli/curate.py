@@ -27,7 +27,9 @@ def proposals_cmd(status, reflection_id, workspace_path, as_json) -> None:
     if as_json:
         emit_json(props)
         return
-    proposed = L.list_lessons(ws, status="proposed") if status in ("pending", "all") else []
+    # Lessons written by hand as proposed; a gated loop's staged lessons are shown through their proposals.
+    proposed = ([lesson for lesson in L.list_lessons(ws, status="proposed") if lesson.origin == "human"]
+                if status in ("pending", "all") else [])
     if not props and not proposed:
         click.echo(f"no {'' if status == 'all' else status + ' '}proposals")
         return

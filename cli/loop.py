@@ -21,9 +21,12 @@ from .common import EXIT_FAILED, emit_json, endpoint_url, fmt, handle_errors, js
 @click.option("--endpoint", "endpoint_name", default=None, help="Endpoint that attempts the tasks.")
 @click.option("--reflect-endpoint", default=None, help="Endpoint that reflects (default: --endpoint).")
 @click.option("--auto-accept", type=click.Choice(["gated"]), default=None,
-              help="gated: accept a proposal only if a held-out rerun with it does not lower the mean reward.")
+              help="gated: accept an add/retire proposal only when held-out reruns with and without it show a gain "
+                   "(the 95% interval of the per-task difference above 0); anything else is held for review.")
 @click.option("--max-gated", type=click.IntRange(min=1), default=3, show_default=True,
               help="Proposals tried through the gate per round.")
+@click.option("--gate-min-tasks", type=click.IntRange(min=3), default=5, show_default=True,
+              help="Held-out tasks the gate needs before it accepts (or rejects) a proposal.")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1, max=1024), default=4, show_default=True)
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Override max tokens of the rollouts.")
 @click.option("--seed", type=int, default=None, help="Seed shared by the matched held-out runs.")
@@ -32,7 +35,7 @@ from .common import EXIT_FAILED, emit_json, endpoint_url, fmt, handle_errors, js
 @json_option
 @handle_errors
 def loop_cmd(suite_name, rounds, samples, limit, endpoint_name, reflect_endpoint, auto_accept, max_gated,
-             concurrency, max_tokens, seed, trust_verifiers, workspace_path, as_json) -> None:
+             gate_min_tasks, concurrency, max_tokens, seed, trust_verifiers, workspace_path, as_json) -> None:
     """Headless loop: run → reflect → (gated) accept → next round; prints a round-by-round table."""
     settings = load_settings()
     ws = open_workspace(workspace_path)
@@ -40,8 +43,8 @@ def loop_cmd(suite_name, rounds, samples, limit, endpoint_name, reflect_endpoint
     endpoint = settings.endpoint(endpoint_name or settings.default_endpoint)
     reflector = settings.endpoint(reflect_endpoint) if reflect_endpoint else endpoint
     options = LoopOptions(rounds=rounds, samples=samples, limit=limit, gated=auto_accept == "gated",
-                          max_gated=max_gated, concurrency=concurrency, max_tokens=max_tokens, seed=seed,
-                          trust_verifiers=trust_verifiers)
+                          max_gated=max_gated, gate_min_tasks=gate_min_tasks, concurrency=concurrency,
+                          max_tokens=max_tokens, seed=seed, trust_verifiers=trust_verifiers)
 
     def say(message: str) -> None:
         if not as_json:
@@ -62,6 +65,11 @@ def loop_cmd(suite_name, rounds, samples, limit, endpoint_name, reflect_endpoint
             click.echo(f"{r.round:>5}  {r.run_id:<16}{fmt.reward(r.train_reward):>7}  {r.reflection_id or '—':<14}"
                        f"{r.reflection_status:<8}{r.n_pending:>5}{fmt.reward(r.heldout_reward):>10}  "
                        f"{', '.join(r.accepted) or '—'}")
+        decisions = [(r.round, g) for r in result.rounds for g in r.gate]
+        if decisions:
+            click.echo("\nthe gate, proposal by proposal:")
+        for number, g in decisions:
+            click.echo(f"  round {number}: {g['proposal']} ({g['op']}) {g['decision'].upper()}: {g['why']}")
         click.echo(f"\n{result.message}")
     if result.failed:
         sys.exit(EXIT_FAILED)

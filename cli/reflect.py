@@ -84,7 +84,8 @@ def _print_reflection(ws, result: R.ReflectionResult, as_json: bool) -> None:
                                                                        reflection_id=result.reflection_id)})
         return
     click.echo(f"\nreflection {result.reflection_id} ({result.kind}): {result.status}; "
-               f"{result.n_included} rollout(s) in context, {result.n_omitted} left out")
+               f"{result.n_included} rollout(s) in context, {result.n_omitted} left out; "
+               f"response mode {result.response_mode or '—'}")
     if result.status != "ok":
         click.echo(f"FAILED: {result.error}")
         click.echo(f"the reply is kept verbatim: lessonlab reflections {result.reflection_id}")
@@ -113,6 +114,8 @@ def print_proposals(props: list[dict]) -> None:
             click.echo(f"    evidence: {', '.join(p['evidence'])}")
         if p["invalid_reason"]:
             click.echo(f"    INVALID: {p['invalid_reason']}")
+        for line in (p.get("note") or "").splitlines():
+            click.echo(f"    note: {line}")
         for leak in p["leakage"]:
             click.echo(f"    LEAKAGE ({leak['kind']}): {leak['task']} ({leak['split']}): {leak['detail']}")
 
@@ -134,7 +137,8 @@ def reflections_cmd(ident, limit, workspace_path, as_json) -> None:
         if not rows:
             click.echo("no reflections yet; try: lessonlab reflect --run RUN")
         for r in rows:
-            click.echo(f"{r['id']}  {r['kind']:<8}{r['status']:<8}{r['endpoint']:<10}{r['proposals']:>3} proposals "
+            click.echo(f"{r['id']}  {r['kind']:<8}{r['status']:<8}{r['endpoint']:<10}{r['response_mode'] or '—':<19}"
+                       f"{r['proposals']:>3} proposals "
                        f"({r['pending']} pending)  {r['created_at']}" + (f"  {r['error']}" if r["error"] else ""))
         return
     d = R.reflection_detail(ws, ident)
@@ -142,7 +146,8 @@ def reflections_cmd(ident, limit, workspace_path, as_json) -> None:
         emit_json(d)
         return
     click.echo(f"reflection {d['id']} ({d['kind']})  [{d['status']}]  endpoint {d['endpoint']}  "
-               f"model {d['server_model'] or d['model']}  prompt {d['prompt_name']} sha256:{d['prompt_hash'][:12]}")
+               f"model {d['server_model'] or d['model']}  prompt {d['prompt_name']} sha256:{d['prompt_hash'][:12]}  "
+               f"response mode {d['response_mode'] or '—'}")
     included = sum(r["included"] for r in d["rollouts"])
     click.echo(f"{included} rollout(s) in context, {len(d['rollouts']) - included} left out; "
                f"tokens {d['prompt_tokens']}+{d['completion_tokens']}")

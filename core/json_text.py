@@ -46,11 +46,11 @@ def parse_value(output: str) -> tuple[Any, str | None]:
         return None, f"fenced block is not valid JSON: {describe_error(exc)}"
 
 
-def find_object(text: str, keys: tuple[str, ...]) -> tuple[dict | None, str | None]:
+def find_object(text: str, keys: tuple[str, ...], *, strict: bool = True) -> tuple[dict | None, str | None]:
     """The reply's JSON object: the whole reply, a fenced block, or the first {...} in it.
 
     An object having one of `keys` wins over other objects (a broken reply often contains small
-    fragments that parse on their own).
+    fragments that parse on their own). strict=False accepts control characters inside strings.
     """
     text = (text or "").strip()
     if not text:
@@ -59,7 +59,7 @@ def find_object(text: str, keys: tuple[str, ...]) -> tuple[dict | None, str | No
     first_error = None
     for candidate in [text, *fenced_blocks(text)]:
         try:
-            value = json.loads(candidate)
+            value = json.loads(candidate, strict=strict)
         except (ValueError, RecursionError) as exc:
             first_error = first_error or f"not valid JSON: {exc}"
             continue
@@ -67,7 +67,7 @@ def find_object(text: str, keys: tuple[str, ...]) -> tuple[dict | None, str | No
             found.append(value)
         else:
             first_error = first_error or f"JSON but not an object ({type(value).__name__})"
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(strict=strict)
     for match in re.finditer(r"\{", text):
         if any(k in v for v in found for k in keys):
             break

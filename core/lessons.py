@@ -526,9 +526,24 @@ def reject_proposal(ws: Workspace, ident: str, *, reason: str | None = None, dec
     prop = get_proposal(ws, ident)
     if prop["status"] not in ("pending", "invalid"):
         raise LessonError(f"proposal {prop['id']} is already {prop['status']}")
+    change = LessonChange("reject", proposal_id=prop["id"], proposal_status="rejected")
+    staged = prop["result_lesson_id"] if prop["op"] == "add" else None
     with ws.transaction():
+        if staged and ws.one("SELECT 1 FROM lessons WHERE id = ? AND status = 'proposed'", (staged,)):
+            # Tried (and held) by the gated loop: its staged lesson goes with the proposal.
+            set_proposed_lesson(ws, staged, False, reason=reason or f"rejected proposal {prop['id']}",
+                                author=decided_by)
+            change.lesson_ids, change.statuses = [staged], {staged: "rejected"}
         _decide(ws, prop["id"], "rejected", decided_by, reason, None)
-    return LessonChange("reject", proposal_id=prop["id"], proposal_status="rejected")
+    return change
+
+
+def note_proposal(ws: Workspace, ident: str, note: str) -> None:
+    """Append a line to a proposal's note (why the gate held it, which evidence ids were dropped)."""
+    prop_id = resolve_proposal_id(ws, ident)
+    with ws.transaction():
+        ws.conn.execute("UPDATE proposals SET note = CASE WHEN note IS NULL OR note = '' THEN ? "
+                        "ELSE note || char(10) || ? END WHERE id = ?", (note, note, prop_id))
 
 
 # --- trying a proposal before accepting it (the gated loop) -----------------------------------------------

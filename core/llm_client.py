@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -208,10 +209,16 @@ async def chat(
 
 
 async def _stream(client, model, messages, params, on_chunk):
+    """A streamed completion; a server that ignores `stream` and answers with one JSON body is read too."""
+    raw = await client.chat.completions.with_raw_response.create(model=model, messages=messages, stream=True,
+                                                                 **params)
+    if "event-stream" not in (raw.headers.get("content-type") or "").lower():
+        # Not SSE: some servers answer a streamed request with an ordinary chat.completion.
+        return _whole_reply(await raw.http_response.aread(), on_chunk)
     parts: list[str] = []
     server_model = finish = None
     p_tok = c_tok = None
-    stream = await client.chat.completions.create(model=model, messages=messages, stream=True, **params)
+    stream = raw.parse()
     async for chunk in stream:
         server_model = getattr(chunk, "model", None) or server_model
         usage = getattr(chunk, "usage", None)
@@ -224,6 +231,53 @@ async def _stream(client, model, messages, params, on_chunk):
                 on_chunk(delta)
             if choice.finish_reason:
                 finish = choice.finish_reason
+    return "".join(parts), server_model, p_tok, c_tok, finish
+
+
+def _whole_reply(body: bytes, on_chunk):
+    """Content, model, usage and finish reason of a non-SSE reply to a streamed request (one chunk to on_chunk)."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        completion = json.loads(text)
+    except ValueError:
+        completion = _sse_events(text)  # SSE sent with the wrong content type
+    if isinstance(completion, list):
+        return _join_chunks(completion, on_chunk)
+    result = _extract(completion)
+    if result[0]:
+        on_chunk(result[0])
+    return result
+
+
+def _sse_events(text: str) -> list:
+    """The JSON events of an SSE body; ValueError when it is neither JSON nor SSE."""
+    events = []
+    for line in text.splitlines():
+        if line.startswith("data:") and line[5:].strip() not in ("", "[DONE]"):
+            events.append(json.loads(line[5:]))
+    if not events:
+        raise ValueError(f"reply is neither JSON nor an event stream: {text[:120]!r}")
+    return events
+
+
+def _join_chunks(events: list, on_chunk):
+    parts: list[str] = []
+    server_model = finish = None
+    p_tok = c_tok = None
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        server_model = event.get("model") or server_model
+        usage = event.get("usage") if isinstance(event.get("usage"), dict) else {}
+        p_tok = _int_or_none(usage.get("prompt_tokens")) or p_tok
+        c_tok = _int_or_none(usage.get("completion_tokens")) or c_tok
+        for choice in event.get("choices") or []:
+            delta = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) else None
+            if isinstance(delta, str) and delta:
+                parts.append(delta)
+                on_chunk(delta)
+            if isinstance(choice, dict) and choice.get("finish_reason"):
+                finish = choice["finish_reason"]
     return "".join(parts), server_model, p_tok, c_tok, finish
 
 

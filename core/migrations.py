@@ -388,3 +388,24 @@ def m004_imports(db: sqlite_utils.Database) -> None:
         ) WITHOUT ROWID;
         """,
     )
+
+
+@migration
+def m006_reflection_modes(db: sqlite_utils.Database) -> None:
+    """Which structured-reply mode each endpoint accepted, the mode each reflection used, notes on proposals."""
+    run_script(
+        db,
+        """
+        CREATE TABLE reflection_modes (
+            endpoint TEXT NOT NULL,                -- endpoint profile name
+            base_url TEXT NOT NULL,                -- the profile's base URL ('' for the embedded model)
+            model TEXT NOT NULL,
+            mode TEXT NOT NULL,                    -- json_schema | json_object_schema | text
+            note TEXT,                             -- why (e.g. which mode was rejected)
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (endpoint, base_url, model)
+        );
+        ALTER TABLE reflections ADD COLUMN response_mode TEXT;  -- the mode of the request that was answered
+        ALTER TABLE proposals ADD COLUMN note TEXT;             -- e.g. evidence ids dropped, why the gate held it
+        """,
+    )

@@ -6,8 +6,9 @@ one, with the reason) that a person accepts or rejects. The reply is stored verb
 parsed, so a reply that is not JSON is kept with the parse error and the reflection marked failed.
 
 Modules: `context` (which rollouts, and what fits the budget), `parsing` (the reply and its operations),
-`leakage` (lessons must not leak task answers), `model_call` (the streamed call), `reflect` (the stored
-pipeline), `distill`, `records` (stored reflections). Everything callers use is re-exported here.
+`leakage` (lessons must not leak task answers), `schema` (the reply schema and `response_format` per mode),
+`modes` (which mode each endpoint accepts), `model_call` (the streamed call, falling back mode by mode),
+`pipeline` (the stored reflection), `distilling`, `records` (stored reflections). Everything callers use is re-exported here.
 """
 from __future__ import annotations
 
@@ -19,15 +20,18 @@ from .context import (LOCAL_CONTEXT_CAP, MAX_MESSAGE_CHARS, Context, build_refle
 from .distilling import distill, distill_async, lesson_usage, projected_tokens
 from .leakage import ANSWER_WINDOW, SHINGLE, check_leakage, leakage_pool
 from .model_call import DEFAULT_REPLY_TOKENS
+from .modes import modes_to_try, remember_mode, remembered_mode
 from .parsing import OPS, extract_json, parse_reply, validate_operation
 from .records import list_reflections, reflection_detail
 from .pipeline import reflect, reflect_async
 from .results import ReflectionError, ReflectionResult
+from .schema import MODES, operations_schema, response_format
 
 __all__ = [
-    "ANSWER_WINDOW", "Context", "DEFAULT_REPLY_TOKENS", "LOCAL_CONTEXT_CAP", "MAX_MESSAGE_CHARS", "OPS",
+    "ANSWER_WINDOW", "Context", "DEFAULT_REPLY_TOKENS", "LOCAL_CONTEXT_CAP", "MAX_MESSAGE_CHARS", "MODES", "OPS",
     "ReflectionError", "ReflectionResult", "SHINGLE", "build_reflect_context", "check_leakage", "context_budget",
     "cut_middle", "distill", "distill_async", "estimate_tokens", "extract_json", "leakage_pool", "lesson_usage",
-    "list_reflections", "parse_reply", "projected_tokens", "read_prompt", "reflect", "reflect_async",
-    "reflection_detail", "select_rollouts", "sha256", "validate_operation",
+    "list_reflections", "modes_to_try", "operations_schema", "parse_reply", "projected_tokens", "read_prompt",
+    "reflect", "reflect_async", "reflection_detail", "remember_mode", "remembered_mode", "response_format",
+    "select_rollouts", "sha256", "validate_operation",
 ]

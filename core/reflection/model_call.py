@@ -1,4 +1,4 @@
-"""The model call of a reflection: streamed, cancellable, and retried without response_format on HTTP 400."""
+"""The model call of a reflection: streamed, cancellable, falling back to a plainer response mode when refused."""
 from __future__ import annotations
 
 import asyncio
@@ -26,19 +26,32 @@ def reply_params(endpoint: Endpoint, max_tokens: int | None, temperature: float 
     return params
 
 
-def _is_http_400(exc: llm_client.ModelCallError) -> bool:
-    """Whether the endpoint rejected the request itself (as some do for response_format)."""
+def rejects_request(exc: llm_client.ModelCallError) -> bool:
+    """Whether the endpoint refused the request itself (as servers do for a response_format they lack).
+
+    HTTP 400 and 422 are refusals; so is a 5xx whose body names `response_format`, because
+    llama-cpp-python's server reports a request validation error as HTTP 500.
+    """
     cause = exc.__cause__
-    return isinstance(cause, openai.APIStatusError) and cause.status_code == 400
+    if not isinstance(cause, openai.APIStatusError):
+        return False
+    if cause.status_code in (400, 422):
+        return True
+    try:
+        body = cause.response.text
+    except Exception:  # noqa: BLE001 - an unreadable body is simply not a refusal we can recognise
+        return False
+    return cause.status_code >= 500 and "response_format" in body
 
 
 async def call_model(endpoint: Endpoint, base_url: str | None, messages: list[dict], params: dict, *,
-                     on_chunk: Callable[[str], None] | None, cancel: threading.Event | None,
-                     retry: llm_client.RetryPolicy, parts: list[str]) -> tuple[llm_client.ChatResult, dict, list[str]]:
-    """One chat call asking for a JSON object; retried once without `response_format` on HTTP 400.
+                     formats: list[tuple[str, dict | None]], on_chunk: Callable[[str], None] | None,
+                     cancel: threading.Event | None, retry: llm_client.RetryPolicy,
+                     parts: list[str]) -> tuple[llm_client.ChatResult, dict, list[str], str]:
+    """One chat call, trying each (mode, response_format) in turn while the endpoint refuses the request.
 
-    Returns the reply, the request body actually sent and notes for the record. `parts` collects the
-    streamed chunks so a failed or cancelled call can still store what arrived.
+    Returns the reply, the request body actually answered, notes for the record and the mode that
+    worked. `parts` collects the streamed chunks so a failed or cancelled call can still store what arrived.
     """
     client = llm_client.make_client(endpoint, base_url)
     notes: list[str] = []
@@ -49,8 +62,8 @@ async def call_model(endpoint: Endpoint, base_url: str | None, messages: list[di
             on_chunk(chunk)
 
     try:
-        body = {**params, "response_format": {"type": "json_object"}}
-        for attempt in range(2):
+        for index, (mode, fmt) in enumerate(formats):
+            body = {**params, "response_format": fmt} if fmt is not None else dict(params)
             parts.clear()
             call = asyncio.ensure_future(llm_client.chat(client, endpoint.model, messages, body, retry=retry,
                                                          on_chunk=collect if on_chunk is not None else None))
@@ -65,14 +78,13 @@ async def call_model(endpoint: Endpoint, base_url: str | None, messages: list[di
                     raise asyncio.CancelledError("reflection cancelled")
                 await asyncio.wait({call}, timeout=0.05)
             try:
-                return call.result(), body, notes
+                return call.result(), body, notes, mode
             except llm_client.ModelCallError as exc:
-                if attempt == 0 and _is_http_400(exc):
-                    notes.append(f"endpoint rejected response_format ({exc}); retried without it")
-                    body = dict(params)
+                if index + 1 < len(formats) and rejects_request(exc):
+                    notes.append(f"endpoint refused response mode {mode} ({exc}); tried {formats[index + 1][0]}")
                     continue
                 raise
-        raise AssertionError("unreachable")
+        raise AssertionError("unreachable: formats is never empty")
     finally:
         try:
             await client.close()

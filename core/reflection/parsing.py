@@ -7,11 +7,17 @@ from .. import json_text
 from ..lessons import Lesson, normalise_text
 
 OPS = ("add", "edit", "merge", "retire")
+# The example values in the meta-prompts' reply shape: a small model sometimes copies them (and goes on).
+PLACEHOLDER_TEXTS = ("the new lesson", "the better wording", "the combined lesson", "the shorter wording")
 
 
 def extract_json(text: str, keys: tuple[str, ...] = ("analysis", "operations")) -> tuple[dict | None, str | None]:
-    """The reply's JSON object (see json_text.find_object), preferring one with a reflection's keys."""
-    return json_text.find_object(text, keys)
+    """The reply's JSON object (see json_text.find_object), preferring one with a reflection's keys.
+
+    Control characters inside strings are accepted: grammar-constrained servers (llama.cpp) let a model
+    write a raw newline in a string, and the reply means the same either way.
+    """
+    return json_text.find_object(text, keys, strict=False)
 
 
 def parse_reply(text: str) -> tuple[dict | None, str | None]:
@@ -50,8 +56,12 @@ def _as_id_list(value) -> list[str] | None:
 
 def validate_operation(op: dict, *, lessons: dict[str, Lesson], evidence_ids: set[str],
                        allowed_ops: tuple[str, ...] = OPS, seen_texts: set[str] | None = None) -> dict:
-    """A proposal row for one operation: status pending, or invalid with the reason."""
-    row = {"op": None, "text": None, "rationale": None, "lesson_ids": [], "evidence": [], "invalid_reason": None}
+    """A proposal row for one operation: status pending, or invalid with the reason.
+
+    Evidence ids that were not in the context are dropped, and the row's note says which.
+    """
+    row = {"op": None, "text": None, "rationale": None, "lesson_ids": [], "evidence": [], "invalid_reason": None,
+           "note": None}
 
     def invalid(reason: str) -> dict:
         row["invalid_reason"] = reason
@@ -73,8 +83,11 @@ def validate_operation(op: dict, *, lessons: dict[str, Lesson], evidence_ids: se
     evidence = _as_id_list(op.get("evidence"))
     if evidence is None:
         return invalid("'evidence' must be a list of rollout ids")
-    row["evidence"] = evidence
     unknown_evidence = [e for e in evidence if e not in evidence_ids]
+    row["evidence"] = [e for e in dict.fromkeys(evidence) if e in evidence_ids]
+    if unknown_evidence:
+        row["note"] = (f"dropped evidence id(s) that were not in the reflection's context: "
+                       f"{', '.join(dict.fromkeys(unknown_evidence))}")
     if kind == "merge":
         ids = _as_id_list(op.get("lessons"))
         if ids is None:
@@ -93,10 +106,10 @@ def validate_operation(op: dict, *, lessons: dict[str, Lesson], evidence_ids: se
     unknown = [i for i in ids if i not in lessons]
     if unknown:
         return invalid(f"unknown or inactive lesson id(s): {', '.join(unknown)}")
-    if unknown_evidence:
-        return invalid(f"evidence id(s) not in the context: {', '.join(unknown_evidence)}")
     if row["text"]:
         wanted = normalise_text(row["text"])
+        if wanted.lstrip("<[").startswith(PLACEHOLDER_TEXTS):
+            return invalid("the text is the meta-prompt's example placeholder, not a lesson")
         if kind == "add":
             for lesson in lessons.values():
                 if normalise_text(lesson.text) == wanted:

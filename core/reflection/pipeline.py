@@ -21,7 +21,9 @@ from ..workspace import Workspace, new_id, now
 from .context import Context, build_reflect_context, context_budget, select_rollouts
 from .leakage import check_leakage, leakage_pool
 from .model_call import call_model, reply_params
+from .modes import modes_to_try, remember_mode
 from .parsing import OPS, parse_reply, validate_operation
+from .schema import response_format
 from .results import ReflectionError, ReflectionResult
 
 
@@ -44,14 +46,24 @@ async def run_reflection(
         "lessons": context.lesson_ids, "tasks": context.task_ids, "estimated_tokens": context.tokens,
         "budget_tokens": values.get("budget_tokens"),
     }
-    request = {"model": endpoint.model, "messages": messages, **params, "response_format": {"type": "json_object"}}
+    included = set(context.included)
+    schema_args = {
+        "allowed_ops": allowed_ops, "lesson_ids": list(lessons), "evidence_ids": list(context.included),
+        # A context with a failure in it must yield something to try: at least one operation.
+        "require_operation": any(r["reward"] is not None and r["reward"] < 1 for r in rows if r["id"] in included),
+    }
+    modes = modes_to_try(ws, endpoint)
+    formats = [(mode, response_format(mode, schema_args)) for mode in modes]
+    request = {"model": endpoint.model, "messages": messages, **params}
+    if formats[0][1] is not None:
+        request["response_format"] = formats[0][1]
     with ws.transaction():
         ws.db["reflections"].insert({
             "id": reflection_id, "kind": kind, "endpoint": endpoint.name, "model": endpoint.model,
             "server_model": None, "prompt_name": prompt_name, "prompt_hash": sha256(template),
             "request_json": json.dumps(request), "raw_reply": None, "analysis": None, "status": "running",
             "error": None, "context_json": json.dumps(context_record), "prompt_tokens": None,
-            "completion_tokens": None, "created_at": now(),
+            "completion_tokens": None, "created_at": now(), "response_mode": modes[0],
         })
         reasons = {o["rollout_id"]: o["reason"] for o in context.omitted}
         ws.conn.executemany(
@@ -60,10 +72,11 @@ async def run_reflection(
         )
     parts: list[str] = []
     result = ReflectionResult(reflection_id, kind, "failed", None, None,
-                              n_included=len(context.included), n_omitted=len(context.omitted))
+                              n_included=len(context.included), n_omitted=len(context.omitted),
+                              response_mode=modes[0])
     try:
-        reply, body, notes = await call_model(endpoint, base_url, messages, params, on_chunk=on_chunk,
-                                              cancel=cancel, retry=retry, parts=parts)
+        reply, body, notes, mode = await call_model(endpoint, base_url, messages, params, formats=formats,
+                                                    on_chunk=on_chunk, cancel=cancel, retry=retry, parts=parts)
     except (asyncio.CancelledError, llm_client.ModelCallError, Exception) as exc:  # noqa: BLE001 - stored, never lost
         error = "cancelled" if isinstance(exc, asyncio.CancelledError) else f"model call failed: {exc}"
         with ws.transaction():
@@ -74,13 +87,15 @@ async def run_reflection(
             return result
         raise
     context_record["notes"] = notes
+    remember_mode(ws, endpoint, mode, "; ".join(notes) or None)
+    result.response_mode = mode
     parsed, parse_error = parse_reply(reply.output)
     proposal_rows: list[dict] = []
     if parsed is not None:
         pool = leakage_pool(ws, leak_suites)
         seen: set = set()
         for op in parsed["operations"]:
-            row = validate_operation(op, lessons=lessons, evidence_ids=set(context.included),
+            row = validate_operation(op, lessons=lessons, evidence_ids=included,
                                      allowed_ops=allowed_ops, seen_texts=seen)
             leaks = check_leakage(row["text"], pool) if row["text"] else []
             proposal_rows.append({
@@ -89,17 +104,18 @@ async def run_reflection(
                 "text": row["text"], "rationale": row["rationale"], "lesson_ids_json": json.dumps(row["lesson_ids"]),
                 "evidence_json": json.dumps(row["evidence"]), "invalid_reason": row["invalid_reason"],
                 "leakage_json": json.dumps(leaks) if leaks else None, "decided_at": None, "decided_by": None,
-                "decision_reason": None, "result_lesson_id": None, "created_at": now(),
+                "decision_reason": None, "result_lesson_id": None, "created_at": now(), "note": row["note"],
             })
     with ws.transaction():
         ws.conn.execute(
             "UPDATE reflections SET status = ?, error = ?, raw_reply = ?, analysis = ?, server_model = ?,"
-            " prompt_tokens = ?, completion_tokens = ?, request_json = ?, context_json = ? WHERE id = ?",
+            " prompt_tokens = ?, completion_tokens = ?, request_json = ?, context_json = ?, response_mode = ?"
+            " WHERE id = ?",
             ("ok" if parsed is not None else "failed",
              None if parsed is not None else f"could not parse the reply: {parse_error}",
              reply.output, parsed["analysis"] if parsed else None, reply.model, reply.prompt_tokens,
              reply.completion_tokens, json.dumps({"model": endpoint.model, "messages": messages, **body}),
-             json.dumps(context_record), reflection_id),
+             json.dumps(context_record), mode, reflection_id),
         )
         if proposal_rows:
             ws.db["proposals"].insert_all(proposal_rows)

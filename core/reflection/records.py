@@ -13,7 +13,7 @@ from .results import ReflectionError
 def list_reflections(ws: Workspace, limit: int | None = 50) -> list[dict]:
     """Reflections newest first, with proposal counts."""
     return ws.query(
-        "SELECT f.id, f.kind, f.endpoint, f.model, f.status, f.error, f.created_at, f.prompt_tokens,"
+        "SELECT f.id, f.kind, f.endpoint, f.model, f.status, f.error, f.response_mode, f.created_at, f.prompt_tokens,"
         " f.completion_tokens, (SELECT COUNT(*) FROM proposals p WHERE p.reflection_id = f.id) AS proposals,"
         " (SELECT COUNT(*) FROM proposals p WHERE p.reflection_id = f.id AND p.status = 'pending') AS pending"
         " FROM reflections f ORDER BY f.created_at DESC, f.id LIMIT ?",

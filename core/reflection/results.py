@@ -26,6 +26,7 @@ class ReflectionResult:
     n_omitted: int = 0                # rollouts left out (held-out, failed calls, budget)
     tokens_before: int | None = None  # distill: estimated lesson tokens now
     tokens_after: int | None = None   # distill: estimate if every pending proposal were accepted
+    response_mode: str | None = None  # json_schema | json_object_schema | text: the mode of the answered request
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (for --json output)."""

@@ -111,7 +111,7 @@ def test_every_op_becomes_a_pending_proposal(workspace, rollouts, scripted):
     assert props[0]["evidence"] == train_ids[:2] and props[2]["lesson_ids"] == [other, third]
     # the request: JSON asked for, lessons with ids, train rollouts with rewards and feedback, no held-out task
     body = requests[0]
-    assert body["response_format"] == {"type": "json_object"}
+    assert body["response_format"]["type"] == "json_schema"  # the modes are tested in test_structured_reflection
     prompt = body["messages"][0]["content"]
     assert f"[{keep}]" in prompt and "reward 0.00" in prompt and "expected 2, got 3" in prompt
     assert "pineapple" not in prompt
@@ -129,7 +129,8 @@ def test_every_op_becomes_a_pending_proposal(workspace, rollouts, scripted):
 @pytest.mark.parametrize("op, reason", [
     ({"op": "add", "text": "  "}, "non-empty 'text'"),
     ({"op": "add", "text": "Old lesson one"}, "duplicates active lesson"),
-    ({"op": "add", "text": "A new one.", "evidence": ["ro_not_in_context"]}, "not in the context"),
+    ({"op": "add", "text": "The new lesson."}, "example placeholder"),
+    ({"op": "add", "text": "the new lesson}} is here"}, "example placeholder"),
     ({"op": "add", "text": "Bad evidence.", "evidence": [1, 2]}, "must be a list of rollout ids"),
     ({"op": "edit", "lesson": "les_unknown", "text": "x"}, "unknown or inactive lesson"),
     ({"op": "edit", "lesson": "KEEP", "text": "Old lesson one."}, "same as lesson"),
@@ -207,10 +208,12 @@ def test_endpoint_rejecting_response_format_is_retried_without_it(workspace, rol
         endpoint = Endpoint(name="r", base_url=server.base_url, model="judge")
         result = R.reflect(workspace, endpoint, run_id=run_id, retry=FAST)
     assert result.status == "ok" and result.analysis == "fallback worked"
-    assert len(server.requests) == 2 and "response_format" not in server.requests[1]
+    # json_schema, then json_object with the schema, then plain text
+    assert len(server.requests) == 3 and "response_format" not in server.requests[2]
     stored = json.loads(workspace.one("SELECT request_json FROM reflections")["request_json"])
     assert "response_format" not in stored  # the request that was actually answered
-    assert "retried without it" in json.loads(workspace.one("SELECT context_json FROM reflections")["context_json"])["notes"][0]
+    notes = json.loads(workspace.one("SELECT context_json FROM reflections")["context_json"])["notes"]
+    assert "refused response mode json_schema" in notes[0] and "tried text" in notes[1]
 
 
 def test_dead_endpoint_is_recorded_as_failed_reflection(workspace, rollouts, scripted):
