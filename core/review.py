@@ -68,7 +68,7 @@ def review_queue(ws: Workspace) -> list[dict]:
             "id": prop["id"], "kind": "proposal", "op": prop["op"], "reflection_id": prop["reflection_id"],
             "old_text": "\n".join(t["text"] for t in targets),
             "new_text": "" if prop["op"] == "retire" else (prop["text"] or ""),
-            "rationale": prop["rationale"] or "", "lesson_ids": prop["lesson_ids"], "targets": targets,
+            "rationale": prop["rationale"] or "", "note": prop.get("note") or "", "lesson_ids": prop["lesson_ids"], "targets": targets,
             "evidence": [evidence.get(rid, {"id": rid, "task": "?", "reward": None, "status": "missing"})
                          for rid in prop["evidence"]],
             "leakage": prop["leakage"], "created_at": prop["created_at"],
@@ -113,7 +113,7 @@ def _reflection_summaries(ws: Workspace, ids: list[str]) -> dict[str, dict]:
     if not ids:
         return {}
     rows = ws.query(
-        "SELECT id, kind, endpoint, model, server_model, status, analysis, created_at FROM reflections"
+        "SELECT id, kind, endpoint, model, server_model, status, analysis, response_mode, created_at FROM reflections"
         f" WHERE id IN ({','.join('?' * len(ids))})",
         ids,
     )
@@ -124,7 +124,8 @@ def _reflection_title(ref: dict) -> str:
     when = (ref.get("created_at") or "").replace("T", " ")[5:16]
     model = ref.get("server_model") or ref.get("model") or ref.get("endpoint") or "?"
     kind = " · distill" if ref.get("kind") == "distill" else ""
-    return f"{ref['id']} · {when} · {model}{kind}"
+    mode = f" · {ref['response_mode']}" if ref.get("response_mode") else ""
+    return f"{ref['id']} · {when} · {model}{kind}{mode}"
 
 
 def _lessons_by_id(ws: Workspace, ids: set[str]) -> dict[str, dict]:

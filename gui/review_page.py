@@ -365,7 +365,10 @@ class ReviewPage(QWidget):
         self.diff_caption.setText({"add": "New lesson text", "retire": "Lesson text to retire (struck out)",
                                    "merge": "Merged lessons → new text"}.get(op, "Old text → new text"))
         self.diff.show_diff(entry["old_text"], entry["new_text"])
-        self.rationale.setText(entry["rationale"] or "(no rationale given)")
+        rationale = entry["rationale"] or "(no rationale given)"
+        if entry.get("note"):
+            rationale += f"\nNote: {entry['note']}"   # e.g. evidence ids that were not in the context, dropped
+        self.rationale.setText(rationale)
         self.evidence.clear()
         for ev in entry["evidence"]:
             reward = formatting.reward(ev["reward"]) if ev["status"] == "ok" else ev["status"]

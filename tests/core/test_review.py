@@ -99,3 +99,13 @@ def test_lesson_ids_filter_by_status_and_scope(workspace):
     assert L.lesson_ids(workspace, unscoped_only=True) == [everywhere, retired]
     assert set(L.lessons_by_ids(workspace, [scoped, retired])) == {scoped, retired}
     assert "arithmetic" in L.scope_names(workspace)
+
+
+def test_a_proposals_note_and_the_reflections_mode_reach_the_queue(seeded_review):
+    ws, ids = seeded_review
+    first = review.review_queue(ws)[0]["items"][0]
+    L.note_proposal(ws, first["id"], "dropped evidence ids not in the context: ro_nothere")
+    group = review.review_queue(ws)[0]
+    assert group["items"][0]["note"] == "dropped evidence ids not in the context: ro_nothere"
+    mode = group["reflection"]["response_mode"]
+    assert mode and group["title"].endswith(mode)
