@@ -21,7 +21,7 @@ from .diff_view import DiffView
 from .errors import show_error, show_exception
 from .lesson_dialogs import AblateDialog, LessonEditorDialog
 from .operations import AblationRequest, ServerStarting, ablate, load_lesson_detail
-from .reply_dialog import ReflectionReplyDialog
+from .reply_dialog import ReflectionReplyDialog, open_reflection_dialog
 from .workers import Job, start_job
 
 log = logging.getLogger("lessonlab.gui.lessons")
@@ -238,14 +238,7 @@ class LessonDetail(QWidget):
 
     def show_reflection(self, reflection_id: str) -> ReflectionReplyDialog | None:
         """The reflection a lesson came from: analysis and raw reply, in a window of its own."""
-        try:
-            dialog = ReflectionReplyDialog(self.ws, reflection_id, self)
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, "Cannot show the reflection", exc)
-            return None
-        self._dialogs = [d for d in self._dialogs if d.isVisible()] + [dialog]
-        dialog.show()
-        return dialog
+        return open_reflection_dialog(self, self.ws, reflection_id, self._dialogs)
 
     def _version_clicked(self, row: int) -> None:
         if self.history is None or row < 0:

@@ -7,6 +7,8 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit,
 from lessonlab.core import review
 from lessonlab.core.workspace import Workspace
 
+from .errors import show_exception
+
 
 class ReflectionReplyDialog(QDialog):
     """Everything a reflection said, as plain text (a reply is never rendered)."""
@@ -43,3 +45,16 @@ class ReflectionReplyDialog(QDialog):
         layout.addWidget(QLabel("Raw reply (verbatim)"))
         layout.addWidget(self.raw, 1)
         layout.addWidget(buttons)
+
+
+def open_reflection_dialog(parent: QWidget, ws: Workspace, reflection_id: str,
+                           keep: list[QWidget]) -> ReflectionReplyDialog | None:
+    """Show a reflection's analysis and raw reply in a window of its own (kept alive in `keep`)."""
+    try:
+        dialog = ReflectionReplyDialog(ws, reflection_id, parent)
+    except Exception as exc:  # noqa: BLE001 - the one error path
+        show_exception(parent, "Cannot show the reflection", exc)
+        return None
+    keep[:] = [d for d in keep if d.isVisible()] + [dialog]
+    dialog.show()
+    return dialog

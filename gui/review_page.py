@@ -24,7 +24,7 @@ from .changes import Change, Changes
 from .diff_view import DiffView
 from .errors import show_exception
 from .failed_reflections import FailedReflectionPane
-from .reply_dialog import ReflectionReplyDialog
+from .reply_dialog import ReflectionReplyDialog, open_reflection_dialog
 from .workers import Job, jobs_of
 
 log = logging.getLogger("lessonlab.gui.review")
@@ -494,14 +494,7 @@ class ReviewPage(QWidget):
         reflection_id = entry and (entry["id"] if entry["kind"] == "failed" else entry["reflection_id"])
         if not reflection_id:
             return None
-        try:
-            dialog = ReflectionReplyDialog(self.ws, reflection_id, self)
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, "Cannot show the reflection", exc)
-            return None
-        self._dialogs = [d for d in self._dialogs if d.isVisible()] + [dialog]
-        dialog.show()
-        return dialog
+        return open_reflection_dialog(self, self.ws, reflection_id, self._dialogs)
 
     def retry(self) -> Job | None:
         """Run the selected failed reflection again over the same rollouts, in the background."""
