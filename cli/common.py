@@ -15,14 +15,15 @@ from lessonlab.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, LessonlabError, d
 from lessonlab.core.runner import RunProgress
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "CliError", "handle_errors", "workspace_option", "json_option",
-           "emit_json", "status", "ProgressLine", "Throttle", "fmt"]
+           "emit_json", "out", "status", "ProgressLine", "Throttle", "fmt"]
 
 
 class CliError(click.ClickException):
     """An error shown as one clear line; exit 2 for bad input, 1 when the work failed."""
 
     def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT):
-        super().__init__(message)
+        # Messages quote ids, file lines and server replies: never let them drive the terminal.
+        super().__init__(fmt.printable(message))
         self.exit_code = exit_code
 
 
@@ -62,9 +63,14 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+def out(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Human-readable output: text from models, servers, suites and imports shown with control characters escaped."""
+    click.echo(fmt.printable(text), err=err, nl=nl)
+
+
 def status(message: str) -> None:
     """A status line on stderr (stdout stays for results)."""
-    click.echo(message, err=True)
+    out(message, err=True)
 
 
 class Throttle:

@@ -7,7 +7,7 @@ from lessonlab.core import lessons as L
 from lessonlab.core.settings import load_settings
 from lessonlab.core.workspace import open_workspace
 
-from .common import emit_json, handle_errors, json_option, workspace_option
+from .common import emit_json, handle_errors, json_option, out, workspace_option
 from .lessons import budget_line, report_change, scope_option
 from .reflect import print_proposals
 
@@ -28,13 +28,13 @@ def proposals_cmd(status, reflection_id, workspace_path, as_json) -> None:
         return
     proposed = L.list_lessons(ws, status="proposed") if status in ("pending", "all") else []
     if not props and not proposed:
-        click.echo(f"no {'' if status == 'all' else status + ' '}proposals")
+        out(f"no {'' if status == 'all' else status + ' '}proposals")
         return
     print_proposals(props)
     for lesson in proposed:
-        click.echo(f"{lesson.id}  proposed lesson (written by hand)\n    text: {lesson.text}")
+        out(f"{lesson.id}  proposed lesson (written by hand)\n    text: {lesson.text}")
     if status == "pending":
-        click.echo("\naccept with `lessonlab accept ID [--text \"edited\"]`, reject with `lessonlab reject ID --reason ...`")
+        out("\naccept with `lessonlab accept ID [--text \"edited\"]`, reject with `lessonlab reject ID --reason ...`")
 
 
 @click.command("accept")

@@ -10,7 +10,8 @@ from lessonlab.core.settings import load_settings
 from lessonlab.core.suites import load_suite
 from lessonlab.core.workspace import open_workspace
 
-from .common import EXIT_FAILED, emit_json, endpoint_url, fmt, handle_errors, json_option, workspace_option
+from .common import (EXIT_FAILED, emit_json, endpoint_url, fmt, handle_errors, json_option, out,
+                     workspace_option)
 
 
 @click.command("loop")
@@ -45,7 +46,7 @@ def loop_cmd(suite_name, rounds, samples, limit, endpoint_name, reflect_endpoint
 
     def say(message: str) -> None:
         if not as_json:
-            click.echo(message, err=True)
+            out(message, err=True)
 
     with endpoint_url(endpoint, quiet=as_json) as url:
         if reflector.name == endpoint.name:
@@ -56,12 +57,12 @@ def loop_cmd(suite_name, rounds, samples, limit, endpoint_name, reflect_endpoint
     if as_json:
         emit_json(result.to_dict())
     else:
-        click.echo(f"{'round':>5}  {'run':<16}{'train':>7}  {'reflection':<14}{'status':<8}{'pend':>5}"
+        out(f"{'round':>5}  {'run':<16}{'train':>7}  {'reflection':<14}{'status':<8}{'pend':>5}"
                    f"{'held-out':>10}  accepted")
         for r in result.rounds:
-            click.echo(f"{r.round:>5}  {r.run_id:<16}{fmt.reward(r.train_reward):>7}  {r.reflection_id or '—':<14}"
+            out(f"{r.round:>5}  {r.run_id:<16}{fmt.reward(r.train_reward):>7}  {r.reflection_id or '—':<14}"
                        f"{r.reflection_status:<8}{r.n_pending:>5}{fmt.reward(r.heldout_reward):>10}  "
                        f"{', '.join(r.accepted) or '—'}")
-        click.echo(f"\n{result.message}")
+        out(f"\n{result.message}")
     if result.failed:
         sys.exit(EXIT_FAILED)

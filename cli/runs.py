@@ -16,7 +16,7 @@ from lessonlab.core.suites import builtin_suites, load_suite
 from lessonlab.core.workspace import open_workspace
 
 from .common import (EXIT_FAILED, CliError, ProgressLine, emit_json, endpoint_url, fmt, handle_errors,
-                     json_option, status, workspace_option)
+                     json_option, out, status, workspace_option)
 
 
 @click.command("suites")
@@ -31,10 +31,10 @@ def suites_cmd(as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    click.echo(f"{'suite':<14}{'train':>7}{'heldout':>9}{'total':>7}")
+    out(f"{'suite':<14}{'train':>7}{'heldout':>9}{'total':>7}")
     for row in rows:
-        click.echo(f"{row['name']:<14}{row['train']:>7}{row['heldout']:>9}{row['total']:>7}")
-    click.echo("\n--suite also takes a path to a JSONL file of your own.")
+        out(f"{row['name']:<14}{row['train']:>7}{row['heldout']:>9}{row['total']:>7}")
+    out("\n--suite also takes a path to a JSONL file of your own.")
 
 
 @click.command("run")
@@ -85,7 +85,7 @@ def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, tempe
         emit_json(summary)
     else:
         print_run_tasks(summary["tasks"])
-        click.echo(
+        out(
             f"\nrun {plan.run_id} {summary['status']}: {summary['done']}/{summary['planned']} rollouts, "
             f"{summary['errors']} errors, mean reward {fmt.reward(summary['mean_reward'])}"
         )
@@ -100,9 +100,9 @@ def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, tempe
 def print_run_tasks(tasks: list[dict]) -> None:
     """Per-task rewards of a run as a table."""
     width = max([len(t["task"]) for t in tasks] + [4])
-    click.echo(f"{'task':<{width}}  {'split':<7}  {'mean':>6}  rewards")
+    out(f"{'task':<{width}}  {'split':<7}  {'mean':>6}  rewards")
     for t in tasks:
-        click.echo(f"{t['task']:<{width}}  {t['split']:<7}  {fmt.reward(t['mean_reward']):>6}  "
+        out(f"{t['task']:<{width}}  {t['split']:<7}  {fmt.reward(t['mean_reward']):>6}  "
                    f"{fmt.rewards(t['rewards'])}")
 
 
@@ -120,13 +120,13 @@ def runs_cmd(suite, limit, workspace_path, as_json) -> None:
         emit_json(rows)
         return
     if not rows:
-        click.echo("no runs yet; start one with: lessonlab run --suite strawberry --limit 5 --samples 2 --endpoint local")
+        out("no runs yet; start one with: lessonlab run --suite strawberry --limit 5 --samples 2 --endpoint local")
         return
-    click.echo(f"{'run':<16}{'suite':<14}{'endpoint':<10}{'model':<26}{'k':>3}{'done':>7}{'reward':>8}{'err':>5}  status")
+    out(f"{'run':<16}{'suite':<14}{'endpoint':<10}{'model':<26}{'k':>3}{'done':>7}{'reward':>8}{'err':>5}  status")
     for r in rows:
         model = (r["server_model"] or r["model"] or "")[:25]
         kind = "" if r["kind"] == "run" else f" ({r['kind']})"
-        click.echo(
+        out(
             f"{r['id']:<16}{r['suite'][:13]:<14}{r['endpoint'][:9]:<10}{model:<26}{r['samples']:>3}"
             f"{r['n_done']:>4}/{r['n_planned']:<3}{fmt.reward(r['mean_reward']):>7}{r['n_errors']:>5}  {r['status']}{kind}"
         )
@@ -154,18 +154,18 @@ def _show_run(ws, run_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(detail)
         return
-    click.echo(f"run {run_id}  [{detail['status']}]  kind {detail['kind']}")
-    click.echo(f"suite {detail['suite']} ({detail['split']}), endpoint {detail['endpoint']}, "
+    out(f"run {run_id}  [{detail['status']}]  kind {detail['kind']}")
+    out(f"suite {detail['suite']} ({detail['split']}), endpoint {detail['endpoint']}, "
                f"model {detail['server_model'] or detail['model']}, snapshot {detail['snapshot_id']}")
-    click.echo(f"samples {detail['samples']}, params {json.dumps(detail['params'])}, seed {detail['seed']}")
-    click.echo(f"{detail['n_done']}/{detail['n_planned']} rollouts, {detail['n_errors']} errors, "
+    out(f"samples {detail['samples']}, params {json.dumps(detail['params'])}, seed {detail['seed']}")
+    out(f"{detail['n_done']}/{detail['n_planned']} rollouts, {detail['n_errors']} errors, "
                f"mean reward {fmt.reward(detail['mean_reward'])}, tokens "
                f"{fmt.tokens(detail['prompt_tokens'], detail['completion_tokens'])}\n")
     print_run_tasks(detail["tasks"])
-    click.echo("\nrollouts:")
+    out("\nrollouts:")
     for r in detail["rollouts"]:
         what = r["feedback"] if r["status"] == "ok" else f"ERROR {r['error']}"
-        click.echo(f"  {r['id']}  {r['task']} #{r['sample_index']}  {fmt.reward(r['reward'])}  {what}")
+        out(f"  {r['id']}  {r['task']} #{r['sample_index']}  {fmt.reward(r['reward'])}  {what}")
 
 
 def _show_rollout(ws, rollout_id: str, as_json: bool) -> None:
@@ -174,17 +174,17 @@ def _show_rollout(ws, rollout_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(detail)
         return
-    click.echo(f"rollout {rollout_id}  run {detail['run_id']}  task {detail['suite']}/{detail['task']} "
+    out(f"rollout {rollout_id}  run {detail['run_id']}  task {detail['suite']}/{detail['task']} "
                f"sample {detail['sample_index']}  snapshot {detail['snapshot_id']}")
-    click.echo(f"model {detail['model']}  latency {detail['latency_ms'] or 0:.0f} ms  tokens "
+    out(f"model {detail['model']}  latency {detail['latency_ms'] or 0:.0f} ms  tokens "
                f"{fmt.tokens(detail['prompt_tokens'], detail['completion_tokens'])}  attempts {detail['attempts']}  "
                f"seed {detail['seed']}")
-    click.echo("lessons in its prompt: " + (", ".join(f"{x['lesson_id']} v{x['version']}" for x in detail["lessons"])
+    out("lessons in its prompt: " + (", ".join(f"{x['lesson_id']} v{x['version']}" for x in detail["lessons"])
                                            or "none"))
     if detail["status"] == "ok":
-        click.echo(f"reward {fmt.reward(detail['reward'])}: {detail['feedback']}")
+        out(f"reward {fmt.reward(detail['reward'])}: {detail['feedback']}")
     else:
-        click.echo(f"ERROR: {detail['error']}")
+        out(f"ERROR: {detail['error']}")
     for message in detail["messages"]:
-        click.echo(f"\n--- {message['role']} ---\n{message['content']}")
-    click.echo(f"\n--- assistant (output) ---\n{detail['output'] if detail['output'] is not None else '(none)'}")
+        out(f"\n--- {message['role']} ---\n{message['content']}")
+    out(f"\n--- assistant (output) ---\n{detail['output'] if detail['output'] is not None else '(none)'}")

@@ -1,6 +1,7 @@
 """How numbers and labels read in every front end: rewards, lifts with intervals, scopes, ids."""
 from __future__ import annotations
 
+import re
 from typing import Iterable, Sequence
 
 DASH = "—"
@@ -71,3 +72,21 @@ def tokens(prompt: int | None, completion: int | None) -> str:
 def seconds(latency_ms: float | None) -> str:
     """A latency in seconds with two decimals, empty when unknown."""
     return "" if latency_ms is None else f"{latency_ms / 1000:.2f} s"
+
+
+# C0 controls except tab and newline, DEL, C1 controls (a lone 0x9b is a CSI on many terminals),
+# bidirectional overrides that reorder what a reader sees, and surrogates (never valid on their own).
+_UNPRINTABLE_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text) -> str:
+    """Text safe to print on a terminal: control characters (ESC, BEL, CSI, C1, bidi overrides, lone surrogates) shown escaped, newlines and tabs kept."""
+    text = "" if text is None else str(text)
+    if _UNPRINTABLE_RE.search(text) is None:
+        return text
+    return _UNPRINTABLE_RE.sub(_escape, text)

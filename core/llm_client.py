@@ -10,6 +10,7 @@ from typing import Callable
 
 import openai
 
+from .formatting import printable
 from .settings import Endpoint
 
 log = logging.getLogger("lessonlab.llm_client")
@@ -86,7 +87,8 @@ def describe_error(exc: BaseException) -> tuple[str, bool]:
         status = exc.status_code
         body = ""
         try:
-            body = exc.response.text[:200].replace("\n", " ")
+            # A text/plain body is the server's own words: kept, but never raw control sequences.
+            body = printable(exc.response.text[:200]).replace("\n", " ")
         except Exception:  # noqa: BLE001 - the body is only decoration
             pass
         retryable = status == 429 or status >= 500 or status == 408
