@@ -13,9 +13,10 @@ import click
 from lessonlab.core import formatting as fmt
 from lessonlab.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, LessonlabError, database_error
 from lessonlab.core.runner import RunProgress
+from lessonlab.core.settings import SettingsError, check_param, check_timeout
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "CliError", "handle_errors", "workspace_option", "json_option",
-           "emit_json", "out", "status", "ProgressLine", "Throttle", "fmt"]
+           "emit_json", "out", "status", "ProgressLine", "Throttle", "fmt", "checked"]
 
 
 class CliError(click.ClickException):
@@ -38,6 +39,19 @@ def workspace_option(fn):
 def json_option(fn):
     """Add --json to a command."""
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON only on stdout.")(fn)
+
+
+def checked(name: str):
+    """A click callback checking a sampling option (or "timeout") against the core's ranges: one clear line."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        try:
+            check_timeout(value) if name == "timeout" else check_param(name, value)
+        except SettingsError as exc:
+            raise CliError(f"{param.opts[0]}: {exc}") from None
+        return value
+
+    return callback
 
 
 def handle_errors(fn):

@@ -45,7 +45,7 @@ def proposals_cmd(status, reflection_id, workspace_path, as_json) -> None:
 @workspace_option
 @json_option
 @handle_errors
-def accept_cmd(ident, text, reason, scopes, workspace_path, as_json) -> None:
+def accept_cmd(ident, text, reason, scopes, allow_unknown_suite, workspace_path, as_json) -> None:
     """Accept a proposal (or a proposed lesson): apply it as a new lesson, version, merge or retirement."""
     ws = open_workspace(workspace_path)
     if ident.startswith("les_"):
@@ -53,7 +53,8 @@ def accept_cmd(ident, text, reason, scopes, workspace_path, as_json) -> None:
             L.edit_lesson(ws, ident, text, reason=reason)
         change = L.set_proposed_lesson(ws, ident, True, reason=reason)
     else:
-        change = L.accept_proposal(ws, ident, text=text, reason=reason, scope=list(scopes) or None)
+        change = L.accept_proposal(ws, ident, text=text, reason=reason, scope=list(scopes) or None,
+                                   allow_unknown_suite=allow_unknown_suite)
     states = ", ".join(f"{lid} → {st}" for lid, st in change.statuses.items())
     report_change(change, as_json, f"accepted {change.proposal_id or ident}: {states}")
     budget_line(ws, load_settings())

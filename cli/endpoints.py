@@ -9,7 +9,7 @@ import click
 from lessonlab.core.llm_client import probe_endpoint
 from lessonlab.core.settings import Endpoint, load_settings, save_settings
 
-from .common import EXIT_FAILED, emit_json, endpoint_url, handle_errors, json_option, out, status
+from .common import EXIT_FAILED, checked, emit_json, endpoint_url, handle_errors, json_option, out, status
 
 
 @click.group("endpoints", invoke_without_command=True)
@@ -40,9 +40,12 @@ def endpoints_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.option("--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
 @click.option("--model", required=True, help="Model name to request.")
 @click.option("--key-env", default=None, help="NAME of the environment variable holding the API key.")
-@click.option("--temperature", type=float, default=None, help="Default sampling temperature.")
-@click.option("--max-tokens", type=int, default=None, help="Default max tokens per reply.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per request.")
+@click.option("--temperature", type=float, default=None, callback=checked("temperature"),
+              help="Default sampling temperature (0 to 2).")
+@click.option("--max-tokens", type=int, default=None, callback=checked("max_tokens"),
+              help="Default max tokens per reply.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, callback=checked("timeout"),
+              help="Seconds per request.")
 @click.option("--default", "make_default", is_flag=True, help="Use this endpoint when none is named.")
 @handle_errors
 def endpoints_add(name, base_url, model, key_env, temperature, max_tokens, timeout, make_default) -> None:

@@ -12,7 +12,7 @@ from lessonlab.core.settings import load_settings
 from lessonlab.core.suites import load_suite
 from lessonlab.core.workspace import open_workspace
 
-from .common import (EXIT_FAILED, CliError, Throttle, emit_json, endpoint_url, fmt, handle_errors,
+from .common import (EXIT_FAILED, CliError, Throttle, checked, emit_json, endpoint_url, fmt, handle_errors,
                      json_option, out, workspace_option)
 
 
@@ -89,7 +89,7 @@ def timeline_cmd(suite, model, workspace_path, as_json) -> None:
 @click.option("--samples", "-k", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--endpoint", "endpoint_name", default=None)
 @click.option("--concurrency", "-c", type=click.IntRange(min=1, max=1024), default=4, show_default=True)
-@click.option("--temperature", type=float, default=None)
+@click.option("--temperature", type=float, default=None, callback=checked("temperature"))
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=None, help="Seed shared by both arms (random when omitted).")
 @workspace_option

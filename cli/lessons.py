@@ -16,7 +16,9 @@ from .common import emit_json, fmt, handle_errors, json_option, out, workspace_o
 
 
 def scope_option(fn):
-    """Add --scope SUITE (repeatable) to a command."""
+    """Add --scope SUITE (repeatable) and --allow-unknown-suite to a command."""
+    fn = click.option("--allow-unknown-suite", is_flag=True,
+                      help="Allow --scope to name a suite that is neither built in nor run in this workspace yet.")(fn)
     return click.option("--scope", "scopes", multiple=True, metavar="SUITE",
                         help="Only for runs of this suite (repeat for several; default: all suites).")(fn)
 
@@ -134,11 +136,11 @@ def lessons_show(ident, workspace_path, as_json) -> None:
 @workspace_option
 @json_option
 @handle_errors
-def lessons_add(text, scopes, reason, proposed, workspace_path, as_json) -> None:
+def lessons_add(text, scopes, allow_unknown_suite, reason, proposed, workspace_path, as_json) -> None:
     """Write a lesson by hand (active at once unless --proposed)."""
     ws = open_workspace(workspace_path)
     change = L.add_lesson(ws, text, scope=list(scopes) or None, reason=reason,
-                          status="proposed" if proposed else "active")
+                          status="proposed" if proposed else "active", allow_unknown_suite=allow_unknown_suite)
     report_change(change, as_json, f"added lesson {change.lesson_ids[0]} ({change.statuses[change.lesson_ids[0]]})")
     budget_line(ws, load_settings())
 
@@ -152,11 +154,11 @@ def lessons_add(text, scopes, reason, proposed, workspace_path, as_json) -> None
 @workspace_option
 @json_option
 @handle_errors
-def lessons_edit(ident, text, reason, scopes, all_suites, workspace_path, as_json) -> None:
+def lessons_edit(ident, text, reason, scopes, allow_unknown_suite, all_suites, workspace_path, as_json) -> None:
     """Give a lesson new text (a new version; the old one stays in its history)."""
     ws = open_workspace(workspace_path)
     scope = None if all_suites else (list(scopes) if scopes else "unchanged")
-    change = L.edit_lesson(ws, ident, text, reason=reason, scope=scope)
+    change = L.edit_lesson(ws, ident, text, reason=reason, scope=scope, allow_unknown_suite=allow_unknown_suite)
     version = ws.one("SELECT version FROM lesson_versions WHERE id = ?", (change.version_ids[0],))["version"]
     report_change(change, as_json, f"lesson {change.lesson_ids[0]} is now at v{version}")
     budget_line(ws, load_settings())

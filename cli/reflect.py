@@ -11,7 +11,7 @@ from lessonlab.core import reflection as R
 from lessonlab.core.settings import load_settings
 from lessonlab.core.workspace import open_workspace
 
-from .common import (EXIT_FAILED, CliError, emit_json, endpoint_url, handle_errors, json_option, out,
+from .common import (EXIT_FAILED, CliError, checked, emit_json, endpoint_url, handle_errors, json_option, out,
                      workspace_option)
 
 
@@ -21,7 +21,8 @@ def endpoint_options(fn):
                       help="Endpoint of the reflecting model (default: the default endpoint).")(fn)
     fn = click.option("--max-tokens", type=click.IntRange(min=16), default=None,
                       help=f"Longest reply (default: {R.DEFAULT_REPLY_TOKENS}).")(fn)
-    fn = click.option("--temperature", type=float, default=None, help="Override the endpoint's temperature.")(fn)
+    fn = click.option("--temperature", type=float, default=None, callback=checked("temperature"),
+                      help="Override the endpoint's temperature.")(fn)
     return fn
 
 

@@ -15,7 +15,7 @@ from lessonlab.core.snapshots import load_snapshot
 from lessonlab.core.suites import builtin_suites, load_suite
 from lessonlab.core.workspace import open_workspace
 
-from .common import (EXIT_FAILED, CliError, ProgressLine, emit_json, endpoint_url, fmt, handle_errors,
+from .common import (EXIT_FAILED, CliError, ProgressLine, checked, emit_json, endpoint_url, fmt, handle_errors,
                      json_option, out, status, workspace_option)
 
 
@@ -45,7 +45,8 @@ def suites_cmd(as_json: bool) -> None:
               help="Rollouts per task.")
 @click.option("--endpoint", "endpoint_name", default=None, help="Endpoint profile (default: the default one).")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1, max=1024), default=4, show_default=True)
-@click.option("--temperature", type=float, default=None, help="Override the endpoint's temperature.")
+@click.option("--temperature", type=float, default=None, callback=checked("temperature"),
+              help="Override the endpoint's temperature (0 to 2).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Override the endpoint's max tokens.")
 @click.option("--seed", type=int, default=None, help="Run seed; each rollout's seed derives from it.")
 @click.option("--trust-verifiers", is_flag=True, help="Allow `python` verifiers to run code from the suite.")

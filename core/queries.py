@@ -263,10 +263,17 @@ def first_error(ws: Workspace, run_id: str) -> str | None:
 def identify(ws: Workspace, ident: str) -> tuple[str, str]:
     """('runs' | 'rollouts', full id) for a run or rollout id or prefix."""
     tables = ("rollouts",) if ident.startswith("ro_") else ("runs",) if ident.startswith("run_") else ("runs", "rollouts")
+    found = []
     for table in tables:
         try:
-            return table, resolve_id(ws, table, ident)
+            found.append((table, resolve_id(ws, table, ident)))
         except NotFound as exc:
             if "ambiguous" in str(exc):
                 raise
+    if len(found) > 1:
+        # "r" starts a run id and a rollout id alike: name both rather than pick one.
+        raise NotFound(f"{ident!r} is ambiguous: it starts a run id and a rollout id ({found[0][1]}, {found[1][1]}); "
+                       "give more of it")
+    if found:
+        return found[0]
     raise NotFound(f"no run or rollout with id {ident!r}")

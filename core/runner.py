@@ -12,7 +12,7 @@ from typing import Callable
 
 from .errors import BadInput
 from . import llm_client
-from .settings import Endpoint
+from .settings import Endpoint, SettingsError, check_params
 from .snapshots import Snapshot, build_messages, load_snapshot
 from .suites import Suite, Task
 from .verifiers import verify
@@ -103,6 +103,10 @@ def create_run(
     if not tasks:
         raise RunError(f"suite {suite.name!r} has no tasks in split {split!r}")
     merged = {**endpoint.params, **{k: v for k, v in (params or {}).items() if v is not None}}
+    try:
+        check_params(merged)
+    except SettingsError as exc:
+        raise RunError(str(exc)) from None
     if seed is None:
         seed = random.randrange(2**31)
     run_id = new_id("run")
