@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -22,7 +24,14 @@ class RetryPolicy:
 
     max_attempts: int = 4
     base_delay: float = 0.5
-    max_delay: float = 8.0
+    max_delay: float = 8.0           # cap of our own exponential backoff
+    max_retry_after: float = 60.0    # longest wait a server may ask for with Retry-After / retry-after-ms
+    max_total: float = 300.0         # no rollout retries past this many seconds in all (waits included)
+
+
+# Indirection so tests can wait without waiting.
+_clock = time.monotonic
+_sleep = asyncio.sleep
 
 
 @dataclass
@@ -110,14 +119,28 @@ def describe_error(exc: BaseException) -> tuple[str, bool]:
     return f"{type(exc).__name__}: {exc}", False
 
 
+def retry_after_seconds(headers) -> float | None:
+    """Seconds a server asks to wait: retry-after-ms, else Retry-After in seconds or as an HTTP date; None if absent."""
+    lowered = {str(k).lower(): str(v) for k, v in dict(headers).items()}
+    try:
+        if "retry-after-ms" in lowered:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        value = lowered.get("retry-after", "").strip()
+        if not value:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = when.timestamp() - time.time()
+    except (ValueError, TypeError, IndexError):
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
 def _retry_after(exc: BaseException) -> float | None:
     if isinstance(exc, openai.APIStatusError):
-        value = exc.response.headers.get("retry-after")
-        if value:
-            try:
-                return float(value)
-            except ValueError:
-                return None
+        return retry_after_seconds(exc.response.headers)
     return None
 
 
@@ -164,6 +187,7 @@ async def chat(
     """Send one chat completion (streamed when on_chunk is given); raise ModelCallError when it fails for good."""
     params = {k: v for k, v in (params or {}).items() if v is not None}
     started = time.perf_counter()
+    first_try = _clock()
     attempt = 0
     while True:
         attempt += 1
@@ -201,12 +225,22 @@ async def chat(
                     retryable=retryable,
                 ) from exc
             delay = _retry_after(exc)
-            if delay is None:
+            if delay is not None:
+                delay = min(delay, retry.max_retry_after)  # the server knows when it can take us again
+            else:
                 delay = min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1))
                 delay *= 0.5 + random.random()  # jitter so a burst of 429s does not retry in lockstep
-            delay = min(delay, retry.max_delay)
+                delay = min(delay, retry.max_delay)
+            if _clock() - first_try + delay > retry.max_total:
+                raise ModelCallError(
+                    f"{message} (after {attempt} attempt{'s' if attempt > 1 else ''}; waiting {delay:.0f} s more "
+                    f"would pass the {retry.max_total:.0f} s limit per rollout)",
+                    attempts=attempt,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    retryable=retryable,
+                ) from exc
             log.info("retrying after %.2fs: %s", delay, message)
-            await asyncio.sleep(delay)
+            await _sleep(delay)
 
 
 async def _stream(client, model, messages, params, on_chunk):
