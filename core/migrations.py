@@ -360,3 +360,17 @@ def m003_impact(db: sqlite_utils.Database) -> None:
         END;
         """,
     )
+
+
+@migration
+def m005_run_owner(db: sqlite_utils.Database) -> None:
+    """Which process executes a running run (pid, host, process start), and a note on rollouts whose text was repaired to be stored."""
+    run_script(
+        db,
+        """
+        ALTER TABLE runs ADD COLUMN owner_pid INTEGER;      -- the process executing the run (status running)
+        ALTER TABLE runs ADD COLUMN owner_host TEXT;        -- its host name
+        ALTER TABLE runs ADD COLUMN owner_started TEXT;     -- its start time as the OS reports it (pid reuse check)
+        ALTER TABLE rollouts ADD COLUMN note TEXT;          -- e.g. characters replaced so the text could be stored
+        """,
+    )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -16,6 +17,8 @@ from .settings import Endpoint, SettingsError, check_params
 from .snapshots import Snapshot, build_messages, load_snapshot
 from .suites import Suite, Task
 from .verifiers import verify
+from .run_writer import WRITE_PATIENCE_SECONDS, Finished, RolloutWriter, RunWriteError, storable
+from . import workspace as _workspace
 from .workspace import Workspace, new_id, now
 
 log = logging.getLogger("lessonlab.runner")
@@ -195,74 +198,6 @@ def _pending_jobs(ws: Workspace, run: dict, snapshot: Snapshot) -> list[_Job]:
     return jobs
 
 
-@dataclass
-class _Finished:
-    job: _Job
-    seed: int
-    result: llm_client.ChatResult | None
-    error: llm_client.ModelCallError | None
-
-
-def _record_batch(ws: Workspace, run: dict, snapshot_id: str, batch: list[_Finished]) -> list[tuple[str, float | None, bool]]:
-    """Write finished rollouts (rows, texts, run counters) in one transaction; return (id, reward, failed)."""
-    rollout_rows, text_rows, out = [], [], []
-    errors = reward_sum = prompt_tokens = completion_tokens = 0
-    server_model = None
-    stamp = now()
-    for item in batch:
-        job, result, error = item.job, item.result, item.error
-        rollout_id = new_id("ro", 6)
-        if error is None:
-            verdict = verify(job.verifier, result.output, task=job.task, trust_python=bool(run["trust_verifiers"]))
-            reward, feedback, status, output = verdict.reward, verdict.feedback, "ok", result.output
-            reward_sum += reward
-            prompt_tokens += result.prompt_tokens or 0
-            completion_tokens += result.completion_tokens or 0
-            server_model = result.model or server_model
-        else:
-            reward, feedback, status, output = None, None, "error", None
-            errors += 1
-        rollout_rows.append((
-            rollout_id, run["id"], job.task_id, job.sample_index, snapshot_id, item.seed, status, reward, feedback,
-            str(error) if error is not None else None,
-            result.prompt_tokens if result else None,
-            result.completion_tokens if result else None,
-            result.latency_ms if result else error.latency_ms,
-            result.attempts if result else error.attempts,
-            result.model if result else None,
-            result.finish_reason if result else None,
-            stamp,
-        ))
-        text_rows.append((rollout_id, json.dumps(job.messages), output))
-        out.append((rollout_id, reward, error is not None))
-    n = len(batch)
-    with ws.transaction():
-        ws.conn.executemany(
-            "INSERT INTO rollouts (id, run_id, task_id, sample_index, snapshot_id, seed, status, reward, feedback,"
-            " error, prompt_tokens, completion_tokens, latency_ms, attempts, model, finish_reason, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rollout_rows,
-        )
-        ws.conn.executemany(
-            "INSERT INTO rollout_texts (rollout_id, messages_json, output) VALUES (?, ?, ?)", text_rows
-        )
-        ws.conn.execute(
-            "UPDATE runs SET n_done = n_done + :n, n_errors = n_errors + :e, reward_sum = reward_sum + :r,"
-            " mean_reward = CASE WHEN n_done + :n - (n_errors + :e) > 0"
-            "   THEN (reward_sum + :r) / (n_done + :n - (n_errors + :e)) ELSE NULL END,"
-            " prompt_tokens = prompt_tokens + :pt, completion_tokens = completion_tokens + :ct,"
-            " server_model = COALESCE(:m, server_model) WHERE id = :id",
-            {"n": n, "e": errors, "r": reward_sum, "pt": prompt_tokens, "ct": completion_tokens,
-             "m": server_model, "id": run["id"]},
-        )
-    return out
-
-
-# Finished rollouts are written together at most this long after they finish: one
-# transaction per batch instead of per rollout keeps big concurrent runs cheap.
-FLUSH_INTERVAL = 0.02
-
-
 async def execute_run(
     ws: Workspace,
     run_id: str,
@@ -272,6 +207,7 @@ async def execute_run(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     retry: llm_client.RetryPolicy = llm_client.RetryPolicy(),
+    write_patience: float = WRITE_PATIENCE_SECONDS,
 ) -> RunResult:
     """Send the run's missing rollouts; on cancel (event or task cancellation) mark it interrupted."""
     run = ws.one("SELECT * FROM runs WHERE id = ?", (run_id,))
@@ -311,26 +247,18 @@ async def execute_run(
             )
         )
 
-    pending: list[_Finished] = []
-    flush_handle: list = []
-
-    def flush() -> None:
-        flush_handle.clear()
-        if not pending:
-            return
-        batch = pending[:]
-        pending.clear()
-        last_id = None
-        for rollout_id, reward, failed in _record_batch(ws, run, snapshot.id, batch):
-            new_ids.append(rollout_id)
+    def written(rows) -> None:
+        for row in rows:
+            new_ids.append(row.rollout_id)
             counters["done"] += 1
-            counters["errors"] += int(failed)
-            counters["sum"] += reward or 0.0
-            last_id = rollout_id
-        report(last_id)
+            counters["errors"] += int(row.failed)
+            counters["sum"] += row.reward or 0.0
+        report(rows[-1].rollout_id)
+
+    writer = RolloutWriter(ws, run, snapshot.id, written, patience=write_patience)
+    trust = bool(run["trust_verifiers"])
 
     async def worker() -> None:
-        loop = asyncio.get_running_loop()
         while not cancel.is_set():
             try:
                 job = queue.get_nowait()
@@ -344,9 +272,12 @@ async def execute_run(
                 error = exc
             if cancel.is_set() and error is not None:
                 return  # a call broken by the cancel itself is not a real failure; resume redoes it
-            pending.append(_Finished(job, seed, result, error))
-            if not flush_handle:
-                flush_handle.append(loop.call_later(FLUSH_INTERVAL, flush))
+            item = Finished(job.task_id, job.sample_index, seed, job.messages, result, error)
+            if result is not None:
+                # What is scored is what is stored: text that cannot be stored is repaired first.
+                item.output, item.replaced = storable(result.output)
+                item.verdict = verify(job.verifier, item.output, task=job.task, trust_python=trust)
+            writer.add(item)
 
     async def watch_cancel() -> None:
         while not cancel.is_set():
@@ -372,22 +303,29 @@ async def execute_run(
         else:
             watcher.cancel()
             await all_workers  # re-raises a bug in a worker
+        await writer.drain()
     except asyncio.CancelledError:
         # Ctrl-C under asyncio.run cancels us: keep what finished, record the interruption, re-raise.
         cancel.set()
-        _flush_now(flush_handle, flush)
-        _finish(ws, run_id, "interrupted")
+        try:
+            writer.drain_now(_workspace.BUSY_TIMEOUT_SECONDS)
+        finally:
+            _finish(ws, run_id, "interrupted")
+        raise
+    except RunWriteError:
+        _finish(ws, run_id, "interrupted")  # the unwritten rollouts are redone by --resume
         raise
     except BaseException:
-        _flush_now(flush_handle, flush)
-        _finish(ws, run_id, "failed")
+        with contextlib.suppress(RunWriteError):
+            writer.drain_now(_workspace.BUSY_TIMEOUT_SECONDS)
+        _finish(ws, run_id, "interrupted" if writer.pending else "failed")
         raise
     finally:
+        writer.close()
         try:
             await client.close()
         except Exception:  # noqa: BLE001 - closing a client must not hide the real outcome
             log.debug("closing client failed", exc_info=True)
-    _flush_now(flush_handle, flush)
     if status == "completed":
         row = ws.one("SELECT n_done, n_errors FROM runs WHERE id = ?", (run_id,))
         if row["n_done"] < total:
@@ -405,12 +343,6 @@ async def execute_run(
         mean_reward=final["mean_reward"],
         new_rollout_ids=new_ids,
     )
-
-
-def _flush_now(handle: list, flush: Callable[[], None]) -> None:
-    for timer in handle:
-        timer.cancel()
-    flush()
 
 
 def _finish(ws: Workspace, run_id: str, status: str) -> None:
