@@ -49,6 +49,9 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         if fn.__name__ in done:
             continue
         db.conn.execute("BEGIN IMMEDIATE")
+        if db.conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (fn.__name__,)).fetchone():
+            db.conn.execute("ROLLBACK")  # another process opening the workspace at the same time applied it
+            continue
         try:
             fn(db)
             db.conn.execute(
