@@ -70,6 +70,8 @@ def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, tempe
                         samples=samples, concurrency=concurrency, temperature=temperature, max_tokens=max_tokens,
                         seed=seed, trust_verifiers=trust_verifiers)
     status(plan.describe(ws))
+    if plan.notice:
+        status(plan.notice)
     if plan.untrusted_python:
         status("warning: this suite has python verifiers; without --trust-verifiers they score 0")
     bar = ProgressLine()
@@ -186,6 +188,8 @@ def _show_rollout(ws, rollout_id: str, as_json: bool) -> None:
         out(f"reward {fmt.reward(detail['reward'])}: {detail['feedback']}")
     else:
         out(f"ERROR: {detail['error']}")
+    if detail.get("note"):
+        out(f"note: {detail['note']}")
     for message in detail["messages"]:
         out(f"\n--- {message['role']} ---\n{message['content']}")
     out(f"\n--- assistant (output) ---\n{detail['output'] if detail['output'] is not None else '(none)'}")

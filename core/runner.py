@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import BadInput
-from . import llm_client
+from . import llm_client, run_owner
 from .settings import Endpoint, SettingsError, check_params
 from .snapshots import Snapshot, build_messages, load_snapshot
 from .suites import Suite, Task
@@ -216,13 +216,9 @@ async def execute_run(
     snapshot = load_snapshot(ws, run["snapshot_id"])
     jobs = _pending_jobs(ws, run, snapshot)
     params = json.loads(run["params_json"])
+    _check_same_server(run, endpoint, base_url)
+    run_owner.claim(ws, run_id, base_url)  # RunBusy when another live process executes it
     client = llm_client.make_client(endpoint, base_url)
-    with ws.transaction():
-        ws.conn.execute(
-            "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?), finished_at = NULL,"
-            " base_url = COALESCE(?, base_url) WHERE id = ?",
-            (now(), base_url, run_id),
-        )
     state = ws.one("SELECT n_done, n_errors, reward_sum FROM runs WHERE id = ?", (run_id,))
     counters = {"done": state["n_done"], "errors": state["n_errors"], "sum": state["reward_sum"]}
     total = run["n_planned"]
@@ -343,6 +339,16 @@ async def execute_run(
         mean_reward=final["mean_reward"],
         new_rollout_ids=new_ids,
     )
+
+
+def _check_same_server(run: dict, endpoint: Endpoint, base_url: str | None) -> None:
+    """RunError when finishing a run would send its remaining rollouts to another server than its first ones."""
+    url = (base_url or endpoint.base_url or "").rstrip("/")
+    recorded = (run["base_url"] or "").rstrip("/")
+    if endpoint.is_local or not run["n_done"] or not recorded or url == recorded:
+        return
+    raise RunError(f"run {run['id']} started on {recorded}; finishing it on {url} would mix servers in one run "
+                   "(resume it with its own endpoint, or start a new run)")
 
 
 def _finish(ws: Workspace, run_id: str, status: str) -> None:
