@@ -13,6 +13,7 @@ from lessonlab.core.runner import execute_run
 from lessonlab.core.settings import load_settings
 from lessonlab.core.snapshots import load_snapshot
 from lessonlab.core.suites import builtin_suites, load_suite
+from lessonlab.core.verifiers import DEFAULT_VERIFY_TIMEOUT
 from lessonlab.core.workspace import open_workspace
 
 from .common import (EXIT_FAILED, CliError, ProgressLine, checked, emit_json, endpoint_url, fmt, handle_errors,
@@ -50,12 +51,15 @@ def suites_cmd(as_json: bool) -> None:
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Override the endpoint's max tokens.")
 @click.option("--seed", type=int, default=None, help="Run seed; each rollout's seed derives from it.")
 @click.option("--trust-verifiers", is_flag=True, help="Allow `python` verifiers to run code from the suite.")
+@click.option("--verify-timeout", type=float, default=DEFAULT_VERIFY_TIMEOUT, show_default=True,
+              callback=checked("timeout"), metavar="SECONDS",
+              help="A regex, schema pattern or python verifier still running after this scores 0.")
 @click.option("--resume", "resume_id", default=None, metavar="RUN", help="Complete an interrupted run.")
 @workspace_option
 @json_option
 @handle_errors
 def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, temperature, max_tokens, seed,
-            trust_verifiers, resume_id, workspace_path, as_json) -> None:
+            trust_verifiers, verify_timeout, resume_id, workspace_path, as_json) -> None:
     """Send a suite's tasks × samples to an endpoint and store every rollout with its verdict."""
     settings = load_settings()
     ws = open_workspace(workspace_path)
@@ -78,7 +82,8 @@ def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, tempe
     interrupted = False
     try:
         with endpoint_url(plan.endpoint) as url:
-            result = asyncio.run(execute_run(ws, plan.run_id, plan.endpoint, base_url=url, progress=bar))
+            result = asyncio.run(execute_run(ws, plan.run_id, plan.endpoint, base_url=url, progress=bar,
+                                             verify_timeout=verify_timeout))
     except KeyboardInterrupt:
         interrupted = True
         result = None

@@ -16,7 +16,7 @@ from . import llm_client, run_owner
 from .settings import Endpoint, SettingsError, check_params
 from .snapshots import Snapshot, build_messages, load_snapshot
 from .suites import Suite, Task
-from .verifiers import verify
+from .verifiers import DEFAULT_VERIFY_TIMEOUT, VerifierPool
 from .run_writer import WRITE_PATIENCE_SECONDS, Finished, RolloutWriter, RunWriteError, storable
 from . import workspace as _workspace
 from .workspace import Workspace, new_id, now
@@ -208,6 +208,7 @@ async def execute_run(
     cancel: threading.Event | None = None,
     retry: llm_client.RetryPolicy = llm_client.RetryPolicy(),
     write_patience: float = WRITE_PATIENCE_SECONDS,
+    verify_timeout: float = DEFAULT_VERIFY_TIMEOUT,
 ) -> RunResult:
     """Send the run's missing rollouts; on cancel (event or task cancellation) mark it interrupted."""
     run = ws.one("SELECT * FROM runs WHERE id = ?", (run_id,))
@@ -253,6 +254,7 @@ async def execute_run(
 
     writer = RolloutWriter(ws, run, snapshot.id, written, patience=write_patience)
     trust = bool(run["trust_verifiers"])
+    verifiers = VerifierPool(timeout=verify_timeout)
 
     async def worker() -> None:
         while not cancel.is_set():
@@ -272,7 +274,8 @@ async def execute_run(
             if result is not None:
                 # What is scored is what is stored: text that cannot be stored is repaired first.
                 item.output, item.replaced = storable(result.output)
-                item.verdict = verify(job.verifier, item.output, task=job.task, trust_python=trust)
+                # Off the event loop, with a time limit where a verifier could run for ever.
+                item.verdict = await verifiers.verify(job.verifier, item.output, task=job.task, trust=trust)
             writer.add(item)
 
     async def watch_cancel() -> None:
@@ -318,6 +321,7 @@ async def execute_run(
         raise
     finally:
         writer.close()
+        await verifiers.close()
         try:
             await client.close()
         except Exception:  # noqa: BLE001 - closing a client must not hide the real outcome
