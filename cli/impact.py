@@ -102,6 +102,7 @@ def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_n
         raise CliError("name one LESSON or pass --all")
     settings = load_settings()
     ws = open_workspace(workspace_path)
+    ws.require_writable()
     suite = load_suite(suite_name)
     tasks = suite.select(split, limit)
     if not tasks:

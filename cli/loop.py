@@ -37,6 +37,7 @@ def loop_cmd(suite_name, rounds, samples, limit, endpoint_name, reflect_endpoint
     """Headless loop: run → reflect → (gated) accept → next round; prints a round-by-round table."""
     settings = load_settings()
     ws = open_workspace(workspace_path)
+    ws.require_writable()
     suite = load_suite(suite_name)
     endpoint = settings.endpoint(endpoint_name or settings.default_endpoint)
     reflector = settings.endpoint(reflect_endpoint) if reflect_endpoint else endpoint

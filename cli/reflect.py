@@ -61,6 +61,7 @@ def reflect_cmd(run_id, rollout_ids, suite, last, context_tokens, endpoint_name,
     """Ask a model to review rollouts with their rewards and propose lesson operations (as pending proposals)."""
     settings = load_settings()
     ws = open_workspace(workspace_path)
+    ws.require_writable()
     ids = [i for raw in rollout_ids for i in raw.replace(",", " ").split()]
     if last is not None and not suite:
         raise CliError("--last goes with --suite")
@@ -172,6 +173,7 @@ def distill_cmd(budget, endpoint_name, max_tokens, temperature, quiet, workspace
     """Ask for merge/edit/retire proposals that bring the active lessons under the token budget."""
     settings = load_settings()
     ws = open_workspace(workspace_path)
+    ws.require_writable()
     endpoint = settings.endpoint(endpoint_name or settings.default_endpoint)
     target = budget or settings.lesson_token_budget
     echo = _Echo(not quiet and not as_json)

@@ -63,6 +63,7 @@ def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, tempe
     """Send a suite's tasks × samples to an endpoint and store every rollout with its verdict."""
     settings = load_settings()
     ws = open_workspace(workspace_path)
+    ws.require_writable()
     if resume_id:
         if suite_name:
             raise CliError("--resume continues a run as it was planned; do not pass --suite with it")

@@ -32,6 +32,18 @@ def run_script(db: sqlite_utils.Database, script: str) -> None:
         raise ValueError(f"incomplete SQL statement in migration: {buffer.strip()[:80]}")
 
 
+def pending(db: sqlite_utils.Database) -> list[str]:
+    """Names of the migrations this workspace still needs (without applying them); NewerWorkspaceError if newer."""
+    tables = {row[0] for row in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    done = {row[0] for row in db.conn.execute("SELECT name FROM _migrations")} if "_migrations" in tables else set()
+    unknown = done - {fn.__name__ for fn in MIGRATIONS}
+    if unknown:
+        raise NewerWorkspaceError(
+            f"workspace was written by a newer lessonlab (unknown migrations: {', '.join(sorted(unknown))})"
+        )
+    return [fn.__name__ for fn in MIGRATIONS if fn.__name__ not in done]
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded, each in its own transaction; return their names."""
     db.conn.execute(
