@@ -90,3 +90,17 @@ def printable(text) -> str:
     if _UNPRINTABLE_RE.search(text) is None:
         return text
     return _UNPRINTABLE_RE.sub(_escape, text)
+
+
+def storable(text: str) -> tuple[str, int]:
+    """Text SQLite can store as UTF-8, and how many characters had to be replaced (lone surrogates become U+FFFD)."""
+    if text.isascii():
+        return text, 0
+    try:
+        text.encode("utf-8")
+        return text, 0
+    except UnicodeEncodeError:
+        pass
+    # Halves of a pair written separately ("\ud83d\ude00") are joined; what stays alone is replaced.
+    fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return fixed, fixed.count("\ufffd") - text.count("\ufffd")

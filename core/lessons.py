@@ -220,6 +220,9 @@ def _clean_text(text: str | None) -> str:
         raise LessonError(f"the lesson is {len(text):,} characters; a lesson is at most {MAX_LESSON_CHARS:,} "
                           "(it goes into every system prompt of its scope): shorten it")
     bad = _CONTROL_RE.search(text)
+    if bad and "\ud800" <= bad.group(0) <= "\udfff":
+        raise LessonError(f"the lesson text is not valid Unicode ({printable(bad.group(0))} at character "
+                          f"{bad.start() + 1}: bytes that are not UTF-8?)")
     if bad:
         raise LessonError(f"the lesson text contains a control character ({printable(bad.group(0))} at character "
                           f"{bad.start() + 1}); lessons are plain text")

@@ -12,7 +12,7 @@ from typing import Callable
 
 import openai
 
-from .formatting import printable
+from .formatting import printable, storable
 from .settings import Endpoint
 
 log = logging.getLogger("lessonlab.llm_client")
@@ -45,6 +45,7 @@ class ChatResult:
     finish_reason: str | None
     latency_ms: float
     attempts: int
+    replaced: int = 0    # characters of the reply that could not be stored (lone surrogates) and were replaced
 
 
 class ModelCallError(Exception):
@@ -204,14 +205,18 @@ async def chat(
                 output, server_model, p_tok, c_tok, finish = _extract(completion)
             else:
                 output, server_model, p_tok, c_tok, finish = await _stream(client, model, messages, params, on_chunk)
+            # JSON may escape half a surrogate pair ("\ud800"): such text cannot be stored, so it is
+            # repaired here, once, for every caller (what is scored and kept is what was stored).
+            output, replaced = storable(output)
             return ChatResult(
                 output=output,
-                model=server_model,
+                model=storable(server_model)[0] if isinstance(server_model, str) else None,
                 prompt_tokens=p_tok,
                 completion_tokens=c_tok,
-                finish_reason=finish,
+                finish_reason=storable(finish)[0] if isinstance(finish, str) else None,
                 latency_ms=(time.perf_counter() - started) * 1000,
                 attempts=attempt,
+                replaced=replaced,
             )
         except asyncio.CancelledError:
             raise

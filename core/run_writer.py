@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 from . import llm_client
 from .errors import WorkFailed
+from .formatting import storable
 from .verifiers import Verdict
 from .workspace import Workspace, new_id, now
 
@@ -33,22 +34,11 @@ RETRY_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0)
 WRITE_PATIENCE_SECONDS = 600.0
 
 
+__all__ = ["FLUSH_INTERVAL", "WRITE_PATIENCE_SECONDS", "Finished", "RolloutWriter", "RunWriteError", "storable"]
+
+
 class RunWriteError(WorkFailed):
     """Answered rollouts could not be written before the patience ran out."""
-
-
-def storable(text: str) -> tuple[str, int]:
-    """Text SQLite can store as UTF-8, and how many characters had to be replaced (lone surrogates become U+FFFD)."""
-    if text.isascii():
-        return text, 0
-    try:
-        text.encode("utf-8")
-        return text, 0
-    except UnicodeEncodeError:
-        pass
-    # Halves of a pair written separately ("\ud83d\ude00") are joined; what stays alone is replaced.
-    fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return fixed, fixed.count("\ufffd") - text.count("\ufffd")
 
 
 @dataclass

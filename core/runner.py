@@ -17,7 +17,7 @@ from .settings import Endpoint, SettingsError, check_params
 from .snapshots import Snapshot, build_messages, load_snapshot
 from .suites import Suite, Task
 from .verifiers import DEFAULT_VERIFY_TIMEOUT, VerifierPool
-from .run_writer import WRITE_PATIENCE_SECONDS, Finished, RolloutWriter, RunWriteError, storable
+from .run_writer import WRITE_PATIENCE_SECONDS, Finished, RolloutWriter, RunWriteError
 from . import workspace as _workspace
 from .workspace import Workspace, new_id, now
 
@@ -272,8 +272,8 @@ async def execute_run(
                 return  # a call broken by the cancel itself is not a real failure; resume redoes it
             item = Finished(job.task_id, job.sample_index, seed, job.messages, result, error)
             if result is not None:
-                # What is scored is what is stored: text that cannot be stored is repaired first.
-                item.output, item.replaced = storable(result.output)
+                # llm_client made the reply storable (and counted what it replaced): score exactly that.
+                item.output, item.replaced = result.output, result.replaced
                 # Off the event loop, with a time limit where a verifier could run for ever.
                 item.verdict = await verifiers.verify(job.verifier, item.output, task=job.task, trust=trust)
             writer.add(item)

@@ -48,11 +48,11 @@ def test_a_reply_with_a_lone_surrogate_is_stored_with_a_note_and_loses_nothing(w
         result = run(workspace, run_id, endpoint)
     assert result.status == "completed" and result.n_done == 6 and result.n_errors == 0
     assert_complete_once(workspace, run_id, 6)
-    odd = workspace.one("SELECT r.id, r.note, r.reward FROM rollouts r JOIN tasks t ON t.id = r.task_id"
+    odd = workspace.one("SELECT r.id, r.note, r.reward, r.model FROM rollouts r JOIN tasks t ON t.id = r.task_id"
                         " WHERE t.name = 't2'")
     detail = queries.rollout_detail(workspace, odd["id"])
-    assert detail["output"] == "Answer: 3 \ufffd done" and odd["reward"] == 1.0
-    assert "replaced" in odd["note"] and "2" in odd["note"]
+    assert detail["output"] == "Answer: 3 \ufffd done" and odd["reward"] == 1.0 and odd["model"] == "m\ufffd"
+    assert odd["note"].startswith("1 character") and "replaced" in odd["note"]
 
 
 def test_a_write_that_fails_is_retried_and_keeps_every_rollout(workspace, make_suite):
