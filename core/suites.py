@@ -222,6 +222,10 @@ def _parse_task(record: Any, seen: dict[str, int], line: int) -> Task:
 
 def _parse_suite(data: bytes, name: str, source: str) -> Suite:
     """Parse JSONL bytes into a Suite, raising SuiteError at the first bad line."""
+    if data[:2] == b"\x1f\x8b":
+        raise SuiteError(source, None, "is gzip-compressed; decompress it first (a suite is JSONL text)")
+    if b"\0" in data[:65536]:
+        raise SuiteError(source, None, "is a binary file, not JSONL text (it holds NUL bytes)")
     tasks: list[Task] = []
     seen: dict[str, int] = {}
     for number, raw in enumerate(data.split(b"\n"), start=1):
