@@ -218,8 +218,12 @@ async def execute_run(
     jobs = _pending_jobs(ws, run, snapshot)
     params = json.loads(run["params_json"])
     _check_same_server(run, endpoint, base_url)
-    run_owner.claim(ws, run_id, base_url)  # RunBusy when another live process executes it
     client = llm_client.make_client(endpoint, base_url)
+    try:
+        run_owner.claim(ws, run_id, base_url)  # RunBusy when another live process executes it
+    except BaseException:
+        await client.close()
+        raise
     state = ws.one("SELECT n_done, n_errors, reward_sum FROM runs WHERE id = ?", (run_id,))
     counters = {"done": state["n_done"], "errors": state["n_errors"], "sum": state["reward_sum"]}
     total = run["n_planned"]
