@@ -128,8 +128,11 @@ class RolloutWriter:
             log.exception("writing rollouts failed; they are kept and retried")
             written = []
         if written:
-            done = {id(row) for row in written}
-            self.pending = [row for row in self.pending if id(row) not in done]
+            if len(written) == len(self.pending):
+                self.pending = []
+            else:
+                done = {id(row) for row in written}
+                self.pending = [row for row in self.pending if id(row) not in done]
             self.on_written(written)
         self._failures = 0 if not self.pending else self._failures + 1
         return not self.pending
@@ -242,31 +245,29 @@ class RolloutWriter:
             )
 
     def _prepare(self, item: Finished) -> _Row:
-        """The rows for one rollout, every text made storable (what was replaced is counted in a note)."""
+        """The rows for one rollout, every text storable (what was replaced is counted in a note)."""
         result, error, verdict = item.result, item.error, item.verdict
         replaced = item.replaced
-
-        def clean(value):
-            nonlocal replaced
-            if not isinstance(value, str):
-                return value
-            value, n = storable(value)
-            replaced += n
-            return value
-
         failed = error is not None
+        # The reply, its model name and finish reason were made storable by llm_client; the feedback
+        # quotes only them and the suite. An error message may quote anything: checked here.
+        feedback = None if failed else verdict.feedback
+        message = str(error) if failed else None
+        if message is not None and not message.isascii():
+            message, n = storable(message)
+            replaced += n
         values = [
             new_id("ro", 6), self.run["id"], item.task_id, item.sample_index, self.snapshot_id, item.seed,
             "error" if failed else "ok",
             None if failed else verdict.reward,
-            None if failed else clean(verdict.feedback),
-            clean(str(error)) if failed else None,
+            feedback,
+            message,
             result.prompt_tokens if result else None,
             result.completion_tokens if result else None,
             result.latency_ms if result else error.latency_ms,
             result.attempts if result else error.attempts,
-            clean(result.model) if result else None,
-            clean(result.finish_reason) if result else None,
+            result.model if result else None,
+            result.finish_reason if result else None,
             now(),
             None,
         ]
