@@ -76,7 +76,7 @@ def test_a_malformed_spec_is_a_verdict_not_an_exception(spec, output):
 @pytest.mark.timeout(300)
 def test_regex_verifiers_never_raise_or_hang_through_the_pool():
     async def check(cases):
-        pool = VerifierPool(timeout=1.0)
+        pool = VerifierPool(timeout=0.5)
         try:
             for pattern, output in cases:
                 assert_verdict(await pool.verify({"kind": "regex", "pattern": pattern}, output))
@@ -85,7 +85,8 @@ def test_regex_verifiers_never_raise_or_hang_through_the_pool():
 
     cases = []
 
-    @settings(max_examples=120, deadline=None, database=None)
+    # Derandomized: each pattern that backtracks without end costs the time limit, so keep the count fixed.
+    @settings(max_examples=100, deadline=None, database=None, derandomize=True)
     @given(pattern=patterns, output=replies | st.builds(lambda n: "a" * n + "b", st.integers(0, 60)))
     def collect(pattern, output):
         cases.append((pattern, output))
