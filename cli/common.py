@@ -13,16 +13,18 @@ import click
 from lessonlab.core import formatting as fmt
 from lessonlab.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, LessonlabError, database_error
 from lessonlab.core.runner import RunProgress
+from lessonlab.core.settings import SettingsError, check_param, check_timeout
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "CliError", "handle_errors", "workspace_option", "json_option",
-           "emit_json", "status", "ProgressLine", "Throttle", "fmt"]
+           "emit_json", "out", "status", "ProgressLine", "Throttle", "fmt", "checked"]
 
 
 class CliError(click.ClickException):
     """An error shown as one clear line; exit 2 for bad input, 1 when the work failed."""
 
     def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT):
-        super().__init__(message)
+        # Messages quote ids, file lines and server replies: never let them drive the terminal.
+        super().__init__(fmt.printable(message))
         self.exit_code = exit_code
 
 
@@ -37,6 +39,19 @@ def workspace_option(fn):
 def json_option(fn):
     """Add --json to a command."""
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON only on stdout.")(fn)
+
+
+def checked(name: str):
+    """A click callback checking a sampling option (or "timeout") against the core's ranges: one clear line."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value):
+        try:
+            check_timeout(value) if name == "timeout" else check_param(name, value)
+        except SettingsError as exc:
+            raise CliError(f"{param.opts[0]}: {exc}") from None
+        return value
+
+    return callback
 
 
 def handle_errors(fn):
@@ -62,9 +77,14 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
+def out(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Human-readable output: text from models, servers, suites and imports shown with control characters escaped."""
+    click.echo(fmt.printable(text), err=err, nl=nl)
+
+
 def status(message: str) -> None:
     """A status line on stderr (stdout stays for results)."""
-    click.echo(message, err=True)
+    out(message, err=True)
 
 
 class Throttle:

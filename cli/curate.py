@@ -8,7 +8,7 @@ from lessonlab.core import review
 from lessonlab.core.settings import load_settings
 from lessonlab.core.workspace import open_workspace
 
-from .common import emit_json, handle_errors, json_option, workspace_option
+from .common import emit_json, handle_errors, json_option, out, workspace_option
 from .lessons import budget_line, report_change, scope_option
 from .reflect import print_proposals
 
@@ -31,13 +31,13 @@ def proposals_cmd(status, reflection_id, workspace_path, as_json) -> None:
     proposed = ([lesson for lesson in L.list_lessons(ws, status="proposed") if lesson.origin == "human"]
                 if status in ("pending", "all") else [])
     if not props and not proposed:
-        click.echo(f"no {'' if status == 'all' else status + ' '}proposals")
+        out(f"no {'' if status == 'all' else status + ' '}proposals")
         return
     print_proposals(props)
     for lesson in proposed:
-        click.echo(f"{lesson.id}  proposed lesson (written by hand)\n    text: {lesson.text}")
+        out(f"{lesson.id}  proposed lesson (written by hand)\n    text: {lesson.text}")
     if status == "pending":
-        click.echo("\naccept with `lessonlab accept ID [--text \"edited\"]`, reject with `lessonlab reject ID --reason ...`")
+        out("\naccept with `lessonlab accept ID [--text \"edited\"]`, reject with `lessonlab reject ID --reason ...`")
 
 
 @click.command("accept")
@@ -48,10 +48,11 @@ def proposals_cmd(status, reflection_id, workspace_path, as_json) -> None:
 @workspace_option
 @json_option
 @handle_errors
-def accept_cmd(ident, text, reason, scopes, workspace_path, as_json) -> None:
+def accept_cmd(ident, text, reason, scopes, allow_unknown_suite, workspace_path, as_json) -> None:
     """Accept a proposal (or a proposed lesson): apply it as a new lesson, version, merge or retirement."""
     ws = open_workspace(workspace_path)
-    change = review.accept(ws, ident, text=text, reason=reason, scope=list(scopes) or None)
+    change = review.accept(ws, ident, text=text, reason=reason, scope=list(scopes) or None,
+                           allow_unknown_suite=allow_unknown_suite)
     states = ", ".join(f"{lid} → {st}" for lid, st in change.statuses.items())
     report_change(change, as_json, f"accepted {change.proposal_id or ident}: {states}")
     budget_line(ws, load_settings())

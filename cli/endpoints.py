@@ -9,7 +9,7 @@ import click
 from lessonlab.core.llm_client import probe_endpoint
 from lessonlab.core.settings import Endpoint, load_settings, save_settings
 
-from .common import EXIT_FAILED, emit_json, endpoint_url, handle_errors, json_option, status
+from .common import EXIT_FAILED, checked, emit_json, endpoint_url, handle_errors, json_option, out, status
 
 
 @click.group("endpoints", invoke_without_command=True)
@@ -32,7 +32,7 @@ def endpoints_cmd(ctx: click.Context, as_json: bool) -> None:
         url = row["base_url"] or "(embedded: llama-cpp-python server on 127.0.0.1, started on demand)"
         key = f"key from ${row['key_env']}" if row["key_env"] else "no key"
         mark = " *" if row["default"] else ""
-        click.echo(f"{row['name']}{mark}\t{row['model']}\t{url}\t{key}")
+        out(f"{row['name']}{mark}\t{row['model']}\t{url}\t{key}")
 
 
 @endpoints_cmd.command("add")
@@ -40,9 +40,12 @@ def endpoints_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.option("--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
 @click.option("--model", required=True, help="Model name to request.")
 @click.option("--key-env", default=None, help="NAME of the environment variable holding the API key.")
-@click.option("--temperature", type=float, default=None, help="Default sampling temperature.")
-@click.option("--max-tokens", type=int, default=None, help="Default max tokens per reply.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds per request.")
+@click.option("--temperature", type=float, default=None, callback=checked("temperature"),
+              help="Default sampling temperature (0 to 2).")
+@click.option("--max-tokens", type=int, default=None, callback=checked("max_tokens"),
+              help="Default max tokens per reply.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, callback=checked("timeout"),
+              help="Seconds per request.")
 @click.option("--default", "make_default", is_flag=True, help="Use this endpoint when none is named.")
 @handle_errors
 def endpoints_add(name, base_url, model, key_env, temperature, max_tokens, timeout, make_default) -> None:
@@ -80,8 +83,8 @@ def endpoints_test(name, as_json) -> None:
     if as_json:
         emit_json({k: v for k, v in asdict(result).items() if v is not None or k in ("ok",)})
     elif result.ok:
-        click.echo(f"{name}: ok in {result.latency_ms:.0f} ms (model {result.server_model}): {result.reply!r}")
+        out(f"{name}: ok in {result.latency_ms:.0f} ms (model {result.server_model}): {result.reply!r}")
     else:
-        click.echo(f"{name}: FAILED: {result.error}")
+        out(f"{name}: FAILED: {result.error}")
     if not result.ok:
         sys.exit(EXIT_FAILED)

@@ -11,8 +11,8 @@ from lessonlab.core.lessons import active_lessons, resolve_lesson_id
 from lessonlab.core.settings import load_settings
 from lessonlab.core.workspace import open_workspace
 
-from .common import (EXIT_FAILED, CliError, Throttle, emit_json, endpoint_url, fmt, handle_errors, json_option,
-                     workspace_option)
+from .common import (EXIT_FAILED, CliError, Throttle, checked, emit_json, endpoint_url, fmt, handle_errors,
+                     json_option, out, workspace_option)
 
 
 @click.command("impact")
@@ -33,22 +33,22 @@ def impact_cmd(lesson, suite, workspace_path, as_json) -> None:
         emit_json([r.to_dict() for r in rows])
         return
     if not rows:
-        click.echo("no lessons yet; add one with `lessonlab lessons add` or accept a proposal")
+        out("no lessons yet; add one with `lessonlab lessons add` or accept a proposal")
         return
-    click.echo(f"{'lesson':<14}{'status':<9}{'tok':>5}{'runs':>6}{'with':>7}{'w/o':>7}  "
+    out(f"{'lesson':<14}{'status':<9}{'tok':>5}{'runs':>6}{'with':>7}{'w/o':>7}  "
                f"{'observed lift [95% CI]':<34}{'ablation':<22}text")
     for r in rows:
         text = r.text.replace("\n", " ")
         text = text if len(text) <= 50 else text[:49] + "…"
-        click.echo(f"{r.lesson_id:<14}{r.status:<9}{r.tokens:>5}{r.runs_with:>6}{r.rollouts_with:>7}"
+        out(f"{r.lesson_id:<14}{r.status:<9}{r.tokens:>5}{r.runs_with:>6}{r.rollouts_with:>7}"
                    f"{r.rollouts_comparable_without:>7}  {fmt.lift(r.observational, units=True):<34}"
                    f"{fmt.ablation(r.latest_ablation):<22}{text}")
         if r.confounded_with:
-            click.echo(f"{'':<14}confounded: came and went together with {', '.join(r.confounded_with)} — "
+            out(f"{'':<14}confounded: came and went together with {', '.join(r.confounded_with)} — "
                        f"the lift belongs to the set")
         elif not r.observational.enough_data and r.observational.note:
-            click.echo(f"{'':<14}{r.observational.note}")
-    click.echo("\nlift = mean over (task, model) of reward with − without the lesson; "
+            out(f"{'':<14}{r.observational.note}")
+    out("\nlift = mean over (task, model) of reward with − without the lesson; "
                "`lessonlab ablate LESSON` measures it causally")
 
 
@@ -66,16 +66,16 @@ def timeline_cmd(suite, model, workspace_path, as_json) -> None:
         emit_json(rows)
         return
     if not rows:
-        click.echo(f"no runs of suite {suite!r}")
+        out(f"no runs of suite {suite!r}")
         return
     for run in rows:
         for event in run["events_before"]:
             version = f" v{event['version']}" if event.get("version") else ""
             reason = f" — {event['reason']}" if event.get("reason") else ""
-            click.echo(f"    ↳ {event['created_at'][:19]}  {event['kind']:<9} {event['lesson_id']}{version}"
+            out(f"    ↳ {event['created_at'][:19]}  {event['kind']:<9} {event['lesson_id']}{version}"
                        f" ({event['author']}){reason}")
         bar = "#" * int(round((run["mean_reward"] or 0) * 20))
-        click.echo(f"{run['created_at'][:19]}  {run['id']:<16}{run['kind']:<9}{(run['model'] or '')[:24]:<25}"
+        out(f"{run['created_at'][:19]}  {run['id']:<16}{run['kind']:<9}{(run['model'] or '')[:24]:<25}"
                    f"lessons {run['lessons'] or 0:>2}  reward {fmt.reward(run['mean_reward'])} {bar}")
 
 
@@ -88,7 +88,7 @@ def timeline_cmd(suite, model, workspace_path, as_json) -> None:
 @click.option("--samples", "-k", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--endpoint", "endpoint_name", default=None)
 @click.option("--concurrency", "-c", type=click.IntRange(min=1, max=1024), default=4, show_default=True)
-@click.option("--temperature", type=float, default=None)
+@click.option("--temperature", type=float, default=None, callback=checked("temperature"))
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=None, help="Seed shared by both arms (random when omitted).")
 @workspace_option
@@ -101,6 +101,7 @@ def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_n
         raise CliError("name one LESSON or pass --all")
     settings = load_settings()
     ws = open_workspace(workspace_path)
+    ws.require_writable()
     suite, tasks = impact_core.ablation_tasks(suite_name, split, limit)
     endpoint = settings.endpoint(endpoint_name or settings.default_endpoint)
     if ablate_all:
@@ -121,7 +122,7 @@ def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_n
     try:
         with endpoint_url(endpoint, quiet=as_json) as url:
             for lesson_id in lesson_ids:
-                click.echo(f"ablating {lesson_id} on {suite.name} ({split}, {len(tasks)} tasks × {samples})", err=True)
+                out(f"ablating {lesson_id} on {suite.name} ({split}, {len(tasks)} tasks × {samples})", err=True)
                 result = asyncio.run(impact_core.run_ablation(
                     ws, lesson_id, suite, tasks, endpoint=endpoint, base_url=url, samples=samples, split=split,
                     settings=settings, concurrency=concurrency, params=params, seed=seed, progress=progress,
@@ -129,14 +130,14 @@ def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_n
                 throttle.close()
                 results.append(result)
     except KeyboardInterrupt:
-        click.echo("\ninterrupted", err=True)
+        out("\ninterrupted", err=True)
         sys.exit(EXIT_FAILED)
     if as_json:
         data = [r.to_dict() for r in results]
         emit_json(data[0] if len(data) == 1 and not ablate_all else data)
     else:
         for r in results:
-            click.echo(f"{r.lesson_id}: lift {r.lift.describe()}  with {r.lift.n_with} / without {r.lift.n_without} "
+            out(f"{r.lesson_id}: lift {r.lift.describe()}  with {r.lift.n_with} / without {r.lift.n_without} "
                        f"rollouts  (runs {r.run_with} vs {r.run_without}, {r.status})")
     if any(r.status != "completed" for r in results):
         sys.exit(EXIT_FAILED)

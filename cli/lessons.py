@@ -12,11 +12,13 @@ from lessonlab.core.settings import load_settings
 from lessonlab.core.snapshots import current_snapshot, snapshot_lessons
 from lessonlab.core.workspace import open_workspace
 
-from .common import emit_json, fmt, handle_errors, json_option, workspace_option
+from .common import emit_json, fmt, handle_errors, json_option, out, workspace_option
 
 
 def scope_option(fn):
-    """Add --scope SUITE (repeatable) to a command."""
+    """Add --scope SUITE (repeatable) and --allow-unknown-suite to a command."""
+    fn = click.option("--allow-unknown-suite", is_flag=True,
+                      help="Allow --scope to name a suite that is neither built in nor run in this workspace yet.")(fn)
     return click.option("--scope", "scopes", multiple=True, metavar="SUITE",
                         help="Only for runs of this suite (repeat for several; default: all suites).")(fn)
 
@@ -24,7 +26,7 @@ def scope_option(fn):
 def budget_line(ws, settings) -> L.Budget:
     """Say on stderr how big the lessons block is against its budget (a warning when over)."""
     budget = L.budget_status(ws, settings.lesson_token_budget)
-    click.echo(("warning: " if budget.over else "") + budget.message(), err=True)
+    out(("warning: " if budget.over else "") + budget.message(), err=True)
     return budget
 
 
@@ -33,7 +35,7 @@ def report_change(change: L.LessonChange, as_json: bool, message: str) -> None:
     if as_json:
         emit_json(change.to_dict())
     else:
-        click.echo(message)
+        out(message)
 
 
 @click.group("lessons", invoke_without_command=True)
@@ -84,25 +86,25 @@ def _list_lessons(status, show_all, suite, workspace_path, as_json) -> None:
                    "budget": {"tokens": budget.tokens, "budget": budget.budget, "over": budget.over,
                               "active": budget.lessons}})
         if budget.over:
-            click.echo("warning: " + budget.message(), err=True)
+            out("warning: " + budget.message(), err=True)
         return
     if not rows:
-        click.echo("no lessons yet; write one with `lessonlab lessons add \"...\"` or run `lessonlab reflect`")
+        out("no lessons yet; write one with `lessonlab lessons add \"...\"` or run `lessonlab reflect`")
     else:
-        click.echo(f"{'lesson':<14}{'status':<10}{'ver':>4}{'tokens':>7}{'uses':>7}  {'impact (lift [95% CI])':<26}"
+        out(f"{'lesson':<14}{'status':<10}{'ver':>4}{'tokens':>7}{'uses':>7}  {'impact (lift [95% CI])':<26}"
                    f"{'scope':<14}text")
         for lesson in rows:
             text = " ".join(lesson.text.split())
             text = text if len(text) <= 60 else text[:59] + "…"
             row = impacts.get(lesson.id)
-            click.echo(f"{lesson.id:<14}{lesson.status:<10}{'v' + str(lesson.version):>4}{lesson.tokens:>7}"
+            out(f"{lesson.id:<14}{lesson.status:<10}{'v' + str(lesson.version):>4}{lesson.tokens:>7}"
                        f"{(row.rollouts_with if row else 0):>7}  {(fmt.lift(row.observational, confounded=bool(row.confounded_with)) if row else fmt.DASH):<26}"
                        f"{fmt.scope(lesson.scope)[:13]:<14}{text}")
     line = budget.message()
     if budget.over:
         click.secho("\n!! " + line, fg="red", bold=True, err=True)
     else:
-        click.echo("\n" + line)
+        out("\n" + line)
 
 
 @lessons_cmd.command("show")
@@ -118,12 +120,12 @@ def lessons_show(ident, workspace_path, as_json) -> None:
     if as_json:
         emit_json(lesson | {"reflection": history["reflection"], "used_in": history["used_in"]})
         return
-    click.echo(f"lesson {lesson['id']}  [{lesson['status']}]  v{lesson['version']} ({lesson['version_id']})  "
+    out(f"lesson {lesson['id']}  [{lesson['status']}]  v{lesson['version']} ({lesson['version_id']})  "
                f"~{lesson['tokens']} tokens  scope: {fmt.scope(lesson['scope'])}")
     origin = (f"from reflection {lesson['reflection_id']}" if lesson["origin"] == "reflection" else "written by hand")
-    click.echo(f"origin: {origin}; created {lesson['created_at']}, updated {lesson['updated_at']}")
-    click.echo(f"in {history['used_in']['snapshots']} snapshot(s), seen by {history['used_in']['rollouts']} rollout(s)")
-    click.echo("\n" + lesson["text"])
+    out(f"origin: {origin}; created {lesson['created_at']}, updated {lesson['updated_at']}")
+    out(f"in {history['used_in']['snapshots']} snapshot(s), seen by {history['used_in']['rollouts']} rollout(s)")
+    out("\n" + lesson["text"])
 
 
 @lessons_cmd.command("add")
@@ -134,11 +136,11 @@ def lessons_show(ident, workspace_path, as_json) -> None:
 @workspace_option
 @json_option
 @handle_errors
-def lessons_add(text, scopes, reason, proposed, workspace_path, as_json) -> None:
+def lessons_add(text, scopes, allow_unknown_suite, reason, proposed, workspace_path, as_json) -> None:
     """Write a lesson by hand (active at once unless --proposed)."""
     ws = open_workspace(workspace_path)
     change = L.add_lesson(ws, text, scope=list(scopes) or None, reason=reason,
-                          status="proposed" if proposed else "active")
+                          status="proposed" if proposed else "active", allow_unknown_suite=allow_unknown_suite)
     report_change(change, as_json, f"added lesson {change.lesson_ids[0]} ({change.statuses[change.lesson_ids[0]]})")
     budget_line(ws, load_settings())
 
@@ -152,11 +154,11 @@ def lessons_add(text, scopes, reason, proposed, workspace_path, as_json) -> None
 @workspace_option
 @json_option
 @handle_errors
-def lessons_edit(ident, text, reason, scopes, all_suites, workspace_path, as_json) -> None:
+def lessons_edit(ident, text, reason, scopes, allow_unknown_suite, all_suites, workspace_path, as_json) -> None:
     """Give a lesson new text (a new version; the old one stays in its history)."""
     ws = open_workspace(workspace_path)
     scope = None if all_suites else (list(scopes) if scopes else "unchanged")
-    change = L.edit_lesson(ws, ident, text, reason=reason, scope=scope)
+    change = L.edit_lesson(ws, ident, text, reason=reason, scope=scope, allow_unknown_suite=allow_unknown_suite)
     version = L.get_lesson(ws, change.lesson_ids[0]).version
     report_change(change, as_json, f"lesson {change.lesson_ids[0]} is now at v{version}")
     budget_line(ws, load_settings())
@@ -202,31 +204,31 @@ def lessons_history(ident, workspace_path, as_json) -> None:
         emit_json(h)
         return
     lesson = h["lesson"]
-    click.echo(f"lesson {lesson['id']}  [{lesson['status']}]  scope: {fmt.scope(lesson['scope'])}")
+    out(f"lesson {lesson['id']}  [{lesson['status']}]  scope: {fmt.scope(lesson['scope'])}")
     if lesson["origin"] == "reflection":
         ref = h["reflection"] or {}
-        click.echo(f"came from reflection {lesson['reflection_id']} ({ref.get('kind', '?')} by "
+        out(f"came from reflection {lesson['reflection_id']} ({ref.get('kind', '?')} by "
                    f"{ref.get('server_model') or ref.get('model', '?')} on {ref.get('endpoint', '?')}, "
                    f"{ref.get('created_at', '?')})")
     else:
-        click.echo("written by hand")
+        out("written by hand")
     for p in h["proposals"]:
         evidence = ", ".join(p["evidence"]) or "none cited"
-        click.echo(f"  proposal {p['id']} ({p['op']}, {p['status']} by {p['decided_by'] or '—'}): "
+        out(f"  proposal {p['id']} ({p['op']}, {p['status']} by {p['decided_by'] or '—'}): "
                    f"{p['rationale'] or ''}\n    evidence rollouts: {evidence}")
-    click.echo(f"used in {h['used_in']['snapshots']} snapshot(s), {h['used_in']['rollouts']} rollout(s)")
-    click.echo("\nversions:")
+    out(f"used in {h['used_in']['snapshots']} snapshot(s), {h['used_in']['rollouts']} rollout(s)")
+    out("\nversions:")
     for v in h["versions"]:
         parents = f"  merged from {', '.join(v['parents'])}" if v["parents"] else ""
-        click.echo(f"\n  v{v['version']} ({v['id']})  by {v['author']}  {v['created_at']}  ~{v['tokens_est']} tokens"
+        out(f"\n  v{v['version']} ({v['id']})  by {v['author']}  {v['created_at']}  ~{v['tokens_est']} tokens"
                    f"{parents}")
         if v["reason"]:
-            click.echo(f"  reason: {v['reason']}")
-        click.echo(textwrap.indent(v["diff"].rstrip("\n"), "    "))
-    click.echo("\nevents:")
+            out(f"  reason: {v['reason']}")
+        out(textwrap.indent(v["diff"].rstrip("\n"), "    "))
+    out("\nevents:")
     for e in h["events"]:
         move = f"{e['from_status'] or '—'} → {e['to_status']}" if e["to_status"] else ""
-        click.echo(f"  {e['created_at']}  {e['kind']:<9} {move:<22} by {e['author']}"
+        out(f"  {e['created_at']}  {e['kind']:<9} {move:<22} by {e['author']}"
                    + (f": {e['reason']}" if e["reason"] else ""))
 
 
@@ -251,5 +253,6 @@ def export_prompt(suite, workspace_path, as_json) -> None:
         emit_json({"snapshot_id": snap.id, "hash": snap.hash, "system_prompt": snap.system_prompt,
                    "lessons": snapshot_lessons(ws, snap.id)})
         return
-    click.echo(f"snapshot {snap.id}, {snap.lesson_count} lesson(s)", err=True)
-    sys.stdout.write(snap.system_prompt + "\n")
+    out(f"snapshot {snap.id}, {snap.lesson_count} lesson(s)", err=True)
+    # Exact text when piped (it is what a run sends); escaped on a terminal, which it must not drive.
+    sys.stdout.write((fmt.printable(snap.system_prompt) if sys.stdout.isatty() else snap.system_prompt) + "\n")

@@ -10,7 +10,8 @@ from lessonlab.core.settings import load_settings
 from lessonlab.core.suites import load_suite
 from lessonlab.core.workspace import open_workspace
 
-from .common import EXIT_FAILED, emit_json, endpoint_url, fmt, handle_errors, json_option, workspace_option
+from .common import (EXIT_FAILED, emit_json, endpoint_url, fmt, handle_errors, json_option, out,
+                     workspace_option)
 
 
 @click.command("loop")
@@ -39,6 +40,7 @@ def loop_cmd(suite_name, rounds, samples, limit, endpoint_name, reflect_endpoint
     """Headless loop: run → reflect → (gated) accept → next round; prints a round-by-round table."""
     settings = load_settings()
     ws = open_workspace(workspace_path)
+    ws.require_writable()
     suite = load_suite(suite_name)
     endpoint = settings.endpoint(endpoint_name or settings.default_endpoint)
     reflector = settings.endpoint(reflect_endpoint) if reflect_endpoint else endpoint
@@ -48,7 +50,7 @@ def loop_cmd(suite_name, rounds, samples, limit, endpoint_name, reflect_endpoint
 
     def say(message: str) -> None:
         if not as_json:
-            click.echo(message, err=True)
+            out(message, err=True)
 
     with endpoint_url(endpoint, quiet=as_json) as url:
         if reflector.name == endpoint.name:
@@ -59,17 +61,17 @@ def loop_cmd(suite_name, rounds, samples, limit, endpoint_name, reflect_endpoint
     if as_json:
         emit_json(result.to_dict())
     else:
-        click.echo(f"{'round':>5}  {'run':<16}{'train':>7}  {'reflection':<14}{'status':<8}{'pend':>5}"
+        out(f"{'round':>5}  {'run':<16}{'train':>7}  {'reflection':<14}{'status':<8}{'pend':>5}"
                    f"{'held-out':>10}  accepted")
         for r in result.rounds:
-            click.echo(f"{r.round:>5}  {r.run_id:<16}{fmt.reward(r.train_reward):>7}  {r.reflection_id or '—':<14}"
+            out(f"{r.round:>5}  {r.run_id:<16}{fmt.reward(r.train_reward):>7}  {r.reflection_id or '—':<14}"
                        f"{r.reflection_status:<8}{r.n_pending:>5}{fmt.reward(r.heldout_reward):>10}  "
                        f"{', '.join(r.accepted) or '—'}")
         decisions = [(r.round, g) for r in result.rounds for g in r.gate]
         if decisions:
-            click.echo("\nthe gate, proposal by proposal:")
+            out("\nthe gate, proposal by proposal:")
         for number, g in decisions:
-            click.echo(f"  round {number}: {g['proposal']} ({g['op']}) {g['decision'].upper()}: {g['why']}")
-        click.echo(f"\n{result.message}")
+            out(f"  round {number}: {g['proposal']} ({g['op']}) {g['decision'].upper()}: {g['why']}")
+        out(f"\n{result.message}")
     if result.failed:
         sys.exit(EXIT_FAILED)

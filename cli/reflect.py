@@ -11,7 +11,7 @@ from lessonlab.core import reflection as R
 from lessonlab.core.settings import load_settings
 from lessonlab.core.workspace import open_workspace
 
-from .common import (EXIT_FAILED, CliError, emit_json, endpoint_url, handle_errors, json_option,
+from .common import (EXIT_FAILED, CliError, checked, emit_json, endpoint_url, handle_errors, json_option, out,
                      workspace_option)
 
 
@@ -21,7 +21,8 @@ def endpoint_options(fn):
                       help="Endpoint of the reflecting model (default: the default endpoint).")(fn)
     fn = click.option("--max-tokens", type=click.IntRange(min=16), default=None,
                       help=f"Longest reply (default: {R.DEFAULT_REPLY_TOKENS}).")(fn)
-    fn = click.option("--temperature", type=float, default=None, help="Override the endpoint's temperature.")(fn)
+    fn = click.option("--temperature", type=float, default=None, callback=checked("temperature"),
+                      help="Override the endpoint's temperature.")(fn)
     return fn
 
 
@@ -35,11 +36,11 @@ class _Echo:
     def __call__(self, chunk: str) -> None:
         if self.enabled:
             self.any = True
-            click.echo(chunk, err=True, nl=False)
+            out(chunk, err=True, nl=False)
 
     def end(self) -> None:
         if self.any:
-            click.echo("", err=True)
+            out("", err=True)
 
 
 @click.command("reflect")
@@ -60,6 +61,7 @@ def reflect_cmd(run_id, rollout_ids, suite, last, context_tokens, endpoint_name,
     """Ask a model to review rollouts with their rewards and propose lesson operations (as pending proposals)."""
     settings = load_settings()
     ws = open_workspace(workspace_path)
+    ws.require_writable()
     ids = [i for raw in rollout_ids for i in raw.replace(",", " ").split()]
     if last is not None and not suite:
         raise CliError("--last goes with --suite")
@@ -68,7 +70,7 @@ def reflect_cmd(run_id, rollout_ids, suite, last, context_tokens, endpoint_name,
     echo = _Echo(not quiet and not as_json)
     with endpoint_url(endpoint, quiet=as_json) as url:
         if not as_json:
-            click.echo(f"reflecting with {endpoint.name} ({endpoint.model})…", err=True)
+            out(f"reflecting with {endpoint.name} ({endpoint.model})…", err=True)
         result = R.reflect(ws, endpoint, base_url=url, run_id=run_id, rollout_ids=ids or None, suite=suite,
                            last=last, settings=settings, context_tokens=context_tokens, max_tokens=max_tokens,
                            temperature=temperature, on_chunk=echo if echo.enabled else None)
@@ -83,20 +85,20 @@ def _print_reflection(ws, result: R.ReflectionResult, as_json: bool) -> None:
         emit_json(result.to_dict() | {"proposals": L.list_proposals(ws, status=None,
                                                                        reflection_id=result.reflection_id)})
         return
-    click.echo(f"\nreflection {result.reflection_id} ({result.kind}): {result.status}; "
+    out(f"\nreflection {result.reflection_id} ({result.kind}): {result.status}; "
                f"{result.n_included} rollout(s) in context, {result.n_omitted} left out; "
                f"response mode {result.response_mode or '—'}")
     if result.status != "ok":
-        click.echo(f"FAILED: {result.error}")
-        click.echo(f"the reply is kept verbatim: lessonlab reflections {result.reflection_id}")
+        out(f"FAILED: {result.error}")
+        out(f"the reply is kept verbatim: lessonlab reflections {result.reflection_id}")
         return
     if result.analysis:
-        click.echo("\nanalysis: " + result.analysis)
+        out("\nanalysis: " + result.analysis)
     props = L.list_proposals(ws, status=None, reflection_id=result.reflection_id)
     if props:
-        click.echo("")
+        out("")
         print_proposals(props)
-    click.echo(f"\n{result.n_pending} pending, {result.n_invalid} invalid proposal(s)"
+    out(f"\n{result.n_pending} pending, {result.n_invalid} invalid proposal(s)"
                + ("; review with `lessonlab proposals`, then `lessonlab accept ID` or `lessonlab reject ID`"
                   if result.n_pending else ""))
 
@@ -104,20 +106,20 @@ def _print_reflection(ws, result: R.ReflectionResult, as_json: bool) -> None:
 def print_proposals(props: list[dict]) -> None:
     for p in props:
         target = f" {', '.join(p['lesson_ids'])}" if p["lesson_ids"] else ""
-        click.echo(f"{p['id']}  {p['op']}{target}  [{p['status']}]  from {p['reflection_id']}")
+        out(f"{p['id']}  {p['op']}{target}  [{p['status']}]  from {p['reflection_id']}")
         if p["text"]:
-            click.echo(textwrap.indent(textwrap.fill(p["text"], 96), "    text: ", lambda line: True)
+            out(textwrap.indent(textwrap.fill(p["text"], 96), "    text: ", lambda line: True)
                        .replace("\n    text: ", "\n          "))
         if p["rationale"]:
-            click.echo(f"    why:  {p['rationale']}")
+            out(f"    why:  {p['rationale']}")
         if p["evidence"]:
-            click.echo(f"    evidence: {', '.join(p['evidence'])}")
+            out(f"    evidence: {', '.join(p['evidence'])}")
         if p["invalid_reason"]:
-            click.echo(f"    INVALID: {p['invalid_reason']}")
+            out(f"    INVALID: {p['invalid_reason']}")
         for line in (p.get("note") or "").splitlines():
-            click.echo(f"    note: {line}")
+            out(f"    note: {line}")
         for leak in p["leakage"]:
-            click.echo(f"    LEAKAGE ({leak['kind']}): {leak['task']} ({leak['split']}): {leak['detail']}")
+            out(f"    LEAKAGE ({leak['kind']}): {leak['task']} ({leak['split']}): {leak['detail']}")
 
 
 @click.command("reflections")
@@ -135,9 +137,9 @@ def reflections_cmd(ident, limit, workspace_path, as_json) -> None:
             emit_json(rows)
             return
         if not rows:
-            click.echo("no reflections yet; try: lessonlab reflect --run RUN")
+            out("no reflections yet; try: lessonlab reflect --run RUN")
         for r in rows:
-            click.echo(f"{r['id']}  {r['kind']:<8}{r['status']:<8}{r['endpoint']:<10}{r['response_mode'] or '—':<19}"
+            out(f"{r['id']}  {r['kind']:<8}{r['status']:<8}{r['endpoint']:<10}{r['response_mode'] or '—':<19}"
                        f"{r['proposals']:>3} proposals "
                        f"({r['pending']} pending)  {r['created_at']}" + (f"  {r['error']}" if r["error"] else ""))
         return
@@ -145,22 +147,22 @@ def reflections_cmd(ident, limit, workspace_path, as_json) -> None:
     if as_json:
         emit_json(d)
         return
-    click.echo(f"reflection {d['id']} ({d['kind']})  [{d['status']}]  endpoint {d['endpoint']}  "
+    out(f"reflection {d['id']} ({d['kind']})  [{d['status']}]  endpoint {d['endpoint']}  "
                f"model {d['server_model'] or d['model']}  prompt {d['prompt_name']} sha256:{d['prompt_hash'][:12]}  "
                f"response mode {d['response_mode'] or '—'}")
     included = sum(r["included"] for r in d["rollouts"])
-    click.echo(f"{included} rollout(s) in context, {len(d['rollouts']) - included} left out; "
+    out(f"{included} rollout(s) in context, {len(d['rollouts']) - included} left out; "
                f"tokens {d['prompt_tokens']}+{d['completion_tokens']}")
     for r in d["rollouts"]:
         if not r["included"]:
-            click.echo(f"  left out {r['rollout_id']}: {r['reason']}")
+            out(f"  left out {r['rollout_id']}: {r['reason']}")
     for note in d["context"].get("notes", []):
-        click.echo(f"note: {note}")
+        out(f"note: {note}")
     if d["error"]:
-        click.echo(f"error: {d['error']}")
-    click.echo(f"\n--- raw reply ---\n{d['raw_reply'] if d['raw_reply'] is not None else '(none)'}")
+        out(f"error: {d['error']}")
+    out(f"\n--- raw reply ---\n{d['raw_reply'] if d['raw_reply'] is not None else '(none)'}")
     if d["proposals"]:
-        click.echo("\n--- proposals ---")
+        out("\n--- proposals ---")
         print_proposals(d["proposals"])
 
 
@@ -176,6 +178,7 @@ def distill_cmd(budget, endpoint_name, max_tokens, temperature, quiet, workspace
     """Ask for merge/edit/retire proposals that bring the active lessons under the token budget."""
     settings = load_settings()
     ws = open_workspace(workspace_path)
+    ws.require_writable()
     endpoint = settings.endpoint(endpoint_name or settings.default_endpoint)
     target = budget or settings.lesson_token_budget
     echo = _Echo(not quiet and not as_json)
@@ -186,7 +189,7 @@ def distill_cmd(budget, endpoint_name, max_tokens, temperature, quiet, workspace
     _print_reflection(ws, result, as_json)
     if not as_json:
         verdict = "under" if result.tokens_after <= target else "still OVER"
-        click.echo(f"lessons block: ~{result.tokens_before} tokens now → ~{result.tokens_after} if every pending "
+        out(f"lessons block: ~{result.tokens_before} tokens now → ~{result.tokens_after} if every pending "
                    f"proposal is accepted ({verdict} the {target}-token budget)")
     if result.status != "ok":
         sys.exit(EXIT_FAILED)

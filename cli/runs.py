@@ -14,10 +14,11 @@ from lessonlab.core.settings import load_settings
 from lessonlab.core.snapshots import load_snapshot
 from lessonlab.core.suites import builtin_suites, load_suite
 from lessonlab.core.transfer import rollout_scores
+from lessonlab.core.verifiers import DEFAULT_VERIFY_TIMEOUT
 from lessonlab.core.workspace import open_workspace
 
-from .common import (EXIT_FAILED, CliError, ProgressLine, emit_json, endpoint_url, fmt, handle_errors,
-                     json_option, status, workspace_option)
+from .common import (EXIT_FAILED, CliError, ProgressLine, checked, emit_json, endpoint_url, fmt, handle_errors,
+                     json_option, out, status, workspace_option)
 
 
 @click.command("suites")
@@ -32,10 +33,10 @@ def suites_cmd(as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    click.echo(f"{'suite':<14}{'train':>7}{'heldout':>9}{'total':>7}")
+    out(f"{'suite':<14}{'train':>7}{'heldout':>9}{'total':>7}")
     for row in rows:
-        click.echo(f"{row['name']:<14}{row['train']:>7}{row['heldout']:>9}{row['total']:>7}")
-    click.echo("\n--suite also takes a path to a JSONL file of your own.")
+        out(f"{row['name']:<14}{row['train']:>7}{row['heldout']:>9}{row['total']:>7}")
+    out("\n--suite also takes a path to a JSONL file of your own.")
 
 
 @click.command("run")
@@ -46,19 +47,24 @@ def suites_cmd(as_json: bool) -> None:
               help="Rollouts per task.")
 @click.option("--endpoint", "endpoint_name", default=None, help="Endpoint profile (default: the default one).")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1, max=1024), default=4, show_default=True)
-@click.option("--temperature", type=float, default=None, help="Override the endpoint's temperature.")
+@click.option("--temperature", type=float, default=None, callback=checked("temperature"),
+              help="Override the endpoint's temperature (0 to 2).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Override the endpoint's max tokens.")
 @click.option("--seed", type=int, default=None, help="Run seed; each rollout's seed derives from it.")
 @click.option("--trust-verifiers", is_flag=True, help="Allow `python` verifiers to run code from the suite.")
+@click.option("--verify-timeout", type=float, default=DEFAULT_VERIFY_TIMEOUT, show_default=True,
+              callback=checked("timeout"), metavar="SECONDS",
+              help="A regex, schema pattern or python verifier still running after this scores 0.")
 @click.option("--resume", "resume_id", default=None, metavar="RUN", help="Complete an interrupted run.")
 @workspace_option
 @json_option
 @handle_errors
 def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, temperature, max_tokens, seed,
-            trust_verifiers, resume_id, workspace_path, as_json) -> None:
+            trust_verifiers, verify_timeout, resume_id, workspace_path, as_json) -> None:
     """Send a suite's tasks × samples to an endpoint and store every rollout with its verdict."""
     settings = load_settings()
     ws = open_workspace(workspace_path)
+    ws.require_writable()
     if resume_id:
         if suite_name:
             raise CliError("--resume continues a run as it was planned; do not pass --suite with it")
@@ -70,13 +76,16 @@ def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, tempe
                         samples=samples, concurrency=concurrency, temperature=temperature, max_tokens=max_tokens,
                         seed=seed, trust_verifiers=trust_verifiers)
     status(plan.describe(ws))
+    if plan.notice:
+        status(plan.notice)
     if plan.untrusted_python:
         status("warning: this suite has python verifiers; without --trust-verifiers they score 0")
     bar = ProgressLine()
     interrupted = False
     try:
         with endpoint_url(plan.endpoint) as url:
-            result = asyncio.run(execute_run(ws, plan.run_id, plan.endpoint, base_url=url, progress=bar))
+            result = asyncio.run(execute_run(ws, plan.run_id, plan.endpoint, base_url=url, progress=bar,
+                                             verify_timeout=verify_timeout))
     except KeyboardInterrupt:
         interrupted = True
         result = None
@@ -86,7 +95,7 @@ def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, tempe
         emit_json(summary)
     else:
         print_run_tasks(summary["tasks"])
-        click.echo(
+        out(
             f"\nrun {plan.run_id} {summary['status']}: {summary['done']}/{summary['planned']} rollouts, "
             f"{summary['errors']} errors, mean reward {fmt.reward(summary['mean_reward'])}"
         )
@@ -101,9 +110,9 @@ def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, tempe
 def print_run_tasks(tasks: list[dict]) -> None:
     """Per-task rewards of a run as a table."""
     width = max([len(t["task"]) for t in tasks] + [4])
-    click.echo(f"{'task':<{width}}  {'split':<7}  {'mean':>6}  rewards")
+    out(f"{'task':<{width}}  {'split':<7}  {'mean':>6}  rewards")
     for t in tasks:
-        click.echo(f"{t['task']:<{width}}  {t['split']:<7}  {fmt.reward(t['mean_reward']):>6}  "
+        out(f"{t['task']:<{width}}  {t['split']:<7}  {fmt.reward(t['mean_reward']):>6}  "
                    f"{fmt.rewards(t['rewards'])}")
 
 
@@ -121,13 +130,13 @@ def runs_cmd(suite, limit, workspace_path, as_json) -> None:
         emit_json(rows)
         return
     if not rows:
-        click.echo("no runs yet; start one with: lessonlab run --suite strawberry --limit 5 --samples 2 --endpoint local")
+        out("no runs yet; start one with: lessonlab run --suite strawberry --limit 5 --samples 2 --endpoint local")
         return
-    click.echo(f"{'run':<16}{'suite':<14}{'endpoint':<10}{'model':<26}{'k':>3}{'done':>7}{'reward':>8}{'err':>5}  status")
+    out(f"{'run':<16}{'suite':<14}{'endpoint':<10}{'model':<26}{'k':>3}{'done':>7}{'reward':>8}{'err':>5}  status")
     for r in rows:
         model = (r["server_model"] or r["model"] or "")[:25]
         kind = "" if r["kind"] == "run" else f" ({r['kind']})"
-        click.echo(
+        out(
             f"{r['id']:<16}{r['suite'][:13]:<14}{r['endpoint'][:9]:<10}{model:<26}{r['samples']:>3}"
             f"{r['n_done']:>4}/{r['n_planned']:<3}{fmt.reward(r['mean_reward']):>7}{r['n_errors']:>5}  {r['status']}{kind}"
         )
@@ -155,22 +164,22 @@ def _show_run(ws, run_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(detail)
         return
-    click.echo(f"run {run_id}  [{detail['status']}]  kind {detail['kind']}")
-    click.echo(f"suite {detail['suite']} ({detail['split']}), endpoint {detail['endpoint']}, "
+    out(f"run {run_id}  [{detail['status']}]  kind {detail['kind']}")
+    out(f"suite {detail['suite']} ({detail['split']}), endpoint {detail['endpoint']}, "
                f"model {detail['server_model'] or detail['model']}, snapshot {detail['snapshot_id']}")
     if detail["kind"] == "import":
-        click.echo(f"imported from {detail['source']} ({detail.get('source_format') or '?'}), "
+        out(f"imported from {detail['source']} ({detail.get('source_format') or '?'}), "
                    f"up to {detail['samples']} sample(s) per task")
     else:
-        click.echo(f"samples {detail['samples']}, params {json.dumps(detail['params'])}, seed {detail['seed']}")
-    click.echo(f"{detail['n_done']}/{detail['n_planned']} rollouts, {detail['n_errors']} errors, "
+        out(f"samples {detail['samples']}, params {json.dumps(detail['params'])}, seed {detail['seed']}")
+    out(f"{detail['n_done']}/{detail['n_planned']} rollouts, {detail['n_errors']} errors, "
                f"mean reward {fmt.reward(detail['mean_reward'])}, tokens "
                f"{fmt.tokens(detail['prompt_tokens'], detail['completion_tokens'])}\n")
     print_run_tasks(detail["tasks"])
-    click.echo("\nrollouts:")
+    out("\nrollouts:")
     for r in detail["rollouts"]:
         what = r["feedback"] if r["status"] == "ok" else f"ERROR {r['error']}"
-        click.echo(f"  {r['id']}  {r['task']} #{r['sample_index']}  {fmt.reward(r['reward'])}  {what}")
+        out(f"  {r['id']}  {r['task']} #{r['sample_index']}  {fmt.reward(r['reward'])}  {what}")
 
 
 def _show_rollout(ws, rollout_id: str, as_json: bool) -> None:
@@ -180,21 +189,23 @@ def _show_rollout(ws, rollout_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(detail)
         return
-    click.echo(f"rollout {rollout_id}  run {detail['run_id']}  task {detail['suite']}/{detail['task']} "
+    out(f"rollout {rollout_id}  run {detail['run_id']}  task {detail['suite']}/{detail['task']} "
                f"sample {detail['sample_index']}  snapshot {detail['snapshot_id']}")
-    click.echo(f"model {detail['model']}  latency {detail['latency_ms'] or 0:.0f} ms  tokens "
+    out(f"model {detail['model']}  latency {detail['latency_ms'] or 0:.0f} ms  tokens "
                f"{fmt.tokens(detail['prompt_tokens'], detail['completion_tokens'])}  attempts {detail['attempts']}  "
                f"seed {detail['seed']}")
-    click.echo("lessons in its prompt: " + (", ".join(f"{x['lesson_id']} v{x['version']}" for x in detail["lessons"])
+    out("lessons in its prompt: " + (", ".join(f"{x['lesson_id']} v{x['version']}" for x in detail["lessons"])
                                            or "none"))
     if detail["status"] == "ok":
-        click.echo(f"reward {fmt.reward(detail['reward'])}: {detail['feedback']}")
+        out(f"reward {fmt.reward(detail['reward'])}: {detail['feedback']}")
     else:
-        click.echo(f"ERROR: {detail['error']}")
+        out(f"ERROR: {detail['error']}")
+    if detail.get("note"):
+        out(f"note: {detail['note']}")
     for score in detail["scores"]:  # an imported rollout keeps every scorer's result
         answer = f", answer {score['answer']!r}" if score["answer"] is not None else ""
-        click.echo(f"  score {score['scorer']}: {json.dumps(score['value'])} → {fmt.reward(score['reward'])}{answer}"
+        out(f"  score {score['scorer']}: {json.dumps(score['value'])} → {fmt.reward(score['reward'])}{answer}"
                    + (f": {score['explanation']}" if score["explanation"] else ""))
     for message in detail["messages"]:
-        click.echo(f"\n--- {message['role']} ---\n{message['content']}")
-    click.echo(f"\n--- assistant (output) ---\n{detail['output'] if detail['output'] is not None else '(none)'}")
+        out(f"\n--- {message['role']} ---\n{message['content']}")
+    out(f"\n--- assistant (output) ---\n{detail['output'] if detail['output'] is not None else '(none)'}")

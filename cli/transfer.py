@@ -12,7 +12,7 @@ from lessonlab.core.errors import EXIT_FAILED
 from lessonlab.core.lessons import STATUSES
 from lessonlab.core.workspace import open_workspace
 
-from .common import Throttle, emit_json, fmt, handle_errors, json_option, status, workspace_option
+from .common import Throttle, emit_json, fmt, handle_errors, json_option, out, status, workspace_option
 from .lessons import export_cmd
 
 
@@ -76,7 +76,7 @@ def import_cmd(files, file_format, score_name, split, dry_run, workspace_path, a
         emit_json({"files": [r.to_dict() for r in report.files], "cancelled": report.cancelled})
         return
     for result in report.files:
-        click.echo(_import_line(result))
+        out(_import_line(result))
         for line in result.warnings:
             status(f"warning: {line}")
     if dry_run:
@@ -96,7 +96,7 @@ def _training_report(summary: T.TrainingExport, what: str, as_json: bool) -> Non
     if as_json:
         emit_json(summary.to_dict())
         return
-    click.echo(f"wrote {summary.examples} {what} from {summary.tasks} task(s), ~{summary.tokens:,} tokens "
+    out(f"wrote {summary.examples} {what} from {summary.tasks} task(s), ~{summary.tokens:,} tokens "
                f"(estimated), to {summary.path}")
     if summary.stripped:
         status(f"{summary.stripped} system prompt(s) rebuilt on the base prompt without lessons")

@@ -1,6 +1,7 @@
 """How numbers and labels read in every front end: rewards, lifts with intervals, scopes, ids."""
 from __future__ import annotations
 
+import re
 from typing import Iterable, Sequence
 
 DASH = "—"
@@ -71,3 +72,35 @@ def tokens(prompt: int | None, completion: int | None) -> str:
 def seconds(latency_ms: float | None) -> str:
     """A latency in seconds with two decimals, empty when unknown."""
     return "" if latency_ms is None else f"{latency_ms / 1000:.2f} s"
+
+
+# C0 controls except tab and newline, DEL, C1 controls (a lone 0x9b is a CSI on many terminals),
+# bidirectional overrides that reorder what a reader sees, and surrogates (never valid on their own).
+_UNPRINTABLE_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text) -> str:
+    """Text safe to print on a terminal: control characters (ESC, BEL, CSI, C1, bidi overrides, lone surrogates) shown escaped, newlines and tabs kept."""
+    text = "" if text is None else str(text)
+    if _UNPRINTABLE_RE.search(text) is None:
+        return text
+    return _UNPRINTABLE_RE.sub(_escape, text)
+
+
+def storable(text: str) -> tuple[str, int]:
+    """Text SQLite can store as UTF-8, and how many characters had to be replaced (lone surrogates become U+FFFD)."""
+    if text.isascii():
+        return text, 0
+    try:
+        text.encode("utf-8")
+        return text, 0
+    except UnicodeEncodeError:
+        pass
+    # Halves of a pair written separately ("\ud83d\ude00") are joined; what stays alone is replaced.
+    fixed = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return fixed, fixed.count("\ufffd") - text.count("\ufffd")

@@ -10,16 +10,23 @@ import difflib
 import json
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 
 from .errors import BadInput, NotFound
+from .formatting import printable
 from .ids import resolve_id
+from .suites import builtin_suites
 from .workspace import Workspace, new_id, now
 
 log = logging.getLogger("lessonlab.lessons")
 
 STATUSES = ("proposed", "active", "retired", "rejected")
 HUMAN = "human"
+# A lesson enters every system prompt of its scope: past this it is a document, not a lesson.
+MAX_LESSON_CHARS = 2000
+# Lessons are plain text: tabs and newlines, nothing that could drive a terminal or a template.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class LessonError(BadInput, ValueError):
@@ -239,9 +246,19 @@ def _nl(text: str) -> str:
 
 
 def _clean_text(text: str | None) -> str:
-    text = (text or "").strip()
+    text = (text or "").replace("\r\n", "\n").strip()
     if not text:
         raise LessonError("a lesson needs some text")
+    if len(text) > MAX_LESSON_CHARS:
+        raise LessonError(f"the lesson is {len(text):,} characters; a lesson is at most {MAX_LESSON_CHARS:,} "
+                          "(it goes into every system prompt of its scope): shorten it")
+    bad = _CONTROL_RE.search(text)
+    if bad and "\ud800" <= bad.group(0) <= "\udfff":
+        raise LessonError(f"the lesson text is not valid Unicode ({printable(bad.group(0))} at character "
+                          f"{bad.start() + 1}: bytes that are not UTF-8?)")
+    if bad:
+        raise LessonError(f"the lesson text contains a control character ({printable(bad.group(0))} at character "
+                          f"{bad.start() + 1}); lessons are plain text")
     return text
 
 
@@ -250,6 +267,22 @@ def _clean_scope(scope) -> list[str] | None:
         return None
     names = sorted({s.strip() for s in scope if s and s.strip()})
     return names or None
+
+
+def known_suites(ws: Workspace) -> set[str]:
+    """Suite names a lesson can be scoped to: the built-in suites and every suite this workspace has run."""
+    rows = ws.query("SELECT DISTINCT suite FROM tasks UNION SELECT DISTINCT suite FROM runs")
+    return set(builtin_suites()) | {row["suite"] for row in rows}
+
+
+def _check_scope(ws: Workspace, scope, allow_unknown: bool) -> None:
+    """LessonError when the scope names a suite neither built in nor run here (a typo scopes a lesson to nothing)."""
+    names = _clean_scope(scope) or []
+    unknown = [name for name in names if name not in known_suites(ws)] if names and not allow_unknown else []
+    if unknown:
+        known = ", ".join(sorted(known_suites(ws))) or "none"
+        raise LessonError(f"no suite named {', '.join(map(repr, unknown))} (known: {known}); "
+                          "pass --allow-unknown-suite to scope a lesson to a suite not run yet")
 
 
 def _insert_version(ws: Workspace, lesson_id: str, text: str, author: str, reason: str | None,
@@ -298,11 +331,12 @@ def _create(ws: Workspace, text: str, *, status: str, scope, origin: str, author
 
 
 def add_lesson(ws: Workspace, text: str, *, scope: list[str] | None = None, reason: str | None = None,
-               author: str = HUMAN, status: str = "active") -> LessonChange:
+               author: str = HUMAN, status: str = "active", allow_unknown_suite: bool = False) -> LessonChange:
     """Write a lesson by hand: active at once, or `proposed` to be accepted later."""
     text = _clean_text(text)
     if status not in ("active", "proposed"):
         raise LessonError("a new lesson is either active or proposed")
+    _check_scope(ws, scope, allow_unknown_suite)
     with ws.transaction():
         duplicate = _duplicate_of(ws, text)
         if duplicate:
@@ -313,9 +347,11 @@ def add_lesson(ws: Workspace, text: str, *, scope: list[str] | None = None, reas
 
 
 def edit_lesson(ws: Workspace, ident: str, text: str, *, reason: str | None = None, author: str = HUMAN,
-                scope: list[str] | None | str = "unchanged") -> LessonChange:
+                scope: list[str] | None | str = "unchanged", allow_unknown_suite: bool = False) -> LessonChange:
     """A new version of a lesson's text (and optionally a new scope); the old version stays."""
     text = _clean_text(text)
+    if scope != "unchanged":
+        _check_scope(ws, scope, allow_unknown_suite)
     lesson = get_lesson(ws, ident)
     if lesson.status == "rejected":
         raise LessonError(f"lesson {lesson.id} was rejected; restore it before editing")
@@ -443,8 +479,10 @@ def _active_lesson(ws: Workspace, lesson_id: str, op: str) -> Lesson:
 
 
 def accept_proposal(ws: Workspace, ident: str, *, text: str | None = None, reason: str | None = None,
-                    decided_by: str = HUMAN, scope: list[str] | None = None) -> LessonChange:
+                    decided_by: str = HUMAN, scope: list[str] | None = None,
+                    allow_unknown_suite: bool = False) -> LessonChange:
     """Apply a pending proposal (optionally with edited text) in one transaction."""
+    _check_scope(ws, scope, allow_unknown_suite)
     prop = get_proposal(ws, ident)
     if prop["status"] != "pending":
         detail = f" ({prop['invalid_reason']})" if prop["status"] == "invalid" else ""

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -11,6 +13,7 @@ from typing import Callable
 
 import openai
 
+from .formatting import printable, storable
 from .settings import Endpoint
 
 log = logging.getLogger("lessonlab.llm_client")
@@ -22,7 +25,14 @@ class RetryPolicy:
 
     max_attempts: int = 4
     base_delay: float = 0.5
-    max_delay: float = 8.0
+    max_delay: float = 8.0           # cap of our own exponential backoff
+    max_retry_after: float = 60.0    # longest wait a server may ask for with Retry-After / retry-after-ms
+    max_total: float = 300.0         # no rollout retries past this many seconds in all (waits included)
+
+
+# Indirection so tests can wait without waiting.
+_clock = time.monotonic
+_sleep = asyncio.sleep
 
 
 @dataclass
@@ -36,6 +46,7 @@ class ChatResult:
     finish_reason: str | None
     latency_ms: float
     attempts: int
+    replaced: int = 0    # characters of the reply that could not be stored (lone surrogates) and were replaced
 
 
 class ModelCallError(Exception):
@@ -87,7 +98,8 @@ def describe_error(exc: BaseException) -> tuple[str, bool]:
         status = exc.status_code
         body = ""
         try:
-            body = exc.response.text[:200].replace("\n", " ")
+            # A text/plain body is the server's own words: kept, but never raw control sequences.
+            body = printable(exc.response.text[:200]).replace("\n", " ")
         except Exception:  # noqa: BLE001 - the body is only decoration
             pass
         retryable = status == 429 or status >= 500 or status == 408
@@ -109,14 +121,28 @@ def describe_error(exc: BaseException) -> tuple[str, bool]:
     return f"{type(exc).__name__}: {exc}", False
 
 
+def retry_after_seconds(headers) -> float | None:
+    """Seconds a server asks to wait: retry-after-ms, else Retry-After in seconds or as an HTTP date; None if absent."""
+    lowered = {str(k).lower(): str(v) for k, v in dict(headers).items()}
+    try:
+        if "retry-after-ms" in lowered:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        value = lowered.get("retry-after", "").strip()
+        if not value:
+            return None
+        try:
+            seconds = float(value)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            seconds = when.timestamp() - time.time()
+    except (ValueError, TypeError, IndexError):
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
 def _retry_after(exc: BaseException) -> float | None:
     if isinstance(exc, openai.APIStatusError):
-        value = exc.response.headers.get("retry-after")
-        if value:
-            try:
-                return float(value)
-            except ValueError:
-                return None
+        return retry_after_seconds(exc.response.headers)
     return None
 
 
@@ -163,6 +189,7 @@ async def chat(
     """Send one chat completion (streamed when on_chunk is given); raise ModelCallError when it fails for good."""
     params = {k: v for k, v in (params or {}).items() if v is not None}
     started = time.perf_counter()
+    first_try = _clock()
     attempt = 0
     while True:
         attempt += 1
@@ -179,14 +206,18 @@ async def chat(
                 output, server_model, p_tok, c_tok, finish = _extract(completion)
             else:
                 output, server_model, p_tok, c_tok, finish = await _stream(client, model, messages, params, on_chunk)
+            # JSON may escape half a surrogate pair ("\ud800"): such text cannot be stored, so it is
+            # repaired here, once, for every caller (what is scored and kept is what was stored).
+            output, replaced = storable(output)
             return ChatResult(
                 output=output,
-                model=server_model,
+                model=storable(server_model)[0] if isinstance(server_model, str) else None,
                 prompt_tokens=p_tok,
                 completion_tokens=c_tok,
-                finish_reason=finish,
+                finish_reason=storable(finish)[0] if isinstance(finish, str) else None,
                 latency_ms=(time.perf_counter() - started) * 1000,
                 attempts=attempt,
+                replaced=replaced,
             )
         except asyncio.CancelledError:
             raise
@@ -200,12 +231,22 @@ async def chat(
                     retryable=retryable,
                 ) from exc
             delay = _retry_after(exc)
-            if delay is None:
+            if delay is not None:
+                delay = min(delay, retry.max_retry_after)  # the server knows when it can take us again
+            else:
                 delay = min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1))
                 delay *= 0.5 + random.random()  # jitter so a burst of 429s does not retry in lockstep
-            delay = min(delay, retry.max_delay)
+                delay = min(delay, retry.max_delay)
+            if _clock() - first_try + delay > retry.max_total:
+                raise ModelCallError(
+                    f"{message} (after {attempt} attempt{'s' if attempt > 1 else ''}; waiting {delay:.0f} s more "
+                    f"would pass the {retry.max_total:.0f} s limit per rollout)",
+                    attempts=attempt,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    retryable=retryable,
+                ) from exc
             log.info("retrying after %.2fs: %s", delay, message)
-            await asyncio.sleep(delay)
+            await _sleep(delay)
 
 
 async def _stream(client, model, messages, params, on_chunk):

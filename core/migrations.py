@@ -32,6 +32,18 @@ def run_script(db: sqlite_utils.Database, script: str) -> None:
         raise ValueError(f"incomplete SQL statement in migration: {buffer.strip()[:80]}")
 
 
+def pending(db: sqlite_utils.Database) -> list[str]:
+    """Names of the migrations this workspace still needs (without applying them); NewerWorkspaceError if newer."""
+    tables = {row[0] for row in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    done = {row[0] for row in db.conn.execute("SELECT name FROM _migrations")} if "_migrations" in tables else set()
+    unknown = done - {fn.__name__ for fn in MIGRATIONS}
+    if unknown:
+        raise NewerWorkspaceError(
+            f"workspace was written by a newer lessonlab (unknown migrations: {', '.join(sorted(unknown))})"
+        )
+    return [fn.__name__ for fn in MIGRATIONS if fn.__name__ not in done]
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply the migrations not yet recorded, each in its own transaction; return their names."""
     db.conn.execute(
@@ -49,6 +61,9 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
         if fn.__name__ in done:
             continue
         db.conn.execute("BEGIN IMMEDIATE")
+        if db.conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (fn.__name__,)).fetchone():
+            db.conn.execute("ROLLBACK")  # another process opening the workspace at the same time applied it
+            continue
         try:
             fn(db)
             db.conn.execute(
@@ -386,6 +401,20 @@ def m004_imports(db: sqlite_utils.Database) -> None:
             metadata_json TEXT,
             PRIMARY KEY (rollout_id, scorer)
         ) WITHOUT ROWID;
+        """,
+    )
+
+
+@migration
+def m005_run_owner(db: sqlite_utils.Database) -> None:
+    """Which process executes a running run (pid, host, process start), and a note on rollouts whose text was repaired to be stored."""
+    run_script(
+        db,
+        """
+        ALTER TABLE runs ADD COLUMN owner_pid INTEGER;      -- the process executing the run (status running)
+        ALTER TABLE runs ADD COLUMN owner_host TEXT;        -- its host name
+        ALTER TABLE runs ADD COLUMN owner_started TEXT;     -- its start time as the OS reports it (pid reuse check)
+        ALTER TABLE rollouts ADD COLUMN note TEXT;          -- e.g. characters replaced so the text could be stored
         """,
     )
 

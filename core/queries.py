@@ -5,6 +5,7 @@ import json
 
 from .errors import NotFound
 from .ids import resolve_id as _resolve_id
+from .run_owner import effective_status
 from .workspace import Workspace
 
 __all__ = ["NotFound"]
@@ -12,8 +13,18 @@ __all__ = ["NotFound"]
 
 RUN_COLUMNS = (
     "id, kind, suite, split, endpoint, model, server_model, snapshot_id, samples, n_planned, n_done,"
-    " n_errors, mean_reward, prompt_tokens, completion_tokens, status, created_at, finished_at"
+    " n_errors, mean_reward, prompt_tokens, completion_tokens, status, created_at, finished_at,"
+    " owner_pid, owner_host, owner_started"
 )
+_OWNER_COLUMNS = ("owner_pid", "owner_host", "owner_started")
+
+
+def _settled(row: dict) -> dict:
+    """A runs row with its real status (a run whose process is gone reads 'interrupted'), owner columns dropped."""
+    row["status"] = effective_status(row)
+    for column in _OWNER_COLUMNS:
+        row.pop(column, None)
+    return row
 
 
 def list_runs(ws: Workspace, *, suite: str | None = None, limit: int | None = None) -> list[dict]:
@@ -27,7 +38,7 @@ def list_runs(ws: Workspace, *, suite: str | None = None, limit: int | None = No
     if limit:
         sql += " LIMIT ?"
         params.append(limit)
-    return ws.query(sql, params)
+    return [_settled(row) for row in ws.query(sql, params)]
 
 
 def resolve_id(ws: Workspace, table: str, ident: str) -> str:
@@ -42,6 +53,7 @@ def run_detail(ws: Workspace, run_id: str) -> dict:
         raise NotFound(f"no run with id {run_id!r}")
     run["params"] = json.loads(run.pop("params_json"))
     run.pop("reward_sum", None)
+    _settled(run)
     tasks = ws.query(
         """
         SELECT t.id AS task_id, t.name AS task, t.split,
@@ -137,7 +149,7 @@ def runs_by_ids(ws: Workspace, ids: list[str]) -> dict[str, dict]:
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
-    return {row["id"]: row for row in ws.query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id IN ({marks})", ids)}
+    return {row["id"]: _settled(row) for row in ws.query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id IN ({marks})", ids)}
 
 
 def count_runs(ws: Workspace) -> int:
@@ -289,12 +301,19 @@ def first_error(ws: Workspace, run_id: str) -> str | None:
 def identify(ws: Workspace, ident: str) -> tuple[str, str]:
     """('runs' | 'rollouts', full id) for a run or rollout id or prefix."""
     tables = ("rollouts",) if ident.startswith("ro_") else ("runs",) if ident.startswith("run_") else ("runs", "rollouts")
+    found = []
     for table in tables:
         try:
-            return table, resolve_id(ws, table, ident)
+            found.append((table, resolve_id(ws, table, ident)))
         except NotFound as exc:
             if "ambiguous" in str(exc):
                 raise
+    if len(found) > 1:
+        # "r" starts a run id and a rollout id alike: name both rather than pick one.
+        raise NotFound(f"{ident!r} is ambiguous: it starts a run id and a rollout id ({found[0][1]}, {found[1][1]}); "
+                       "give more of it")
+    if found:
+        return found[0]
     raise NotFound(f"no run or rollout with id {ident!r}")
 
 

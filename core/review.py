@@ -29,10 +29,11 @@ def is_lesson_id(ident: str) -> bool:
 
 
 def accept(ws: Workspace, ident: str, *, text: str | None = None, reason: str | None = None,
-           scope: list[str] | None = None) -> LessonChange:
+           scope: list[str] | None = None, allow_unknown_suite: bool = False) -> LessonChange:
     """Accept a proposal (optionally with edited text and a scope) or a proposed lesson (optionally re-worded)."""
     if not is_lesson_id(ident):
-        return L.accept_proposal(ws, ident, text=text, reason=reason, scope=scope)
+        return L.accept_proposal(ws, ident, text=text, reason=reason, scope=scope,
+                                 allow_unknown_suite=allow_unknown_suite)
     with ws.transaction():
         if text:
             L.edit_lesson(ws, ident, text, reason=reason)

@@ -1,10 +1,12 @@
 """Planning a run, shared by the CLI and the app: which tasks, which snapshot, which endpoint."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from . import queries
 from .errors import BadInput
+from .run_owner import check_not_running
 from .runner import create_run
 from .settings import Endpoint, Settings
 from .snapshots import current_snapshot
@@ -26,6 +28,7 @@ class RunPlan:
     trust_verifiers: bool
     untrusted_python: bool       # the suite has python verifiers that will score 0 (not trusted)
     resumed: bool = False
+    notice: str | None = None    # something the person should know before it starts (e.g. a re-pointed profile)
 
     def describe(self, ws: Workspace) -> str:
         """'run …: suite s (train), 12 rollouts on local (model), concurrency 4'."""
@@ -58,8 +61,27 @@ def plan_resume(ws: Workspace, settings: Settings, run_ident: str) -> RunPlan:
     run = queries.run_row(ws, run_id)
     if run["n_done"] >= run["n_planned"]:
         raise PlanError(f"run {run_id} is already complete ({run['n_done']}/{run['n_planned']} rollouts)")
-    endpoint = settings.endpoint(run["endpoint"])
-    return _plan(ws, run_id, endpoint, bool(run["trust_verifiers"]), resumed=True)
+    check_not_running(ws, run_id)  # refused now, before an embedded model is started for nothing
+    endpoint, notice = resume_endpoint(run, settings.endpoint(run["endpoint"]))
+    plan = _plan(ws, run_id, endpoint, bool(run["trust_verifiers"]), resumed=True)
+    plan.notice = notice
+    return plan
+
+
+def resume_endpoint(run: dict, profile: Endpoint) -> tuple[Endpoint, str | None]:
+    """The endpoint that finishes a run: its recorded server and model (the profile gives key and timeout).
+
+    A run's rollouts must come from one server, or its mean mixes two models; when the profile has been
+    re-pointed since, the run still goes back to where it started, and the notice says so.
+    """
+    if profile.is_local or not run["base_url"]:
+        return profile, None  # the embedded model gets a new port each time; its model is fixed
+    recorded = dataclasses.replace(profile, base_url=run["base_url"], model=run["model"] or profile.model)
+    if (profile.base_url or "").rstrip("/") == run["base_url"].rstrip("/") and recorded.model == profile.model:
+        return recorded, None
+    return recorded, (f"endpoint {profile.name!r} now points to {profile.base_url} ({profile.model}); run "
+                      f"{run['id']} continues on {run['base_url']} ({recorded.model}), where it started, "
+                      "so that all its rollouts come from one server")
 
 
 def _plan(ws: Workspace, run_id: str, endpoint: Endpoint, trust: bool, *, resumed: bool) -> RunPlan:

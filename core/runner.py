@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -11,11 +12,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import BadInput
-from . import llm_client
-from .settings import Endpoint
+from . import llm_client, run_owner
+from .settings import Endpoint, SettingsError, check_params
 from .snapshots import Snapshot, build_messages, load_snapshot
 from .suites import Suite, Task
-from .verifiers import verify
+from .verifiers import DEFAULT_VERIFY_TIMEOUT, VerifierPool
+from .run_writer import WRITE_PATIENCE_SECONDS, Finished, RolloutWriter, RunWriteError
+from . import workspace as _workspace
 from .workspace import Workspace, new_id, now
 
 log = logging.getLogger("lessonlab.runner")
@@ -103,6 +106,10 @@ def create_run(
     if not tasks:
         raise RunError(f"suite {suite.name!r} has no tasks in split {split!r}")
     merged = {**endpoint.params, **{k: v for k, v in (params or {}).items() if v is not None}}
+    try:
+        check_params(merged)
+    except SettingsError as exc:
+        raise RunError(str(exc)) from None
     if seed is None:
         seed = random.randrange(2**31)
     run_id = new_id("run")
@@ -191,74 +198,6 @@ def _pending_jobs(ws: Workspace, run: dict, snapshot: Snapshot) -> list[_Job]:
     return jobs
 
 
-@dataclass
-class _Finished:
-    job: _Job
-    seed: int
-    result: llm_client.ChatResult | None
-    error: llm_client.ModelCallError | None
-
-
-def _record_batch(ws: Workspace, run: dict, snapshot_id: str, batch: list[_Finished]) -> list[tuple[str, float | None, bool]]:
-    """Write finished rollouts (rows, texts, run counters) in one transaction; return (id, reward, failed)."""
-    rollout_rows, text_rows, out = [], [], []
-    errors = reward_sum = prompt_tokens = completion_tokens = 0
-    server_model = None
-    stamp = now()
-    for item in batch:
-        job, result, error = item.job, item.result, item.error
-        rollout_id = new_id("ro", 6)
-        if error is None:
-            verdict = verify(job.verifier, result.output, task=job.task, trust_python=bool(run["trust_verifiers"]))
-            reward, feedback, status, output = verdict.reward, verdict.feedback, "ok", result.output
-            reward_sum += reward
-            prompt_tokens += result.prompt_tokens or 0
-            completion_tokens += result.completion_tokens or 0
-            server_model = result.model or server_model
-        else:
-            reward, feedback, status, output = None, None, "error", None
-            errors += 1
-        rollout_rows.append((
-            rollout_id, run["id"], job.task_id, job.sample_index, snapshot_id, item.seed, status, reward, feedback,
-            str(error) if error is not None else None,
-            result.prompt_tokens if result else None,
-            result.completion_tokens if result else None,
-            result.latency_ms if result else error.latency_ms,
-            result.attempts if result else error.attempts,
-            result.model if result else None,
-            result.finish_reason if result else None,
-            stamp,
-        ))
-        text_rows.append((rollout_id, json.dumps(job.messages), output))
-        out.append((rollout_id, reward, error is not None))
-    n = len(batch)
-    with ws.transaction():
-        ws.conn.executemany(
-            "INSERT INTO rollouts (id, run_id, task_id, sample_index, snapshot_id, seed, status, reward, feedback,"
-            " error, prompt_tokens, completion_tokens, latency_ms, attempts, model, finish_reason, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rollout_rows,
-        )
-        ws.conn.executemany(
-            "INSERT INTO rollout_texts (rollout_id, messages_json, output) VALUES (?, ?, ?)", text_rows
-        )
-        ws.conn.execute(
-            "UPDATE runs SET n_done = n_done + :n, n_errors = n_errors + :e, reward_sum = reward_sum + :r,"
-            " mean_reward = CASE WHEN n_done + :n - (n_errors + :e) > 0"
-            "   THEN (reward_sum + :r) / (n_done + :n - (n_errors + :e)) ELSE NULL END,"
-            " prompt_tokens = prompt_tokens + :pt, completion_tokens = completion_tokens + :ct,"
-            " server_model = COALESCE(:m, server_model) WHERE id = :id",
-            {"n": n, "e": errors, "r": reward_sum, "pt": prompt_tokens, "ct": completion_tokens,
-             "m": server_model, "id": run["id"]},
-        )
-    return out
-
-
-# Finished rollouts are written together at most this long after they finish: one
-# transaction per batch instead of per rollout keeps big concurrent runs cheap.
-FLUSH_INTERVAL = 0.02
-
-
 async def execute_run(
     ws: Workspace,
     run_id: str,
@@ -268,6 +207,8 @@ async def execute_run(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     retry: llm_client.RetryPolicy = llm_client.RetryPolicy(),
+    write_patience: float = WRITE_PATIENCE_SECONDS,
+    verify_timeout: float = DEFAULT_VERIFY_TIMEOUT,
 ) -> RunResult:
     """Send the run's missing rollouts; on cancel (event or task cancellation) mark it interrupted."""
     run = ws.one("SELECT * FROM runs WHERE id = ?", (run_id,))
@@ -276,13 +217,13 @@ async def execute_run(
     snapshot = load_snapshot(ws, run["snapshot_id"])
     jobs = _pending_jobs(ws, run, snapshot)
     params = json.loads(run["params_json"])
+    _check_same_server(run, endpoint, base_url)
     client = llm_client.make_client(endpoint, base_url)
-    with ws.transaction():
-        ws.conn.execute(
-            "UPDATE runs SET status = 'running', started_at = COALESCE(started_at, ?), finished_at = NULL,"
-            " base_url = COALESCE(?, base_url) WHERE id = ?",
-            (now(), base_url, run_id),
-        )
+    try:
+        run_owner.claim(ws, run_id, base_url)  # RunBusy when another live process executes it
+    except BaseException:
+        await client.close()
+        raise
     state = ws.one("SELECT n_done, n_errors, reward_sum FROM runs WHERE id = ?", (run_id,))
     counters = {"done": state["n_done"], "errors": state["n_errors"], "sum": state["reward_sum"]}
     total = run["n_planned"]
@@ -307,26 +248,19 @@ async def execute_run(
             )
         )
 
-    pending: list[_Finished] = []
-    flush_handle: list = []
-
-    def flush() -> None:
-        flush_handle.clear()
-        if not pending:
-            return
-        batch = pending[:]
-        pending.clear()
-        last_id = None
-        for rollout_id, reward, failed in _record_batch(ws, run, snapshot.id, batch):
-            new_ids.append(rollout_id)
+    def written(rows) -> None:
+        for row in rows:
+            new_ids.append(row.rollout_id)
             counters["done"] += 1
-            counters["errors"] += int(failed)
-            counters["sum"] += reward or 0.0
-            last_id = rollout_id
-        report(last_id)
+            counters["errors"] += int(row.failed)
+            counters["sum"] += row.reward or 0.0
+        report(rows[-1].rollout_id)
+
+    writer = RolloutWriter(ws, run, snapshot.id, written, patience=write_patience)
+    trust = bool(run["trust_verifiers"])
+    verifiers = VerifierPool(timeout=verify_timeout)
 
     async def worker() -> None:
-        loop = asyncio.get_running_loop()
         while not cancel.is_set():
             try:
                 job = queue.get_nowait()
@@ -340,9 +274,13 @@ async def execute_run(
                 error = exc
             if cancel.is_set() and error is not None:
                 return  # a call broken by the cancel itself is not a real failure; resume redoes it
-            pending.append(_Finished(job, seed, result, error))
-            if not flush_handle:
-                flush_handle.append(loop.call_later(FLUSH_INTERVAL, flush))
+            item = Finished(job.task_id, job.sample_index, seed, job.messages, result, error)
+            if result is not None:
+                # llm_client made the reply storable (and counted what it replaced): score exactly that.
+                item.output, item.replaced = result.output, result.replaced
+                # Off the event loop, with a time limit where a verifier could run for ever.
+                item.verdict = await verifiers.verify(job.verifier, item.output, task=job.task, trust=trust)
+            writer.add(item)
 
     async def watch_cancel() -> None:
         while not cancel.is_set():
@@ -368,22 +306,30 @@ async def execute_run(
         else:
             watcher.cancel()
             await all_workers  # re-raises a bug in a worker
+        await writer.drain()
     except asyncio.CancelledError:
         # Ctrl-C under asyncio.run cancels us: keep what finished, record the interruption, re-raise.
         cancel.set()
-        _flush_now(flush_handle, flush)
-        _finish(ws, run_id, "interrupted")
+        try:
+            writer.drain_now(_workspace.BUSY_TIMEOUT_SECONDS)
+        finally:
+            _finish(ws, run_id, "interrupted")
+        raise
+    except RunWriteError:
+        _finish(ws, run_id, "interrupted")  # the unwritten rollouts are redone by --resume
         raise
     except BaseException:
-        _flush_now(flush_handle, flush)
-        _finish(ws, run_id, "failed")
+        with contextlib.suppress(RunWriteError):
+            writer.drain_now(_workspace.BUSY_TIMEOUT_SECONDS)
+        _finish(ws, run_id, "interrupted" if writer.pending else "failed")
         raise
     finally:
+        writer.close()
+        await verifiers.close()
         try:
             await client.close()
         except Exception:  # noqa: BLE001 - closing a client must not hide the real outcome
             log.debug("closing client failed", exc_info=True)
-    _flush_now(flush_handle, flush)
     if status == "completed":
         row = ws.one("SELECT n_done, n_errors FROM runs WHERE id = ?", (run_id,))
         if row["n_done"] < total:
@@ -403,10 +349,14 @@ async def execute_run(
     )
 
 
-def _flush_now(handle: list, flush: Callable[[], None]) -> None:
-    for timer in handle:
-        timer.cancel()
-    flush()
+def _check_same_server(run: dict, endpoint: Endpoint, base_url: str | None) -> None:
+    """RunError when finishing a run would send its remaining rollouts to another server than its first ones."""
+    url = (base_url or endpoint.base_url or "").rstrip("/")
+    recorded = (run["base_url"] or "").rstrip("/")
+    if endpoint.is_local or not run["n_done"] or not recorded or url == recorded:
+        return
+    raise RunError(f"run {run['id']} started on {recorded}; finishing it on {url} would mix servers in one run "
+                   "(resume it with its own endpoint, or start a new run)")
 
 
 def _finish(ws: Workspace, run_id: str, status: str) -> None:

@@ -40,6 +40,11 @@ def get_or_create_snapshot(ws: Workspace, system_prompt: str, base: str, lesson_
         lesson_count = len(lesson_versions)
     digest = sha256(system_prompt)
     snap_id = f"snap_{digest[:12]}"
+    if ws.read_only:
+        # Showing the prompt of a read-only workspace: the stored snapshot, else computed and not stored.
+        if ws.one("SELECT 1 FROM snapshots WHERE id = ?", (snap_id,)):
+            return load_snapshot(ws, snap_id)
+        return Snapshot(snap_id, digest, system_prompt, base, lesson_count)
     with ws.transaction():
         created = ws.conn.execute(
             "INSERT OR IGNORE INTO snapshots (id, hash, system_prompt, base_prompt, lesson_count, created_at)"

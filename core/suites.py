@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -20,6 +21,9 @@ from .verifiers import VerifierSpecError, validate_spec
 SPLITS = ("train", "heldout")
 ROLES = ("system", "user", "assistant")
 FIELDS = ("id", "prompt", "verifier", "split", "metadata")
+# A prompt longer than this is a document pasted by mistake (no model reads a million characters).
+MAX_PROMPT_CHARS = 1_000_000
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -117,11 +121,38 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def _check_text(text: str, where: str) -> None:
+    """_LineError for prompt text that is binary or too long to be a prompt."""
+    if len(text) > MAX_PROMPT_CHARS:
+        raise _LineError(f"{where} is {len(text):,} characters; a prompt is at most {MAX_PROMPT_CHARS:,}")
+    nul = text.find("\0")
+    if nul >= 0:
+        raise _LineError(f"{where} contains a NUL character at character {nul + 1} (binary data, not text)")
+
+
+def _check_unicode(record: Any, where: str = "the task") -> None:
+    """_LineError for a string holding half a surrogate pair (valid JSON escapes, but not text)."""
+    stack = [record]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found = _SURROGATE_RE.search(item)
+            if found:
+                raise _LineError(f"{where} holds \\u{ord(found.group(0)):04x}, half of a surrogate pair: "
+                                 "not valid Unicode text")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def _parse_prompt(value: Any) -> str | tuple:
     problem = '"prompt" must be a non-empty string or a non-empty list of chat messages'
     if isinstance(value, str):
         if not value.strip():
             raise _LineError(f"{problem}, got an empty string")
+        _check_text(value, '"prompt"')
         return value
     if not isinstance(value, list):
         raise _LineError(f"{problem}, got {_type_name(value)}")
@@ -137,7 +168,10 @@ def _parse_prompt(value: Any) -> str | tuple:
             raise _LineError(f"{where}: role must be one of {', '.join(ROLES)}, got {json.dumps(role)}")
         if not isinstance(message.get("content"), str):
             raise _LineError(f"{where}: content must be a string, got {_type_name(message.get('content'))}")
+        _check_text(message["content"], f"{where} content")
         messages.append(dict(message))
+    if sum(len(m["content"]) for m in messages) > MAX_PROMPT_CHARS:
+        raise _LineError(f'"prompt" messages hold more than {MAX_PROMPT_CHARS:,} characters in all')
     return tuple(messages)
 
 
@@ -145,6 +179,7 @@ def _parse_task(record: Any, seen: dict[str, int], line: int) -> Task:
     """Build a Task from one decoded JSONL record, or raise _LineError naming the problem."""
     if not isinstance(record, dict):
         raise _LineError(f"expected a JSON object, got {_type_name(record)}")
+    _check_unicode(record)
     unknown = [key for key in record if key not in FIELDS]
     if unknown:
         names = ", ".join(json.dumps(key, ensure_ascii=False) for key in unknown)
@@ -187,6 +222,10 @@ def _parse_task(record: Any, seen: dict[str, int], line: int) -> Task:
 
 def _parse_suite(data: bytes, name: str, source: str) -> Suite:
     """Parse JSONL bytes into a Suite, raising SuiteError at the first bad line."""
+    if data[:2] == b"\x1f\x8b":
+        raise SuiteError(source, None, "is gzip-compressed; decompress it first (a suite is JSONL text)")
+    if b"\0" in data[:65536]:
+        raise SuiteError(source, None, "is a binary file, not JSONL text (it holds NUL bytes)")
     tasks: list[Task] = []
     seen: dict[str, int] = {}
     for number, raw in enumerate(data.split(b"\n"), start=1):

@@ -4,15 +4,17 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import logging
+import os
 import secrets
 import sqlite3
+import urllib.parse
 from pathlib import Path
 from typing import Iterator
 
 import sqlite_utils
 
 from . import migrations
-from .errors import BadInput, database_error
+from .errors import BadInput, DatabaseBusy, DatabaseReadOnly, WorkFailed, database_error
 from .ids import new_id  # noqa: F401  (re-exported: most modules import it from here)
 from .paths import default_workspace_path
 
@@ -34,18 +36,26 @@ def now() -> str:
 class Workspace:
     """An open workspace. `db` is the sqlite_utils.Database; writes go through `transaction()`."""
 
-    def __init__(self, path: Path, db: sqlite_utils.Database):
+    def __init__(self, path: Path, db: sqlite_utils.Database, *, read_only: bool = False):
         self.path = path
         self.db = db
+        self.read_only = read_only   # opened read-only because the file or its folder cannot be written
 
     @property
     def conn(self) -> sqlite3.Connection:
         return self.db.conn
 
+    def require_writable(self) -> None:
+        """DatabaseReadOnly now, before slow work (a model call) whose result could not be stored."""
+        if self.read_only:
+            raise read_only_error(self.path)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:
         """All-or-nothing block of writes: commits on success, rolls back on any exception."""
         conn = self.db.conn
+        if self.read_only:
+            raise read_only_error(self.path)
         if conn.in_transaction:
             # Nested use joins the outer transaction through a savepoint.
             name = f"sp_{secrets.token_hex(4)}"
@@ -87,14 +97,62 @@ class Workspace:
         self.close()
 
 
+def read_only_error(path: Path) -> DatabaseReadOnly:
+    """The one-line error every write to a read-only workspace gives."""
+    return DatabaseReadOnly(f"the workspace {path} is read-only; listing and showing work, writing does not")
+
+
+def _writable(path: Path) -> bool:
+    # WAL mode writes two files beside the database (-wal, -shm): the folder must be writable too.
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _open_read_only(path: Path) -> Workspace:
+    """Open a workspace whose file or folder cannot be written: reads work, every write is refused."""
+    uri = "file:" + urllib.parse.quote(str(path.resolve()))
+    last_error: sqlite3.Error | None = None
+    # mode=ro reads a WAL database whose -shm can be used; immutable=1 reads one in a folder where SQLite
+    # cannot create it (a read-only mount), which is safe because nothing can write there either.
+    for suffix in ("?mode=ro", "?mode=ro&immutable=1"):
+        try:
+            conn = sqlite3.connect(uri + suffix, uri=True, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_SECONDS)
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            break
+        except sqlite3.DatabaseError as exc:
+            last_error = exc
+    else:
+        clear = database_error(last_error, path)
+        if isinstance(clear, BadInput) or "file is not a database" in str(last_error):
+            raise WorkspaceError(f"{path} is not a usable lessonlab workspace: {last_error}") from last_error
+        raise WorkFailed(f"the workspace {path} is read-only and cannot be read either ({last_error})") from last_error
+    conn.execute("PRAGMA query_only = ON")
+    db = sqlite_utils.Database(conn)
+    try:
+        pending = migrations.pending(db)
+    except migrations.NewerWorkspaceError as exc:
+        raise WorkspaceError(f"{path}: {exc}") from exc
+    if pending:
+        raise DatabaseReadOnly(f"the workspace {path} is read-only and was written by an older lessonlab; "
+                               f"it needs upgrading ({', '.join(pending)}) where it can be written")
+    log.debug("opened workspace %s read-only", path)
+    return Workspace(path, db, read_only=True)
+
+
 def open_workspace(path: str | Path | None = None, *, create: bool = True) -> Workspace:
-    """Open (and create/migrate) the workspace at path, or the default one."""
+    """Open (and create/migrate) the workspace at path, or the default one; read-only when it cannot be written."""
     path = Path(path) if path else default_workspace_path()
     path = path.expanduser()
     if not path.exists():
         if not create:
             raise WorkspaceError(f"no workspace at {path}")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"no workspace at {path}, and none can be created there "
+                                 f"({exc.strerror or exc})") from None
+    elif not _writable(path):
+        return _open_read_only(path)
     try:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves so a transaction
         # spans exactly the writes of one operation.
@@ -109,8 +167,11 @@ def open_workspace(path: str | Path | None = None, *, create: bool = True) -> Wo
         raise WorkspaceError(f"{path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         clear = database_error(exc, path)
+        if isinstance(clear, (DatabaseReadOnly, WorkFailed)) and path.exists() and not isinstance(clear, DatabaseBusy):
+            # A read-only file system (os.access cannot always tell): reading still works.
+            return _open_read_only(path)
         if clear is not None and not isinstance(clear, BadInput):
-            raise clear from exc  # locked, read-only, disk full: the work failed, the file is fine
+            raise clear from exc  # locked, disk full: the work failed, the file is fine
         raise WorkspaceError(f"{path} is not a usable lessonlab workspace: {exc}") from exc
     log.debug("opened workspace %s", path)
     return Workspace(path, db)

@@ -13,20 +13,24 @@ from __future__ import annotations
 from . import text, numeric, json_schema, game24, python_function  # noqa: F401 - registers the kinds
 from .answers import final_answer
 from .game24 import GAME24_MAX_CHARS
-from .registry import VerifierKind, kind_names, register, validate_spec, verify
+from .pool import DEFAULT_VERIFY_TIMEOUT, VerifierPool
+from .registry import VerifierKind, kind_names, needs_isolation, register, validate_spec, verify
 from .spec import VerifierSpecError
 from .verdict import FEEDBACK_LIMIT, Verdict
 
 KINDS: tuple[str, ...] = kind_names()
 
 __all__ = [
+    "DEFAULT_VERIFY_TIMEOUT",
     "FEEDBACK_LIMIT",
     "GAME24_MAX_CHARS",
     "KINDS",
     "Verdict",
     "VerifierKind",
+    "VerifierPool",
     "VerifierSpecError",
     "final_answer",
+    "needs_isolation",
     "register",
     "validate_spec",
     "verify",

@@ -174,4 +174,18 @@ def _score(spec: dict, output: str) -> Verdict:
     return Verdict(0.0, f"{_json_path(error.absolute_path)}: {_message(error)}")
 
 
-register("json_schema", VerifierKind(_validate, _score))
+def _has_pattern(spec: dict) -> bool:
+    """Whether the schema holds a regex (`pattern`, `patternProperties`), which may backtrack without end."""
+    stack = [spec.get("schema")]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if "pattern" in item or "patternProperties" in item:
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+register("json_schema", VerifierKind(_validate, _score, may_hang=_has_pattern))

@@ -20,6 +20,9 @@ class VerifierKind:
     score: Callable[..., Verdict]
     # A kind that runs the user's code also gets the task and the caller's trust decision.
     runs_user_code: bool = False
+    # Whether scoring this spec may run without end (a backtracking pattern, user code): such specs
+    # are scored in a worker process that can be killed at the time limit.
+    may_hang: Callable[[dict], bool] = lambda spec: False
 
 
 _KINDS: dict[str, VerifierKind] = {}
@@ -48,6 +51,16 @@ def validate_spec(spec: dict) -> None:
     if not isinstance(kind, str) or kind not in _KINDS:
         raise VerifierSpecError(f"unknown verifier kind {kind!r} (known: {known})")
     _KINDS[kind].validate(spec)
+
+
+def needs_isolation(spec: dict, trust_python: bool = False) -> bool:
+    """Whether scoring `spec` may never end, so that it must run where it can be stopped."""
+    kind = _KINDS.get(spec.get("kind")) if isinstance(spec, dict) else None
+    if kind is None:
+        return False  # verify() turns an unknown kind into a verdict at once
+    if kind.runs_user_code:
+        return trust_python  # untrusted user code is refused, not run
+    return kind.may_hang(spec)
 
 
 def verify(spec: dict, output: str, *, task: dict | None = None, trust_python: bool = False) -> Verdict:

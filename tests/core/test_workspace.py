@@ -68,3 +68,17 @@ def test_full_text_search_over_outputs(workspace):
     workspace.conn.execute("INSERT INTO rollout_texts (rollout_id, messages_json, output) VALUES ('ro_1', '[]', 'counting strawberries carefully')")
     hits = workspace.query("SELECT rollout_id FROM rollout_texts WHERE rowid IN (SELECT rowid FROM rollout_texts_fts WHERE rollout_texts_fts MATCH 'strawberry')")
     assert [h["rollout_id"] for h in hits] == ["ro_1"]
+
+
+def test_opening_a_new_workspace_from_several_processes_at_once_migrates_it_once(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "race.db"
+    def open_and_close(_):
+        open_workspace(path).close()   # a connection stays in the thread that made it
+
+    with ThreadPoolExecutor(6) as pool:  # each opens its own connection, as separate processes would
+        list(pool.map(open_and_close, range(6)))
+    ws = open_workspace(path)
+    assert ws.one("SELECT COUNT(*) AS n FROM _migrations")["n"] == len(migrations.MIGRATIONS)
+    ws.close()

@@ -1,0 +1,46 @@
+"""A verifier worker process: reads one JSON request per line on stdin, writes one verdict per line.
+
+Started by `VerifierPool` for verifiers that can run for ever (a user's regex, a schema `pattern`, a
+`python` function). It lives in its own session, so Ctrl-C in the terminal reaches only lessonlab, which
+kills it; it also dies with its parent (Linux) and exits when its stdin closes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform == "linux":
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def main() -> None:
+    """Serve verification requests until stdin closes."""
+    _die_with_parent(int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid())
+    # Replies go to a private copy of stdout; a user verifier that prints writes to stderr instead.
+    replies = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    from .registry import verify
+    from . import text, numeric, json_schema, game24, python_function  # noqa: F401 - registers the kinds
+
+    replies.write(b'{"ready": true}\n')
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        verdict = verify(request["spec"], request["output"], task=request.get("task"),
+                         trust_python=bool(request.get("trust")))
+        replies.write(json.dumps({"reward": verdict.reward, "feedback": verdict.feedback}).encode() + b"\n")
+
+
+if __name__ == "__main__":
+    main()
