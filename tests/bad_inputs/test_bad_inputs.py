@@ -19,8 +19,8 @@ from lessonlab.core.workspace import open_workspace
 
 CORPUS = Path(__file__).parent
 FOLDERS = ("suites", "settings", "lessons", "replies", "imports")
-# The command that reads one import file, e.g. ["import", "{file}"], once it exists (imports/README.md).
-IMPORT_COMMAND: list[str] | None = None
+# The command that reads one import file.
+IMPORT_COMMAND: list[str] | None = ["import", "{file}"]
 # Too big to keep in the repository: written by the test.
 GENERATED = {
     "huge-prompt.jsonl": ("suites", lambda: json.dumps({"id": "t0", "prompt": "x" * 1_000_001,
