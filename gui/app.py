@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QEventLoop
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
 
 from .main_window import PAGES, MainWindow
 
@@ -69,7 +70,27 @@ def run_app(workspace: str | Path | None = None, screenshot: str | Path | None =
     if page:
         window.go_to(page)
     window.show()
+    quit_on_signals(window)
     return app.exec()
+
+
+def quit_on_signals(window: QWidget) -> QTimer:
+    """Close the window cleanly on Ctrl-C and SIGTERM (runs interrupted, the embedded model stopped).
+
+    Python runs signal handlers only when it gets control, which Qt's event loop never gives it on
+    its own: a short timer hands control back a few times a second.
+    """
+    def close(signum, _frame) -> None:
+        log.info("signal %s: closing the window", signum)
+        window.close()
+        QApplication.instance().quit()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, close)
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+    return timer
 
 
 def main(argv: list[str] | None = None) -> int:
