@@ -438,3 +438,16 @@ def m006_reflection_modes(db: sqlite_utils.Database) -> None:
         ALTER TABLE proposals ADD COLUMN note TEXT;             -- e.g. evidence ids dropped, why the gate held it
         """,
     )
+
+
+@migration
+def m007_reflection_owner(db: sqlite_utils.Database) -> None:
+    """Which process a running reflection belongs to, so one whose process died reads as interrupted."""
+    run_script(
+        db,
+        """
+        ALTER TABLE reflections ADD COLUMN owner_pid INTEGER;
+        ALTER TABLE reflections ADD COLUMN owner_host TEXT;
+        ALTER TABLE reflections ADD COLUMN owner_started TEXT;
+        """,
+    )

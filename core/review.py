@@ -14,6 +14,7 @@ from . import reflection
 from .errors import NotFound
 from .lessons import LessonChange, LessonError
 from .queries import resolve_id
+from .reflection.records import with_effective_status
 from .settings import Endpoint, Settings
 from .workspace import Workspace
 
@@ -89,13 +90,15 @@ def review_queue(ws: Workspace) -> list[dict]:
 
 
 def failed_reflections(ws: Workspace, limit: int = 20) -> list[dict]:
-    """Reflections whose call or reply failed, newest first, with their error and how many rollouts they covered."""
-    return ws.query(
-        "SELECT f.id, f.kind, f.endpoint, f.model, f.error, f.created_at,"
-        " (SELECT COUNT(*) FROM reflection_rollouts x WHERE x.reflection_id = f.id) AS rollouts"
-        " FROM reflections f WHERE f.status = 'failed' ORDER BY f.created_at DESC, f.id LIMIT ?",
+    """Reflections that failed (or whose process died mid-call), newest first, with their error and rollout count."""
+    rows = ws.query(
+        "SELECT f.id, f.kind, f.endpoint, f.model, f.error, f.created_at, f.status, f.owner_pid, f.owner_host,"
+        " f.owner_started, (SELECT COUNT(*) FROM reflection_rollouts x WHERE x.reflection_id = f.id) AS rollouts"
+        " FROM reflections f WHERE f.status IN ('failed', 'running') ORDER BY f.created_at DESC, f.id LIMIT ?",
         (limit,),
     )
+    rows = [with_effective_status(row) for row in rows]
+    return [{k: v for k, v in row.items() if k != "status"} for row in rows if row["status"] != "running"]
 
 
 def rollout_briefs(ws: Workspace, ids: list[str]) -> dict[str, dict]:

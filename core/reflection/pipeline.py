@@ -16,6 +16,7 @@ from typing import Callable
 from .. import llm_client
 from ..lessons import Lesson, active_lessons, estimate_tokens, list_lessons
 from ..resources import read_prompt, sha256
+from ..run_owner import this_process
 from ..settings import Endpoint, Settings
 from ..workspace import Workspace, new_id, now
 from .context import Context, build_reflect_context, context_budget, select_rollouts
@@ -57,6 +58,7 @@ async def run_reflection(
     request = {"model": endpoint.model, "messages": messages, **params}
     if formats[0][1] is not None:
         request["response_format"] = formats[0][1]
+    owner = this_process()   # a reflection whose process dies reads as interrupted, not running forever
     with ws.transaction():
         ws.db["reflections"].insert({
             "id": reflection_id, "kind": kind, "endpoint": endpoint.name, "model": endpoint.model,
@@ -64,6 +66,7 @@ async def run_reflection(
             "request_json": json.dumps(request), "raw_reply": None, "analysis": None, "status": "running",
             "error": None, "context_json": json.dumps(context_record), "prompt_tokens": None,
             "completion_tokens": None, "created_at": now(), "response_mode": modes[0],
+            "owner_pid": owner.pid, "owner_host": owner.host, "owner_started": owner.started,
         })
         reasons = {o["rollout_id"]: o["reason"] for o in context.omitted}
         ws.conn.executemany(

@@ -6,19 +6,35 @@ import json
 from ..errors import NotFound
 from ..lessons import list_proposals
 from ..queries import resolve_id
+from ..run_owner import effective_status
 from ..workspace import Workspace
 from .results import ReflectionError
 
 
+INTERRUPTED_ERROR = "interrupted: the process ended before the reply was stored"
+
+
+def with_effective_status(row: dict) -> dict:
+    """The row with its status as it really is: 'running' whose process is gone reads 'interrupted'."""
+    status = effective_status(row)
+    if status != row.get("status"):
+        row = {**row, "status": status, "error": row.get("error") or INTERRUPTED_ERROR}
+    for key in ("owner_pid", "owner_host", "owner_started"):
+        row.pop(key, None)
+    return row
+
+
 def list_reflections(ws: Workspace, limit: int | None = 50) -> list[dict]:
     """Reflections newest first, with proposal counts."""
-    return ws.query(
+    rows = ws.query(
         "SELECT f.id, f.kind, f.endpoint, f.model, f.status, f.error, f.response_mode, f.created_at, f.prompt_tokens,"
-        " f.completion_tokens, (SELECT COUNT(*) FROM proposals p WHERE p.reflection_id = f.id) AS proposals,"
+        " f.completion_tokens, f.owner_pid, f.owner_host, f.owner_started,"
+        " (SELECT COUNT(*) FROM proposals p WHERE p.reflection_id = f.id) AS proposals,"
         " (SELECT COUNT(*) FROM proposals p WHERE p.reflection_id = f.id AND p.status = 'pending') AS pending"
         " FROM reflections f ORDER BY f.created_at DESC, f.id LIMIT ?",
         (limit or -1,),
     )
+    return [with_effective_status(row) for row in rows]
 
 
 def reflection_detail(ws: Workspace, ident: str) -> dict:
@@ -27,7 +43,7 @@ def reflection_detail(ws: Workspace, ident: str) -> dict:
         full = resolve_id(ws, "reflections", ident)
     except NotFound as exc:
         raise ReflectionError(str(exc)) from exc
-    row = ws.one("SELECT * FROM reflections WHERE id = ?", (full,))
+    row = with_effective_status(ws.one("SELECT * FROM reflections WHERE id = ?", (full,)))
     row["request"] = json.loads(row.pop("request_json"))
     row["context"] = json.loads(row.pop("context_json"))
     row["rollouts"] = ws.query("SELECT rollout_id, included, reason FROM reflection_rollouts WHERE reflection_id = ?",

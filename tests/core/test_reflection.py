@@ -362,3 +362,30 @@ def test_cli_reflect_proposals_accept_then_run_sends_the_lesson(tmp_path, make_s
     assert "ok" in r.stdout
     r = runner.invoke(cli, ["reflect", "--run", "run_nope", "--endpoint", "fake", "-w", ws])
     assert r.exit_code == 2 and "no run" in r.output
+
+
+def test_a_reflection_whose_process_died_reads_as_interrupted_and_can_be_retried(workspace):
+    # A reflection row is stored as running before the model is called; kill -9 in between left it
+    # "running" forever. The owner recorded with it tells that its process is gone.
+    import subprocess
+    import sys
+
+    from lessonlab.core import review
+    from lessonlab.core.run_owner import this_process
+    from lessonlab.core.workspace import now
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    me = this_process()
+    with workspace.transaction():
+        for rid, pid, host, started in (("ref_dead", dead.pid, me.host, None), ("ref_live", me.pid, me.host, me.started)):
+            workspace.db["reflections"].insert({
+                "id": rid, "kind": "reflect", "endpoint": "e", "model": "m", "prompt_name": "reflect.md",
+                "prompt_hash": "h", "request_json": "{}", "status": "running", "context_json": "{}",
+                "created_at": now(), "owner_pid": pid, "owner_host": host, "owner_started": started,
+            })
+    statuses = {r["id"]: r["status"] for r in R.list_reflections(workspace)}
+    assert statuses == {"ref_dead": "interrupted", "ref_live": "running"}
+    detail = R.reflection_detail(workspace, "ref_dead")
+    assert detail["status"] == "interrupted" and "process ended" in detail["error"]
+    assert [r["id"] for r in review.failed_reflections(workspace)] == ["ref_dead"]
