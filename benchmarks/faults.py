@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+from loopback_server import read_request  # the benchmarks folder is on sys.path when a script runs
+
 FAULTS = ("429", "500", "503", "hang", "drop", "truncated", "not-json")
 
 
@@ -39,13 +41,7 @@ def _response(status: str, body: bytes, extra: str = "", length: int | None = No
 async def _handle(reader, writer, state) -> None:
     try:
         while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            if length:
-                await reader.readexactly(length)
+            await read_request(reader)
             state["n"] += 1
             fault = FAULTS[state["n"] % len(FAULTS)] if state["rng"].random() < state["rate"] else None
             await asyncio.sleep(state["delay"])
