@@ -35,6 +35,10 @@ class LessonsList(QListWidget):
         self.lesson_ids = [lesson["lesson_id"] for lesson in lessons]
         self.setSelectionMode(QListWidget.SelectionMode.NoSelection)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        # Long lines are cut with an ellipsis (the full text is on hover): a horizontal scroll bar
+        # would cover the one row a column has room for.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.setStyleSheet("QListWidget { background:#f5f8fc; border:1px solid #d5deea; font-size:11px; }")
         for lesson in lessons:
             item = QListWidgetItem(lesson_label(lesson))
