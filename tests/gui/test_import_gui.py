@@ -35,7 +35,7 @@ def test_a_broken_file_shows_one_error_and_writes_nothing(tmp_path, qtbot, windo
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"messages": [{"role": "assistant", "content": "ok"}]}\n{"messages": \n')
     shown = len(errors.shown_errors)
-    job = window.importer.start(window.ws.path, [broken])
+    window.importer.start(window.ws.path, [broken])
     qtbot.waitUntil(lambda: window.importer.job is None, timeout=10000)
     assert errors.shown_errors[shown:] == [("Import failed", f"{broken}: line 2: invalid JSON: Expecting value (column 13)")]
     assert workspace_content(window.ws) == before

@@ -106,7 +106,6 @@ def test_budget_bar_turns_red_over_budget(tmp_path, qtbot):
     settings.lesson_token_budget = 20
     save_settings(settings)
     page, closer = lessons_page(qtbot, tmp_path / "ws.db")
-    ws = closer.ws
     try:
         page.add_lesson("Short lesson.")                       # ~4 tokens
         assert not page.budget_over and "#e53935" not in page.budget_bar.styleSheet()
