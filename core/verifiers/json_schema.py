@@ -116,6 +116,12 @@ def _check_refs(schema: dict, validator_class: type) -> None:
             raise VerifierSpecError(f"json_schema verifier: {_unresolvable_reason(ref, exc)}") from None
 
 
+# Schemas that passed check_schema and the ref walk. verify() checks its spec on every reply, and
+# these two checks cost far more than scoring a reply: a suite's schema is checked once, not per rollout.
+_CHECKED_SCHEMAS: set[str] = set()
+_CHECKED_LIMIT = 1024
+
+
 def _validate(spec: dict) -> None:
     check_fields(spec, "json_schema", {"schema"})
     schema = require(spec, "schema", "json_schema")
@@ -123,8 +129,13 @@ def _validate(spec: dict) -> None:
         raise VerifierSpecError(f'json_schema verifier: "schema" must be an object, got {type_name(schema)}')
     validator_class = _validator_class(schema)
     try:
+        key = json.dumps(schema, sort_keys=True)
+        if key in _CHECKED_SCHEMAS:
+            return
         validator_class.check_schema(schema)
         _check_refs(schema, validator_class)
+        if len(_CHECKED_SCHEMAS) < _CHECKED_LIMIT:
+            _CHECKED_SCHEMAS.add(key)
     except SchemaError as exc:
         raise VerifierSpecError(f"json_schema verifier: schema is invalid: {_message(exc)} "
                                 f"at {_json_path(exc.absolute_path)}") from None
