@@ -22,32 +22,32 @@ def rewards(values: Iterable[float | None]) -> str:
     return " ".join(short_reward(v) for v in values) or "(not run)"
 
 
-def interval(value: float | None, low: float | None, high: float | None) -> str:
-    """'+0.25 [+0.10,+0.40]', or a dash without a value."""
+def interval(value: float | None, low: float | None, high: float | None, *, spaced: bool = False) -> str:
+    """'+0.25 [+0.10,+0.40]' (with a space after the comma when spaced, for wide cells), or a dash."""
     if value is None:
         return DASH
     if low is None or high is None:
         return f"{value:+.2f}"
-    return f"{value:+.2f} [{low:+.2f},{high:+.2f}]"
+    return f"{value:+.2f} [{low:+.2f},{' ' if spaced else ''}{high:+.2f}]"
 
 
-def lift(lift, *, units: bool = False, confounded: bool = False) -> str:
+def lift(lift, *, units: bool = False, confounded: bool = False, spaced: bool = False) -> str:
     """A Lift as '+0.25 [+0.10,+0.40]' (with ' n=12' when units), or 'not enough data'."""
     if lift is None:
         return DASH
     if not lift.enough_data or lift.lift is None:
         return "not enough data"
-    text = interval(lift.lift, lift.ci_low, lift.ci_high)
+    text = interval(lift.lift, lift.ci_low, lift.ci_high, spaced=spaced)
     if units:
         text += f" n={lift.n_units}"
     return text + ("*" if confounded else "")
 
 
-def ablation(row: dict | None) -> str:
+def ablation(row: dict | None, *, spaced: bool = False) -> str:
     """The latest ablation's lift with its interval, or a dash."""
     if not row or row.get("lift") is None:
         return DASH
-    return interval(row["lift"], row.get("ci_low"), row.get("ci_high"))
+    return interval(row["lift"], row.get("ci_low"), row.get("ci_high"), spaced=spaced)
 
 
 def scope(value: Sequence[str] | None, *, long: bool = False) -> str:

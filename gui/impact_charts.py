@@ -342,7 +342,7 @@ class LiftChart(pg.PlotWidget):
         lines = [f"{lesson.lesson_id} ({lesson.status})", text, "", f"observed: {lesson.observational.describe()}"]
         ablation = lesson.latest_ablation
         if ablation and ablation.get("lift") is not None:
-            lines.append(f"ablation: {ablation['lift']:+.2f} [{ablation['ci_low']:+.2f}, {ablation['ci_high']:+.2f}]"
+            lines.append(f"ablation: {formatting.ablation(ablation, spaced=True)}"
                          f" ({ablation['n_tasks']} tasks, {short_date(ablation['created_at'])})")
         lines.append("click to select the lesson")
         return "\n".join(lines)

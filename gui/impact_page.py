@@ -16,6 +16,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
+from lessonlab.core import formatting
+
 from . import changes as changed
 from .changes import Change, Changes
 from .compare_lessons import short_text
@@ -28,12 +30,6 @@ log = logging.getLogger("lessonlab.gui.impact")
 _Index = QModelIndex | QPersistentModelIndex
 ALL_MODELS = "all models"
 RELOAD_ON = (changed.RUNS, changed.ROLLOUTS, changed.LESSONS, changed.WORKSPACE)
-
-
-def _lift_text(lift) -> str:
-    if not lift.enough_data or lift.lift is None:
-        return "not enough data"
-    return f"{lift.lift:+.2f} [{lift.ci_low:+.2f}, {lift.ci_high:+.2f}]"
 
 
 class ImpactLessonsModel(QAbstractTableModel):
@@ -87,9 +83,9 @@ class ImpactLessonsModel(QAbstractTableModel):
             if column == 1:
                 return short_text(row.text, 120)
             if column == 2:
-                return _lift_text(row.observational)
+                return formatting.lift(row.observational, spaced=True)
             if column == 3:
-                return f"{ablation['lift']:+.2f} [{ablation['ci_low']:+.2f}, {ablation['ci_high']:+.2f}]" if ablation else "—"
+                return formatting.ablation(ablation, spaced=True)
             return row.status
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == 0:
