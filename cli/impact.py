@@ -38,8 +38,7 @@ def impact_cmd(lesson, suite, workspace_path, as_json) -> None:
     out(f"{'lesson':<14}{'status':<9}{'tok':>5}{'runs':>6}{'with':>7}{'w/o':>7}  "
                f"{'observed lift [95% CI]':<34}{'ablation':<22}text")
     for r in rows:
-        text = r.text.replace("\n", " ")
-        text = text if len(text) <= 50 else text[:49] + "…"
+        text = fmt.one_line(r.text, 50)
         out(f"{r.lesson_id:<14}{r.status:<9}{r.tokens:>5}{r.runs_with:>6}{r.rollouts_with:>7}"
                    f"{r.rollouts_comparable_without:>7}  {fmt.lift(r.observational, units=True):<34}"
                    f"{fmt.ablation(r.latest_ablation):<22}{text}")

@@ -94,8 +94,7 @@ def _list_lessons(status, show_all, suite, workspace_path, as_json) -> None:
         out(f"{'lesson':<14}{'status':<10}{'ver':>4}{'tokens':>7}{'uses':>7}  {'impact (lift [95% CI])':<26}"
                    f"{'scope':<14}text")
         for lesson in rows:
-            text = " ".join(lesson.text.split())
-            text = text if len(text) <= 60 else text[:59] + "…"
+            text = fmt.one_line(lesson.text, 60)
             row = impacts.get(lesson.id)
             out(f"{lesson.id:<14}{lesson.status:<10}{'v' + str(lesson.version):>4}{lesson.tokens:>7}"
                        f"{(row.rollouts_with if row else 0):>7}  {(fmt.lift(row.observational, confounded=bool(row.confounded_with)) if row else fmt.DASH):<26}"

@@ -57,6 +57,12 @@ def scope(value: Sequence[str] | None, *, long: bool = False) -> str:
     return ("suites " + ", ".join(value)) if long else ",".join(value)
 
 
+def one_line(text: str, limit: int = 60) -> str:
+    """Text on one line (whitespace runs become one space), cut to at most limit characters with '…'."""
+    line = " ".join((text or "").split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
 def short_id(ident: str | None, length: int = 12) -> str:
     """An id cut for narrow columns (prefixes are accepted wherever an id is asked for)."""
     if not ident:

@@ -15,15 +15,9 @@ WITH_COLOR = "#1565c0"
 WITHOUT_COLOR = "#757575"
 
 
-def short_text(text: str, limit: int = 60) -> str:
-    """One line of at most limit characters."""
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[:limit - 1] + "…"
-
-
 def lesson_label(lesson: dict) -> str:
     """'les_ab12 v2 · Spell the word…' (id, version, short text)."""
-    return f"{lesson['lesson_id']} v{lesson['version']} · {short_text(lesson['text'], 48)}"
+    return f"{lesson['lesson_id']} v{lesson['version']} · {formatting.one_line(lesson['text'], 48)}"
 
 
 class LessonsList(QListWidget):

@@ -19,7 +19,7 @@ from lessonlab.core.settings import load_settings
 
 from . import changes as changed
 from .changes import Change, Changes
-from .compare_lessons import HEADER_WIDTH, GroupHeader, LessonsList, lesson_choices, short_text
+from .compare_lessons import HEADER_WIDTH, GroupHeader, LessonsList, lesson_choices
 from .highlight import diff_ops_to_html, escape_text, text_to_html
 from .operations import find_tasks, latest_task, load_compare, load_rollouts
 from .reflection_panel import ReflectionPanel
@@ -481,7 +481,7 @@ class ComparePage(QWidget):
         self.lesson_filter.clear()
         self.lesson_filter.addItem("all rollouts, not grouped", None)
         for lesson in lesson_choices(self._rollouts):
-            self.lesson_filter.addItem(f"with / without {lesson['lesson_id']} · {short_text(lesson['text'], 30)}",
+            self.lesson_filter.addItem(f"with / without {lesson['lesson_id']} · {formatting.one_line(lesson['text'], 30)}",
                                        lesson["lesson_id"])
             self.lesson_filter.setItemData(self.lesson_filter.count() - 1, lesson["text"], Qt.ItemDataRole.ToolTipRole)
         self.lesson_filter.setCurrentIndex(max(0, self.lesson_filter.findData(chosen)))

@@ -20,7 +20,6 @@ from lessonlab.core import formatting
 
 from . import changes as changed
 from .changes import Change, Changes
-from .compare_lessons import short_text
 from .impact_charts import ABLATION_COLOR, OBSERVED_COLOR, LiftChart, TimelineChart
 from .operations import load_impact
 from .workers import Job, jobs_of, start_job
@@ -81,7 +80,7 @@ class ImpactLessonsModel(QAbstractTableModel):
             if column == 0:
                 return row.lesson_id
             if column == 1:
-                return short_text(row.text, 120)
+                return formatting.one_line(row.text, 120)
             if column == 2:
                 return formatting.lift(row.observational, spaced=True)
             if column == 3:

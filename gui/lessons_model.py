@@ -150,8 +150,7 @@ class LessonsModel(_ReadOnlyTable):
 
     def _display(self, lesson: L.Lesson, key: str, impact):
         if key == "text":
-            text = " ".join(lesson.text.split())
-            return text if len(text) <= 120 else text[:119] + "…"
+            return formatting.one_line(lesson.text, 120)
         if key == "status":
             return lesson.status
         if key == "scope":
