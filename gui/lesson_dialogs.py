@@ -116,14 +116,7 @@ class AblateDialog(QDialog):
         form.addRow("Samples per task", self.samples)
         form.addRow("Endpoint", self.endpoint)
         form.addRow("Concurrency", self.concurrency)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start ablation")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(note)
-        layout.addLayout(form)
-        layout.addWidget(buttons)
+        lay_out_note_form_buttons(self, note, form, "Start ablation")
 
     def request(self) -> AblationRequest:
         """The ablation the dialog describes (raises SettingsError for an unknown endpoint)."""
@@ -131,6 +124,18 @@ class AblateDialog(QDialog):
                                endpoint=self.settings.endpoint(self.endpoint.currentData()),
                                split=self.split.currentText(), limit=self.limit.value() or None,
                                samples=self.samples.value(), concurrency=self.concurrency.value())
+
+
+def lay_out_note_form_buttons(dialog: QDialog, note: QLabel, form: QFormLayout, ok_text: str) -> None:
+    """A note, a form, then OK (labelled ok_text) and Cancel: the shape of the small request dialogs."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+    buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(note)
+    layout.addLayout(form)
+    layout.addWidget(buttons)
 
 
 class DistillDialog(QDialog):
@@ -152,11 +157,4 @@ class DistillDialog(QDialog):
         form = QFormLayout()
         form.addRow("Endpoint", self.endpoint)
         form.addRow("Budget", self.budget)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Distill")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addWidget(note)
-        layout.addLayout(form)
-        layout.addWidget(buttons)
+        lay_out_note_form_buttons(self, note, form, "Distill")
