@@ -36,19 +36,19 @@ def impact_cmd(lesson, suite, workspace_path, as_json) -> None:
         out("no lessons yet; add one with `lessonlab lessons add` or accept a proposal")
         return
     out(f"{'lesson':<14}{'status':<9}{'tok':>5}{'runs':>6}{'with':>7}{'w/o':>7}  "
-               f"{'observed lift [95% CI]':<34}{'ablation':<22}text")
+        f"{'observed lift [95% CI]':<34}{'ablation':<22}text")
     for r in rows:
         text = fmt.one_line(r.text, 50)
         out(f"{r.lesson_id:<14}{r.status:<9}{r.tokens:>5}{r.runs_with:>6}{r.rollouts_with:>7}"
-                   f"{r.rollouts_comparable_without:>7}  {fmt.lift(r.observational, units=True):<34}"
-                   f"{fmt.ablation(r.latest_ablation):<22}{text}")
+            f"{r.rollouts_comparable_without:>7}  {fmt.lift(r.observational, units=True):<34}"
+            f"{fmt.ablation(r.latest_ablation):<22}{text}")
         if r.confounded_with:
             out(f"{'':<14}confounded: came and went together with {', '.join(r.confounded_with)} — "
-                       f"the lift belongs to the set")
+                f"the lift belongs to the set")
         elif not r.observational.enough_data and r.observational.note:
             out(f"{'':<14}{r.observational.note}")
     out("\nlift = mean over (task, model) of reward with − without the lesson; "
-               "`lessonlab ablate LESSON` measures it causally")
+        "`lessonlab ablate LESSON` measures it causally")
 
 
 @click.command("timeline")
@@ -72,10 +72,10 @@ def timeline_cmd(suite, model, workspace_path, as_json) -> None:
             version = f" v{event['version']}" if event.get("version") else ""
             reason = f" — {event['reason']}" if event.get("reason") else ""
             out(f"    ↳ {event['created_at'][:19]}  {event['kind']:<9} {event['lesson_id']}{version}"
-                       f" ({event['author']}){reason}")
+                f" ({event['author']}){reason}")
         bar = "#" * int(round((run["mean_reward"] or 0) * 20))
         out(f"{run['created_at'][:19]}  {run['id']:<16}{run['kind']:<9}{(run['model'] or '')[:24]:<25}"
-                   f"lessons {run['lessons'] or 0:>2}  reward {fmt.reward(run['mean_reward'])} {bar}")
+            f"lessons {run['lessons'] or 0:>2}  reward {fmt.reward(run['mean_reward'])} {bar}")
 
 
 @click.command("ablate")
@@ -137,6 +137,6 @@ def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_n
     else:
         for r in results:
             out(f"{r.lesson_id}: lift {r.lift.describe()}  with {r.lift.n_with} / without {r.lift.n_without} "
-                       f"rollouts  (runs {r.run_with} vs {r.run_without}, {r.status})")
+                f"rollouts  (runs {r.run_with} vs {r.run_without}, {r.status})")
     if any(r.status != "completed" for r in results):
         sys.exit(EXIT_FAILED)

@@ -92,13 +92,13 @@ def _list_lessons(status, show_all, suite, workspace_path, as_json) -> None:
         out("no lessons yet; write one with `lessonlab lessons add \"...\"` or run `lessonlab reflect`")
     else:
         out(f"{'lesson':<14}{'status':<10}{'ver':>4}{'tokens':>7}{'uses':>7}  {'impact (lift [95% CI])':<26}"
-                   f"{'scope':<14}text")
+            f"{'scope':<14}text")
         for lesson in rows:
             text = fmt.one_line(lesson.text, 60)
             row = impacts.get(lesson.id)
             out(f"{lesson.id:<14}{lesson.status:<10}{'v' + str(lesson.version):>4}{lesson.tokens:>7}"
-                       f"{(row.rollouts_with if row else 0):>7}  {(fmt.lift(row.observational, confounded=bool(row.confounded_with)) if row else fmt.DASH):<26}"
-                       f"{fmt.scope(lesson.scope)[:13]:<14}{text}")
+                f"{(row.rollouts_with if row else 0):>7}  {(fmt.lift(row.observational, confounded=bool(row.confounded_with)) if row else fmt.DASH):<26}"
+                f"{fmt.scope(lesson.scope)[:13]:<14}{text}")
     line = budget.message()
     if budget.over:
         click.secho("\n!! " + line, fg="red", bold=True, err=True)
@@ -120,7 +120,7 @@ def lessons_show(ident, workspace_path, as_json) -> None:
         emit_json(lesson | {"reflection": history["reflection"], "used_in": history["used_in"]})
         return
     out(f"lesson {lesson['id']}  [{lesson['status']}]  v{lesson['version']} ({lesson['version_id']})  "
-               f"~{lesson['tokens']} tokens  scope: {fmt.scope(lesson['scope'])}")
+        f"~{lesson['tokens']} tokens  scope: {fmt.scope(lesson['scope'])}")
     origin = (f"from reflection {lesson['reflection_id']}" if lesson["origin"] == "reflection" else "written by hand")
     out(f"origin: {origin}; created {lesson['created_at']}, updated {lesson['updated_at']}")
     out(f"in {history['used_in']['snapshots']} snapshot(s), seen by {history['used_in']['rollouts']} rollout(s)")
@@ -207,20 +207,20 @@ def lessons_history(ident, workspace_path, as_json) -> None:
     if lesson["origin"] == "reflection":
         ref = h["reflection"] or {}
         out(f"came from reflection {lesson['reflection_id']} ({ref.get('kind', '?')} by "
-                   f"{ref.get('server_model') or ref.get('model', '?')} on {ref.get('endpoint', '?')}, "
-                   f"{ref.get('created_at', '?')})")
+            f"{ref.get('server_model') or ref.get('model', '?')} on {ref.get('endpoint', '?')}, "
+            f"{ref.get('created_at', '?')})")
     else:
         out("written by hand")
     for p in h["proposals"]:
         evidence = ", ".join(p["evidence"]) or "none cited"
         out(f"  proposal {p['id']} ({p['op']}, {p['status']} by {p['decided_by'] or '—'}): "
-                   f"{p['rationale'] or ''}\n    evidence rollouts: {evidence}")
+            f"{p['rationale'] or ''}\n    evidence rollouts: {evidence}")
     out(f"used in {h['used_in']['snapshots']} snapshot(s), {h['used_in']['rollouts']} rollout(s)")
     out("\nversions:")
     for v in h["versions"]:
         parents = f"  merged from {', '.join(v['parents'])}" if v["parents"] else ""
         out(f"\n  v{v['version']} ({v['id']})  by {v['author']}  {v['created_at']}  ~{v['tokens_est']} tokens"
-                   f"{parents}")
+            f"{parents}")
         if v["reason"]:
             out(f"  reason: {v['reason']}")
         out(textwrap.indent(v["diff"].rstrip("\n"), "    "))
@@ -228,7 +228,7 @@ def lessons_history(ident, workspace_path, as_json) -> None:
     for e in h["events"]:
         move = f"{e['from_status'] or '—'} → {e['to_status']}" if e["to_status"] else ""
         out(f"  {e['created_at']}  {e['kind']:<9} {move:<22} by {e['author']}"
-                   + (f": {e['reason']}" if e["reason"] else ""))
+            + (f": {e['reason']}" if e["reason"] else ""))
 
 
 

@@ -62,11 +62,11 @@ def loop_cmd(suite_name, rounds, samples, limit, endpoint_name, reflect_endpoint
         emit_json(result.to_dict())
     else:
         out(f"{'round':>5}  {'run':<16}{'train':>7}  {'reflection':<14}{'status':<8}{'pend':>5}"
-                   f"{'held-out':>10}  accepted")
+            f"{'held-out':>10}  accepted")
         for r in result.rounds:
             out(f"{r.round:>5}  {r.run_id:<16}{fmt.reward(r.train_reward):>7}  {r.reflection_id or '—':<14}"
-                       f"{r.reflection_status:<8}{r.n_pending:>5}{fmt.reward(r.heldout_reward):>10}  "
-                       f"{', '.join(r.accepted) or '—'}")
+                f"{r.reflection_status:<8}{r.n_pending:>5}{fmt.reward(r.heldout_reward):>10}  "
+                f"{', '.join(r.accepted) or '—'}")
         decisions = [(r.round, g) for r in result.rounds for g in r.gate]
         if decisions:
             out("\nthe gate, proposal by proposal:")

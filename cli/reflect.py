@@ -86,8 +86,8 @@ def _print_reflection(ws, result: R.ReflectionResult, as_json: bool) -> None:
                                                                        reflection_id=result.reflection_id)})
         return
     out(f"\nreflection {result.reflection_id} ({result.kind}): {result.status}; "
-               f"{result.n_included} rollout(s) in context, {result.n_omitted} left out; "
-               f"response mode {result.response_mode or '—'}")
+        f"{result.n_included} rollout(s) in context, {result.n_omitted} left out; "
+        f"response mode {result.response_mode or '—'}")
     if result.status != "ok":
         out(f"FAILED: {result.error}")
         out(f"the reply is kept verbatim: lessonlab reflections {result.reflection_id}")
@@ -99,7 +99,7 @@ def _print_reflection(ws, result: R.ReflectionResult, as_json: bool) -> None:
         out("")
         print_proposals(props)
     out(f"\n{result.n_pending} pending, {result.n_invalid} invalid proposal(s)"
-               + ("; review with `lessonlab proposals`, then `lessonlab accept ID` or `lessonlab reject ID`"
+        + ("; review with `lessonlab proposals`, then `lessonlab accept ID` or `lessonlab reject ID`"
                   if result.n_pending else ""))
 
 
@@ -140,19 +140,19 @@ def reflections_cmd(ident, limit, workspace_path, as_json) -> None:
             out("no reflections yet; try: lessonlab reflect --run RUN")
         for r in rows:
             out(f"{r['id']}  {r['kind']:<8}{r['status']:<8}{r['endpoint']:<10}{r['response_mode'] or '—':<19}"
-                       f"{r['proposals']:>3} proposals "
-                       f"({r['pending']} pending)  {r['created_at']}" + (f"  {r['error']}" if r["error"] else ""))
+                f"{r['proposals']:>3} proposals "
+                f"({r['pending']} pending)  {r['created_at']}" + (f"  {r['error']}" if r["error"] else ""))
         return
     d = R.reflection_detail(ws, ident)
     if as_json:
         emit_json(d)
         return
     out(f"reflection {d['id']} ({d['kind']})  [{d['status']}]  endpoint {d['endpoint']}  "
-               f"model {d['server_model'] or d['model']}  prompt {d['prompt_name']} sha256:{d['prompt_hash'][:12]}  "
-               f"response mode {d['response_mode'] or '—'}")
+        f"model {d['server_model'] or d['model']}  prompt {d['prompt_name']} sha256:{d['prompt_hash'][:12]}  "
+        f"response mode {d['response_mode'] or '—'}")
     included = sum(r["included"] for r in d["rollouts"])
     out(f"{included} rollout(s) in context, {len(d['rollouts']) - included} left out; "
-               f"tokens {d['prompt_tokens']}+{d['completion_tokens']}")
+        f"tokens {d['prompt_tokens']}+{d['completion_tokens']}")
     for r in d["rollouts"]:
         if not r["included"]:
             out(f"  left out {r['rollout_id']}: {r['reason']}")
@@ -190,6 +190,6 @@ def distill_cmd(budget, endpoint_name, max_tokens, temperature, quiet, workspace
     if not as_json:
         verdict = "under" if result.tokens_after <= target else "still OVER"
         out(f"lessons block: ~{result.tokens_before} tokens now → ~{result.tokens_after} if every pending "
-                   f"proposal is accepted ({verdict} the {target}-token budget)")
+            f"proposal is accepted ({verdict} the {target}-token budget)")
     if result.status != "ok":
         sys.exit(EXIT_FAILED)

@@ -113,7 +113,7 @@ def print_run_tasks(tasks: list[dict]) -> None:
     out(f"{'task':<{width}}  {'split':<7}  {'mean':>6}  rewards")
     for t in tasks:
         out(f"{t['task']:<{width}}  {t['split']:<7}  {fmt.reward(t['mean_reward']):>6}  "
-                   f"{fmt.rewards(t['rewards'])}")
+            f"{fmt.rewards(t['rewards'])}")
 
 
 @click.command("runs")
@@ -166,15 +166,15 @@ def _show_run(ws, run_id: str, as_json: bool) -> None:
         return
     out(f"run {run_id}  [{detail['status']}]  kind {detail['kind']}")
     out(f"suite {detail['suite']} ({detail['split']}), endpoint {detail['endpoint']}, "
-               f"model {detail['server_model'] or detail['model']}, snapshot {detail['snapshot_id']}")
+        f"model {detail['server_model'] or detail['model']}, snapshot {detail['snapshot_id']}")
     if detail["kind"] == "import":
         out(f"imported from {detail['source']} ({detail.get('source_format') or '?'}), "
-                   f"up to {detail['samples']} sample(s) per task")
+            f"up to {detail['samples']} sample(s) per task")
     else:
         out(f"samples {detail['samples']}, params {json.dumps(detail['params'])}, seed {detail['seed']}")
     out(f"{detail['n_done']}/{detail['n_planned']} rollouts, {detail['n_errors']} errors, "
-               f"mean reward {fmt.reward(detail['mean_reward'])}, tokens "
-               f"{fmt.tokens(detail['prompt_tokens'], detail['completion_tokens'])}\n")
+        f"mean reward {fmt.reward(detail['mean_reward'])}, tokens "
+        f"{fmt.tokens(detail['prompt_tokens'], detail['completion_tokens'])}\n")
     print_run_tasks(detail["tasks"])
     out("\nrollouts:")
     for r in detail["rollouts"]:
@@ -190,10 +190,10 @@ def _show_rollout(ws, rollout_id: str, as_json: bool) -> None:
         emit_json(detail)
         return
     out(f"rollout {rollout_id}  run {detail['run_id']}  task {detail['suite']}/{detail['task']} "
-               f"sample {detail['sample_index']}  snapshot {detail['snapshot_id']}")
+        f"sample {detail['sample_index']}  snapshot {detail['snapshot_id']}")
     out(f"model {detail['model']}  latency {detail['latency_ms'] or 0:.0f} ms  tokens "
-               f"{fmt.tokens(detail['prompt_tokens'], detail['completion_tokens'])}  attempts {detail['attempts']}  "
-               f"seed {detail['seed']}")
+        f"{fmt.tokens(detail['prompt_tokens'], detail['completion_tokens'])}  attempts {detail['attempts']}  "
+        f"seed {detail['seed']}")
     out("lessons in its prompt: " + (", ".join(f"{x['lesson_id']} v{x['version']}" for x in detail["lessons"])
                                            or "none"))
     if detail["status"] == "ok":
@@ -205,7 +205,7 @@ def _show_rollout(ws, rollout_id: str, as_json: bool) -> None:
     for score in detail["scores"]:  # an imported rollout keeps every scorer's result
         answer = f", answer {score['answer']!r}" if score["answer"] is not None else ""
         out(f"  score {score['scorer']}: {json.dumps(score['value'])} → {fmt.reward(score['reward'])}{answer}"
-                   + (f": {score['explanation']}" if score["explanation"] else ""))
+            + (f": {score['explanation']}" if score["explanation"] else ""))
     for message in detail["messages"]:
         out(f"\n--- {message['role']} ---\n{message['content']}")
     out(f"\n--- assistant (output) ---\n{detail['output'] if detail['output'] is not None else '(none)'}")

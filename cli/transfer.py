@@ -97,7 +97,7 @@ def _training_report(summary: T.TrainingExport, what: str, as_json: bool) -> Non
         emit_json(summary.to_dict())
         return
     out(f"wrote {summary.examples} {what} from {summary.tasks} task(s), ~{summary.tokens:,} tokens "
-               f"(estimated), to {summary.path}")
+        f"(estimated), to {summary.path}")
     if summary.stripped:
         status(f"{summary.stripped} system prompt(s) rebuilt on the base prompt without lessons")
     if summary.skipped:
