@@ -1,4 +1,4 @@
-"""How numbers and labels read in every front end: rewards, lifts with intervals, scopes, ids."""
+"""How numbers and labels read in every front end: rewards, lifts with intervals, scopes, one-line text."""
 from __future__ import annotations
 
 import re
@@ -61,13 +61,6 @@ def one_line(text: str, limit: int = 60) -> str:
     """Text on one line (whitespace runs become one space), cut to at most limit characters with '…'."""
     line = " ".join((text or "").split())
     return line if len(line) <= limit else line[:limit - 1] + "…"
-
-
-def short_id(ident: str | None, length: int = 12) -> str:
-    """An id cut for narrow columns (prefixes are accepted wherever an id is asked for)."""
-    if not ident:
-        return ""
-    return ident if len(ident) <= length else ident[:length] + "…"
 
 
 def tokens(prompt: int | None, completion: int | None) -> str:
