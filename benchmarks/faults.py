@@ -112,11 +112,11 @@ def main() -> None:
         asyncio.run(_serve(args.fault_rate, args.delay_ms / 1000, args.timeout * 2, args.seed))
         return
 
-    from lessonlab.core.runner import create_run, execute_run
+    from lessonlab.core.runs.runner import create_run, execute_run
     from lessonlab.core.settings import Endpoint
-    from lessonlab.core.snapshots import current_snapshot
-    from lessonlab.core.suites import load_suite
-    from lessonlab.core.workspace import open_workspace
+    from lessonlab.core.lessons.snapshots import current_snapshot
+    from lessonlab.core.tasks.suites import load_suite
+    from lessonlab.core.storage.workspace import open_workspace
 
     samples = max(1, args.rollouts // args.tasks)
     server = subprocess.Popen(

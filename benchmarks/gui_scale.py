@@ -28,7 +28,7 @@ ROLLOUTS_PER_TASK = 50
 
 def generate(path: Path, n_rollouts: int) -> None:
     """Fill a fresh workspace with n_rollouts rollouts: each task has 50, spread over runs of 500."""
-    from lessonlab.core.workspace import open_workspace
+    from lessonlab.core.storage.workspace import open_workspace
 
     n_tasks = max(1, n_rollouts // ROLLOUTS_PER_TASK)
     n_runs = max(1, n_rollouts // TASKS_PER_RUN)

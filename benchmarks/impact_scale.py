@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from lessonlab.core import impact
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 
 def build(path: Path, rollouts: int, tasks: int, lessons: int, snapshots: int, seed: int = 1) -> None:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from lessonlab.core.transfer import ImportOptions, import_file
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 SYSTEM = "You are a careful assistant. Think briefly, then give the final answer on the last line."
 

@@ -27,13 +27,13 @@ from pathlib import Path
 from lessonlab.core import formatting
 from lessonlab.core.impact import bootstrap_lift, paired_lift
 from lessonlab.core.lessons import estimate_tokens, list_proposals
-from lessonlab.core.local_model import endpoint_base_url
+from lessonlab.core.models.local_model import endpoint_base_url
 from lessonlab.core.loop import LoopOptions, run_loop
-from lessonlab.core.runner import create_run, execute_run
+from lessonlab.core.runs.runner import create_run, execute_run
 from lessonlab.core.settings import load_settings
-from lessonlab.core.snapshots import base_prompt, current_snapshot
-from lessonlab.core.suites import Suite, load_suite
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.lessons.snapshots import base_prompt, current_snapshot
+from lessonlab.core.tasks.suites import Suite, load_suite
+from lessonlab.core.storage.workspace import open_workspace
 
 
 def main() -> None:

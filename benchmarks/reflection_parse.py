@@ -23,12 +23,12 @@ from collections import Counter
 from pathlib import Path
 
 from lessonlab.core import reflection as R
-from lessonlab.core.local_model import endpoint_base_url
-from lessonlab.core.runner import create_run, execute_run
+from lessonlab.core.models.local_model import endpoint_base_url
+from lessonlab.core.runs.runner import create_run, execute_run
 from lessonlab.core.settings import load_settings
-from lessonlab.core.snapshots import current_snapshot
-from lessonlab.core.suites import load_suite
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.lessons.snapshots import current_snapshot
+from lessonlab.core.tasks.suites import load_suite
+from lessonlab.core.storage.workspace import open_workspace
 
 
 def main() -> None:

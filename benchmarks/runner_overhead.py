@@ -14,11 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from lessonlab.core.runner import create_run, execute_run
+from lessonlab.core.runs.runner import create_run, execute_run
 from lessonlab.core.settings import Endpoint
-from lessonlab.core.snapshots import current_snapshot
-from lessonlab.core.suites import load_suite
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.lessons.snapshots import current_snapshot
+from lessonlab.core.tasks.suites import load_suite
+from lessonlab.core.storage.workspace import open_workspace
 
 
 def main() -> None:

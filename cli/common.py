@@ -12,7 +12,7 @@ import click
 
 from lessonlab.core import formatting as fmt
 from lessonlab.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, LessonlabError, database_error
-from lessonlab.core.runner import RunProgress
+from lessonlab.core.runs.runner import RunProgress
 from lessonlab.core.settings import SettingsError, check_param, check_timeout
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "CliError", "handle_errors", "workspace_option", "json_option",
@@ -140,6 +140,6 @@ class ProgressLine:
 
 def endpoint_url(endpoint, quiet: bool = False):
     """The base URL to call (starting and always stopping the embedded model for `local`)."""
-    from lessonlab.core.local_model import endpoint_base_url
+    from lessonlab.core.models.local_model import endpoint_base_url
 
     return endpoint_base_url(endpoint, on_status=None if quiet else status)

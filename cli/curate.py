@@ -4,9 +4,9 @@ from __future__ import annotations
 import click
 
 from lessonlab.core import lessons as L
-from lessonlab.core import review
+from lessonlab.core.lessons import review
 from lessonlab.core.settings import load_settings
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 from .common import emit_json, handle_errors, json_option, out, workspace_option
 from .lessons import budget_line, report_change, scope_option

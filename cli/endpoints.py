@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from lessonlab.core.llm_client import probe_endpoint
+from lessonlab.core.models.llm_client import probe_endpoint
 from lessonlab.core.settings import Endpoint, load_settings, save_settings
 
 from .common import EXIT_FAILED, checked, emit_json, endpoint_url, handle_errors, json_option, out, status

@@ -9,7 +9,7 @@ import click
 from lessonlab.core import impact as impact_core
 from lessonlab.core.lessons import active_lessons, resolve_lesson_id
 from lessonlab.core.settings import load_settings
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 from .common import (EXIT_FAILED, CliError, Throttle, checked, emit_json, endpoint_url, fmt, handle_errors,
                      json_option, out, workspace_option)

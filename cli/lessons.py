@@ -9,8 +9,8 @@ import click
 from lessonlab.core import lessons as L
 from lessonlab.core.impact import impact_table
 from lessonlab.core.settings import load_settings
-from lessonlab.core.snapshots import current_snapshot, snapshot_lessons
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.lessons.snapshots import current_snapshot, snapshot_lessons
+from lessonlab.core.storage.workspace import open_workspace
 
 from .common import emit_json, fmt, handle_errors, json_option, out, workspace_option
 

@@ -7,8 +7,8 @@ import click
 
 from lessonlab.core.loop import LoopOptions, run_loop
 from lessonlab.core.settings import load_settings
-from lessonlab.core.suites import load_suite
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.tasks.suites import load_suite
+from lessonlab.core.storage.workspace import open_workspace
 
 from .common import (EXIT_FAILED, emit_json, endpoint_url, fmt, handle_errors, json_option, out,
                      workspace_option)

@@ -9,7 +9,7 @@ import click
 from lessonlab.core import lessons as L
 from lessonlab.core import reflection as R
 from lessonlab.core.settings import load_settings
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 from .common import (EXIT_FAILED, CliError, checked, emit_json, endpoint_url, handle_errors, json_option, out,
                      workspace_option)

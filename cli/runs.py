@@ -7,15 +7,15 @@ import sys
 
 import click
 
-from lessonlab.core import queries
-from lessonlab.core.run_planning import plan_resume, plan_run, run_summary
-from lessonlab.core.runner import execute_run
+from lessonlab.core.runs import queries
+from lessonlab.core.runs.planning import plan_resume, plan_run, run_summary
+from lessonlab.core.runs.runner import execute_run
 from lessonlab.core.settings import load_settings
-from lessonlab.core.snapshots import load_snapshot
-from lessonlab.core.suites import builtin_suites, load_suite
+from lessonlab.core.lessons.snapshots import load_snapshot
+from lessonlab.core.tasks.suites import builtin_suites, load_suite
 from lessonlab.core.transfer import rollout_scores
 from lessonlab.core.verifiers import DEFAULT_VERIFY_TIMEOUT
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 from .common import (EXIT_FAILED, CliError, ProgressLine, checked, emit_json, endpoint_url, fmt, handle_errors,
                      json_option, out, status, workspace_option)

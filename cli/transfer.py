@@ -10,7 +10,7 @@ import click
 from lessonlab.core import transfer as T
 from lessonlab.core.errors import EXIT_FAILED
 from lessonlab.core.lessons import STATUSES
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 from .common import Throttle, emit_json, fmt, handle_errors, json_option, out, status, workspace_option
 from .lessons import export_cmd

@@ -4,10 +4,10 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
-from .errors import NotFound
+from lessonlab.core.errors import NotFound
 
 if TYPE_CHECKING:
-    from .workspace import Workspace
+    from lessonlab.core.storage.workspace import Workspace
 
 
 def new_id(prefix: str, nbytes: int = 5) -> str:

@@ -13,9 +13,9 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from .errors import BadInput
-from .suites import load_suite
-from .workspace import Workspace, new_id, now
+from lessonlab.core.errors import BadInput
+from lessonlab.core.tasks.suites import load_suite
+from lessonlab.core.storage.workspace import Workspace, new_id, now
 
 MIN_UNITS = 3          # fewer matched (task, model) units than this: "not enough data"
 BOOTSTRAP_SAMPLES = 1000
@@ -346,9 +346,9 @@ async def run_ablation(
     retry=None,
 ) -> AblationResult:
     """Rerun tasks with the current snapshot and with the same snapshot minus the lesson, side by side."""
-    from .lessons import active_lessons
-    from .runner import create_run, execute_run
-    from .snapshots import base_prompt, snapshot_for_lessons
+    from lessonlab.core.lessons import active_lessons
+    from lessonlab.core.runs.runner import create_run, execute_run
+    from lessonlab.core.lessons.snapshots import base_prompt, snapshot_for_lessons
 
     current = active_lessons(ws, suite.name)
     target = next((lesson for lesson in current if lesson.id == lesson_id), None)

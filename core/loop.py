@@ -15,14 +15,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import lessons as L
-from .impact import Lift, paired_lift
-from .reflection import ReflectionError, reflect
-from .runner import create_run, execute_run
-from .settings import Endpoint, Settings
-from .snapshots import Snapshot, base_prompt, current_snapshot, snapshot_for_lessons
-from .suites import Suite
-from .workspace import Workspace
+from lessonlab.core import lessons as L
+from lessonlab.core.impact import Lift, paired_lift
+from lessonlab.core.reflection import ReflectionError, reflect
+from lessonlab.core.runs.runner import create_run, execute_run
+from lessonlab.core.settings import Endpoint, Settings
+from lessonlab.core.lessons.snapshots import Snapshot, base_prompt, current_snapshot, snapshot_for_lessons
+from lessonlab.core.tasks.suites import Suite
+from lessonlab.core.storage.workspace import Workspace
 
 
 @dataclass

@@ -10,8 +10,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BadInput
-from .paths import config_dir
+from lessonlab.core.errors import BadInput
+from lessonlab.core.paths import config_dir
 
 LOCAL_ENDPOINT = "local"
 LOCAL_MODEL = "SmolLM2-135M-Instruct"

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
     QPushButton, QSpinBox, QVBoxLayout,
 )
 
-from lessonlab.core.llm_client import ProbeResult
+from lessonlab.core.models.llm_client import ProbeResult
 from lessonlab.core.settings import Endpoint, SettingsError, load_settings, save_settings
 
 from . import changes as changed

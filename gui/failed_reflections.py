@@ -4,8 +4,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
-from lessonlab.core import review
-from lessonlab.core.workspace import Workspace
+from lessonlab.core.lessons import review
+from lessonlab.core.storage.workspace import Workspace
 
 from . import changes as changed
 from .changes import Changes

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
 from lessonlab.core import formatting
 from lessonlab.core import lessons as L
 from lessonlab.core.impact import AblationResult
-from lessonlab.core.workspace import Workspace
+from lessonlab.core.storage.workspace import Workspace
 
 from . import changes as changed
 from .changes import Changes

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (
 
 from lessonlab.core.lessons import estimate_tokens
 from lessonlab.core.settings import Settings, load_settings
-from lessonlab.core.suites import builtin_suites
+from lessonlab.core.tasks.suites import builtin_suites
 
 from .operations import AblationRequest
 

@@ -6,7 +6,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from lessonlab.core import formatting
 from lessonlab.core import lessons as L
-from lessonlab.core.workspace import Workspace
+from lessonlab.core.storage.workspace import Workspace
 
 from .table_models import PAGE, _Index, _ReadOnlyTable
 

@@ -14,8 +14,8 @@ from lessonlab.core import lessons as L
 from lessonlab.core.transfer import export_lessons
 from lessonlab.core.reflection import ReflectionResult
 from lessonlab.core.settings import load_settings
-from lessonlab.core.snapshots import current_snapshot
-from lessonlab.core.workspace import Workspace
+from lessonlab.core.lessons.snapshots import current_snapshot
+from lessonlab.core.storage.workspace import Workspace
 
 from . import changes as changed
 from .changes import Change, Changes

@@ -11,7 +11,7 @@ import threading
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from lessonlab.core.local_model import LocalModelServer
+from lessonlab.core.models.local_model import LocalModelServer
 
 log = logging.getLogger("lessonlab.gui.local_server")
 

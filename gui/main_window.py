@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from lessonlab.core.paths import config_dir, default_workspace_path
 from lessonlab.core.settings import load_settings
-from lessonlab.core.workspace import Workspace, open_workspace
+from lessonlab.core.storage.workspace import Workspace, open_workspace
 
 from . import changes as changed
 from .changes import Change, Changes

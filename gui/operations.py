@@ -10,12 +10,18 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from lessonlab.core import impact, lessons, llm_client, queries, reflection, review
+from lessonlab.core import impact, lessons, reflection
+
+from lessonlab.core.models import llm_client
+
+from lessonlab.core.runs import queries
+
+from lessonlab.core.lessons import review
 from lessonlab.core.impact import AblationResult
-from lessonlab.core.run_planning import plan_run
-from lessonlab.core.runner import RunResult, execute_run
+from lessonlab.core.runs.planning import plan_run
+from lessonlab.core.runs.runner import RunResult, execute_run
 from lessonlab.core.settings import Endpoint, load_settings
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 log = logging.getLogger("lessonlab.gui.operations")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
-from lessonlab.core import review
-from lessonlab.core.workspace import Workspace
+from lessonlab.core.lessons import review
+from lessonlab.core.storage.workspace import Workspace
 
 from .errors import show_exception
 

@@ -16,8 +16,10 @@ from PySide6.QtWidgets import (
     QStackedWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
-from lessonlab.core import formatting, review
-from lessonlab.core.workspace import Workspace
+from lessonlab.core import formatting
+
+from lessonlab.core.lessons import review
+from lessonlab.core.storage.workspace import Workspace
 
 from . import changes as changed
 from .changes import Change, Changes

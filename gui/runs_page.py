@@ -11,11 +11,11 @@ from PySide6.QtWidgets import (
 )
 
 from lessonlab.core import formatting
-from lessonlab.core.runner import RunProgress, RunResult
+from lessonlab.core.runs.runner import RunProgress, RunResult
 from lessonlab.core.settings import LOCAL_ENDPOINT, load_settings
-from lessonlab.core.suites import builtin_suites, load_suite
+from lessonlab.core.tasks.suites import builtin_suites, load_suite
 from lessonlab.core.verifiers.python_function import describe_python_verifiers
-from lessonlab.core.workspace import Workspace
+from lessonlab.core.storage.workspace import Workspace
 
 from . import changes as changed
 from .changes import Change, Changes

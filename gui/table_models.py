@@ -6,8 +6,10 @@ import logging
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from lessonlab.core import formatting, queries
-from lessonlab.core.workspace import Workspace
+from lessonlab.core import formatting
+
+from lessonlab.core.runs import queries
+from lessonlab.core.storage.workspace import Workspace
 
 from .style import reward_color
 

@@ -13,19 +13,19 @@ Modules: `context` (which rollouts, and what fits the budget), `parsing` (the re
 from __future__ import annotations
 
 # Re-exported because callers and tests have always reached them as reflection.X.
-from ..lessons import estimate_tokens
-from ..resources import read_prompt, sha256
-from .context import (LOCAL_CONTEXT_CAP, MAX_MESSAGE_CHARS, Context, build_reflect_context, context_budget,
+from lessonlab.core.lessons import estimate_tokens
+from lessonlab.core.resources import read_prompt, sha256
+from lessonlab.core.reflection.context import (LOCAL_CONTEXT_CAP, MAX_MESSAGE_CHARS, Context, build_reflect_context, context_budget,
                       cut_middle, select_rollouts)
-from .distilling import distill, distill_async, lesson_usage, projected_tokens
-from .leakage import ANSWER_WINDOW, SHINGLE, check_leakage, leakage_pool
-from .model_call import DEFAULT_REPLY_TOKENS
-from .modes import modes_to_try, remember_mode, remembered_mode
-from .parsing import OPS, extract_json, parse_reply, validate_operation
-from .records import list_reflections, reflection_detail
-from .pipeline import reflect, reflect_async
-from .results import ReflectionError, ReflectionResult
-from .schema import MODES, operations_schema, response_format
+from lessonlab.core.reflection.distilling import distill, distill_async, lesson_usage, projected_tokens
+from lessonlab.core.reflection.leakage import ANSWER_WINDOW, SHINGLE, check_leakage, leakage_pool
+from lessonlab.core.reflection.model_call import DEFAULT_REPLY_TOKENS
+from lessonlab.core.reflection.modes import modes_to_try, remember_mode, remembered_mode
+from lessonlab.core.reflection.parsing import OPS, extract_json, parse_reply, validate_operation
+from lessonlab.core.reflection.stored import list_reflections, reflection_detail
+from lessonlab.core.reflection.pipeline import reflect, reflect_async
+from lessonlab.core.reflection.results import ReflectionError, ReflectionResult
+from lessonlab.core.reflection.schema import MODES, operations_schema, response_format
 
 __all__ = [
     "ANSWER_WINDOW", "Context", "DEFAULT_REPLY_TOKENS", "LOCAL_CONTEXT_CAP", "MAX_MESSAGE_CHARS", "MODES", "OPS",

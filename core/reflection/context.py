@@ -4,14 +4,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .. import formatting
-from ..errors import NotFound
-from ..lessons import Lesson, estimate_tokens
-from ..queries import resolve_id
-from ..settings import Endpoint, Settings
-from ..snapshots import snapshot_lessons
-from ..workspace import Workspace
-from .results import ReflectionError
+from lessonlab.core import formatting
+from lessonlab.core.errors import NotFound
+from lessonlab.core.lessons import Lesson, estimate_tokens
+from lessonlab.core.runs.queries import resolve_id
+from lessonlab.core.settings import Endpoint, Settings
+from lessonlab.core.lessons.snapshots import snapshot_lessons
+from lessonlab.core.storage.workspace import Workspace
+from lessonlab.core.reflection.results import ReflectionError
 
 MAX_MESSAGE_CHARS = 1500          # longer task prompts and outputs are cut in the middle
 LOCAL_CONTEXT_CAP = 2000          # the embedded model has a 4096-token window; leave room for the reply

@@ -6,16 +6,18 @@ import json
 import threading
 from typing import Callable
 
-from .. import formatting, llm_client
-from ..impact import impact_table
-from ..lessons import Lesson, estimate_tokens, list_lessons
-from ..resources import read_prompt
-from ..settings import Endpoint, Settings
-from ..workspace import Workspace
-from .context import Context
-from .model_call import reply_params
-from .pipeline import run_reflection
-from .results import ReflectionError, ReflectionResult
+from lessonlab.core import formatting
+
+from lessonlab.core.models import llm_client
+from lessonlab.core.impact import impact_table
+from lessonlab.core.lessons import Lesson, estimate_tokens, list_lessons
+from lessonlab.core.resources import read_prompt
+from lessonlab.core.settings import Endpoint, Settings
+from lessonlab.core.storage.workspace import Workspace
+from lessonlab.core.reflection.context import Context
+from lessonlab.core.reflection.model_call import reply_params
+from lessonlab.core.reflection.pipeline import run_reflection
+from lessonlab.core.reflection.results import ReflectionError, ReflectionResult
 
 
 def lesson_usage(ws: Workspace, lesson_id: str) -> dict:

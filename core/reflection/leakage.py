@@ -5,8 +5,8 @@ import json
 import re
 from collections import Counter
 
-from ..workspace import Workspace
-from .context import prompt_text
+from lessonlab.core.storage.workspace import Workspace
+from lessonlab.core.reflection.context import prompt_text
 
 _STOP = set("""a an and are as at be by can do does each for from give how in into is it its make
 of on one or than that the their then there this to use using what when which with without word words

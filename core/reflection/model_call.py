@@ -8,8 +8,8 @@ from typing import Callable
 
 import openai
 
-from .. import llm_client
-from ..settings import Endpoint
+from lessonlab.core.models import llm_client
+from lessonlab.core.settings import Endpoint
 
 log = logging.getLogger("lessonlab.reflection")
 

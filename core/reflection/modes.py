@@ -7,9 +7,9 @@ validation error), so it starts at `json_object_schema`, which it turns into a g
 """
 from __future__ import annotations
 
-from ..settings import Endpoint
-from ..workspace import Workspace, now
-from .schema import MODES
+from lessonlab.core.settings import Endpoint
+from lessonlab.core.storage.workspace import Workspace, now
+from lessonlab.core.reflection.schema import MODES
 
 
 def endpoint_key(endpoint: Endpoint) -> tuple[str, str, str]:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from .. import json_text
-from ..lessons import Lesson, normalise_text
+from lessonlab.core import json_text
+from lessonlab.core.lessons import Lesson, normalise_text
 
 OPS = ("add", "edit", "merge", "retire")
 # The example values in the meta-prompts' reply shape: a small model sometimes copies them (and goes on).

@@ -13,19 +13,19 @@ import threading
 from collections import Counter
 from typing import Callable
 
-from .. import llm_client
-from ..lessons import Lesson, active_lessons, estimate_tokens, list_lessons
-from ..resources import read_prompt, sha256
-from ..run_owner import this_process
-from ..settings import Endpoint, Settings
-from ..workspace import Workspace, new_id, now
-from .context import Context, build_reflect_context, context_budget, select_rollouts
-from .leakage import check_leakage, leakage_pool
-from .model_call import call_model, reply_params
-from .modes import modes_to_try, remember_mode
-from .parsing import OPS, parse_reply, validate_operation
-from .schema import response_format
-from .results import ReflectionError, ReflectionResult
+from lessonlab.core.models import llm_client
+from lessonlab.core.lessons import Lesson, active_lessons, estimate_tokens, list_lessons
+from lessonlab.core.resources import read_prompt, sha256
+from lessonlab.core.runs.owner import this_process
+from lessonlab.core.settings import Endpoint, Settings
+from lessonlab.core.storage.workspace import Workspace, new_id, now
+from lessonlab.core.reflection.context import Context, build_reflect_context, context_budget, select_rollouts
+from lessonlab.core.reflection.leakage import check_leakage, leakage_pool
+from lessonlab.core.reflection.model_call import call_model, reply_params
+from lessonlab.core.reflection.modes import modes_to_try, remember_mode
+from lessonlab.core.reflection.parsing import OPS, parse_reply, validate_operation
+from lessonlab.core.reflection.schema import response_format
+from lessonlab.core.reflection.results import ReflectionError, ReflectionResult
 
 
 def _render(template: str, values: dict) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import BadInput
+from lessonlab.core.errors import BadInput
 
 
 class ReflectionError(BadInput, ValueError):

@@ -14,9 +14,9 @@ import os
 import pathlib
 from typing import Any, Iterator
 
-from .errors import MalformedFile
-from .records import ImportedRollout, RunInfo, chat_message
-from .scores import Score, Warnings, finite, value_to_reward
+from lessonlab.core.transfer.errors import MalformedFile
+from lessonlab.core.transfer.imported import ImportedRollout, RunInfo, chat_message
+from lessonlab.core.transfer.scores import Score, Warnings, finite, value_to_reward
 
 SPLITS = ("train", "heldout")
 

@@ -1,7 +1,7 @@
 """Errors of import and export: a malformed file (bad input, exit 2) names the file, the entry or line, and why."""
 from __future__ import annotations
 
-from ..errors import BadInput
+from lessonlab.core.errors import BadInput
 
 
 class TransferError(BadInput, ValueError):

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from .. import lessons as L
-from ..formatting import scope as scope_text
-from ..workspace import Workspace
-from .errors import TransferError
-from .selection import Selection, atomic_output
+from lessonlab.core import lessons as L
+from lessonlab.core.formatting import scope as scope_text
+from lessonlab.core.storage.workspace import Workspace
+from lessonlab.core.transfer.errors import TransferError
+from lessonlab.core.transfer.selection import Selection, atomic_output
 
 ROLLOUT_FORMATS = ("jsonl", "csv")
 LESSON_FORMATS = ("json", "markdown")

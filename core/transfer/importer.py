@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..resources import sha256
-from ..snapshots import get_or_create_snapshot
-from ..workspace import Workspace, new_id, now
-from .chat_jsonl import ChatJsonlReader
-from .errors import MalformedFile, TransferError
-from .inspect_log import InspectReader
-from .records import ImportedRollout, RunInfo
-from .scores import choose_reward, feedback_of, finite
+from lessonlab.core.resources import sha256
+from lessonlab.core.lessons.snapshots import get_or_create_snapshot
+from lessonlab.core.storage.workspace import Workspace, new_id, now
+from lessonlab.core.transfer.chat_jsonl import ChatJsonlReader
+from lessonlab.core.transfer.errors import MalformedFile, TransferError
+from lessonlab.core.transfer.inspect_log import InspectReader
+from lessonlab.core.transfer.imported import ImportedRollout, RunInfo
+from lessonlab.core.transfer.scores import choose_reward, feedback_of, finite
 
 log = logging.getLogger("lessonlab.transfer")
 

@@ -12,10 +12,10 @@ import os
 import re
 from typing import Any, Iterator
 
-from .errors import MalformedFile
-from .records import ImportedRollout, RunInfo, chat_message, content_text
-from .scores import Score, Warnings, finite, value_to_reward
-from .zipread import ZipMembers
+from lessonlab.core.transfer.errors import MalformedFile
+from lessonlab.core.transfer.imported import ImportedRollout, RunInfo, chat_message, content_text
+from lessonlab.core.transfer.scores import Score, Warnings, finite, value_to_reward
+from lessonlab.core.transfer.zipread import ZipMembers
 
 HEADER = "header.json"
 START = "_journal/start.json"

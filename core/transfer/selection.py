@@ -8,10 +8,10 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from ..ids import resolve_id
-from ..snapshots import build_messages
-from ..workspace import Workspace
-from .errors import TransferError
+from lessonlab.core.ids import resolve_id
+from lessonlab.core.lessons.snapshots import build_messages
+from lessonlab.core.storage.workspace import Workspace
+from lessonlab.core.transfer.errors import TransferError
 
 _COLUMNS = """
     r.id, r.run_id, r.task_id, r.sample_index, r.snapshot_id, r.status, r.reward, r.feedback, r.error,

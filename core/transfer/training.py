@@ -10,10 +10,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..lessons import estimate_tokens
-from ..workspace import Workspace
-from .errors import TransferError
-from .selection import Selection, atomic_output, without_lessons
+from lessonlab.core.lessons import estimate_tokens
+from lessonlab.core.storage.workspace import Workspace
+from lessonlab.core.transfer.errors import TransferError
+from lessonlab.core.transfer.selection import Selection, atomic_output, without_lessons
 
 
 @dataclass

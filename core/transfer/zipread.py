@@ -14,7 +14,7 @@ import zlib
 
 import zstandard
 
-from .errors import MalformedFile
+from lessonlab.core.transfer.errors import MalformedFile
 
 ZIP_ZSTANDARD = 93
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # signature ... file name length, extra field length

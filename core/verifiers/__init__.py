@@ -10,13 +10,13 @@ the imports below fix the order of KINDS.
 """
 from __future__ import annotations
 
-from . import text, numeric, json_schema, game24, python_function  # noqa: F401 - registers the kinds
-from .answers import final_answer
-from .game24 import GAME24_MAX_CHARS
-from .pool import DEFAULT_VERIFY_TIMEOUT, VerifierPool
-from .registry import VerifierKind, kind_names, needs_isolation, register, validate_spec, verify
-from .spec import VerifierSpecError
-from .verdict import FEEDBACK_LIMIT, Verdict
+from lessonlab.core.verifiers import text, numeric, json_schema, game24, python_function  # noqa: F401 - registers the kinds
+from lessonlab.core.verifiers.answers import final_answer
+from lessonlab.core.verifiers.game24 import GAME24_MAX_CHARS
+from lessonlab.core.verifiers.pool import DEFAULT_VERIFY_TIMEOUT, VerifierPool
+from lessonlab.core.verifiers.registry import VerifierKind, kind_names, needs_isolation, register, validate_spec, verify
+from lessonlab.core.verifiers.spec import VerifierSpecError
+from lessonlab.core.verifiers.verdict import FEEDBACK_LIMIT, Verdict
 
 KINDS: tuple[str, ...] = kind_names()
 

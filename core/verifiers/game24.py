@@ -11,10 +11,10 @@ from collections import Counter
 from fractions import Fraction
 from typing import Any
 
-from .answers import final_answer, format_number, to_fraction, unwrap
-from .registry import VerifierKind, register
-from .spec import VerifierSpecError, check_fields, is_number, require
-from .verdict import Verdict, one_line
+from lessonlab.core.verifiers.answers import final_answer, format_number, to_fraction, unwrap
+from lessonlab.core.verifiers.registry import VerifierKind, register
+from lessonlab.core.verifiers.spec import VerifierSpecError, check_fields, is_number, require
+from lessonlab.core.verifiers.verdict import Verdict, one_line
 
 GAME24_MAX_CHARS = 200
 _MAX_DEPTH = 50

@@ -18,10 +18,10 @@ from jsonschema_specifications import REGISTRY as META_SCHEMAS
 from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 
-from ..json_text import parse_value
-from .registry import VerifierKind, register
-from .spec import VerifierSpecError, check_fields, require, type_name
-from .verdict import Verdict
+from lessonlab.core.json_text import parse_value
+from lessonlab.core.verifiers.registry import VerifierKind, register
+from lessonlab.core.verifiers.spec import VerifierSpecError, check_fields, require, type_name
+from lessonlab.core.verifiers.verdict import Verdict
 
 DEFAULT_VALIDATOR = Draft202012Validator
 # Deeper replies are refused before validation: jsonschema recurses a few frames per level (more

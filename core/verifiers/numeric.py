@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import math
 
-from .answers import find_answer, format_number, numbers_in, to_fraction
-from .registry import VerifierKind, register
-from .spec import VerifierSpecError, check_fields, is_number, require, type_name
-from .verdict import Verdict
+from lessonlab.core.verifiers.answers import find_answer, format_number, numbers_in, to_fraction
+from lessonlab.core.verifiers.registry import VerifierKind, register
+from lessonlab.core.verifiers.spec import VerifierSpecError, check_fields, is_number, require, type_name
+from lessonlab.core.verifiers.verdict import Verdict
 
 DEFAULT_TOLERANCE = 1e-6
 

@@ -14,8 +14,8 @@ import logging
 import os
 import sys
 
-from .registry import needs_isolation, verify
-from .verdict import Verdict
+from lessonlab.core.verifiers.registry import needs_isolation, verify
+from lessonlab.core.verifiers.verdict import Verdict
 
 log = logging.getLogger("lessonlab.verifiers")
 

@@ -9,9 +9,9 @@ import re
 import sys
 from typing import Any, Callable, Iterable
 
-from .registry import VerifierKind, register
-from .spec import VerifierSpecError, check_fields, is_number, require
-from .verdict import Verdict
+from lessonlab.core.verifiers.registry import VerifierKind, register
+from lessonlab.core.verifiers.spec import VerifierSpecError, check_fields, is_number, require
+from lessonlab.core.verifiers.verdict import Verdict
 
 _FUNCTION_REF_RE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .spec import VerifierSpecError, type_name
-from .verdict import Verdict
+from lessonlab.core.verifiers.spec import VerifierSpecError, type_name
+from lessonlab.core.verifiers.verdict import Verdict
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BadInput
+from lessonlab.core.errors import BadInput
 
 
 class VerifierSpecError(BadInput, ValueError):

@@ -4,10 +4,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .answers import find_answer, normalise
-from .registry import VerifierKind, register
-from .spec import VerifierSpecError, check_fields, require, type_name
-from .verdict import Verdict, quote
+from lessonlab.core.verifiers.answers import find_answer, normalise
+from lessonlab.core.verifiers.registry import VerifierKind, register
+from lessonlab.core.verifiers.spec import VerifierSpecError, check_fields, require, type_name
+from lessonlab.core.verifiers.verdict import Verdict, quote
 
 _REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "a": re.ASCII}
 

@@ -31,8 +31,8 @@ def main() -> None:
     replies = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    from .registry import verify
-    from . import text, numeric, json_schema, game24, python_function  # noqa: F401 - registers the kinds
+    from lessonlab.core.verifiers.registry import verify
+    from lessonlab.core.verifiers import text, numeric, json_schema, game24, python_function  # noqa: F401 - registers the kinds
 
     replies.write(b'{"ready": true}\n')
     for line in sys.stdin.buffer:

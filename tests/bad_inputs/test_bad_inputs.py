@@ -15,7 +15,7 @@ from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from tests.helpers.tasks import numeric_tasks
 from lessonlab.cli.root import cli
 from lessonlab.core.settings import settings_path
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 CORPUS = Path(__file__).parent
 FOLDERS = ("suites", "settings", "lessons", "replies", "imports")

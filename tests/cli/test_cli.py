@@ -10,7 +10,7 @@ from tests.helpers.tasks import numeric_tasks
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.cli.root import cli
 from lessonlab.core.settings import settings_path
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 
 def invoke(*args, env=None):
@@ -165,7 +165,7 @@ def test_resume_completes_an_interrupted_run(tmp_path, make_suite, scripted_endp
 
 
 def test_missing_local_extra_names_the_install_command(monkeypatch):
-    from lessonlab.core import local_model
+    from lessonlab.core.models import local_model
 
     monkeypatch.setattr(local_model, "_SERVER_MODULES", ("llama_cpp_definitely_missing",))
     with pytest.raises(local_model.LocalModelError, match=r"pip install 'lessonlab\[local\]'"):
@@ -183,7 +183,7 @@ def test_gui_without_a_display_says_so(monkeypatch):
 def test_a_locked_workspace_is_one_clear_line_not_a_traceback(tmp_path, monkeypatch):
     import sqlite3
 
-    from lessonlab.core import workspace as workspace_module
+    from lessonlab.core.storage import workspace as workspace_module
 
     ws_path = tmp_path / "ws.db"
     assert invoke("lessons", "add", "Show your work.", "-w", str(ws_path)).exit_code == 0
@@ -202,7 +202,7 @@ def test_a_locked_workspace_is_one_clear_line_not_a_traceback(tmp_path, monkeypa
 
 
 def test_a_read_only_workspace_lists_but_refuses_writes_with_one_line(tmp_path, monkeypatch):
-    from lessonlab.core import workspace as workspace_module
+    from lessonlab.core.storage import workspace as workspace_module
 
     ws_path = tmp_path / "ws.db"
     assert invoke("lessons", "add", "Show your work.", "-w", str(ws_path)).exit_code == 0

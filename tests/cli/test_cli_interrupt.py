@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from tests.helpers.tasks import numeric_tasks
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.cli.root import cli
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 
 def test_ctrl_c_marks_run_interrupted_and_resume_finishes(tmp_path, make_suite):

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from tests.helpers.tasks import numeric_tasks
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.cli.root import cli
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 RUNNER = textwrap.dedent("""
     import json, sys
@@ -122,7 +122,7 @@ def test_reading_works_and_writing_is_one_clear_line(filled):
 def test_a_lock_held_past_the_busy_timeout_is_one_line_for_a_run(tmp_path, make_suite, monkeypatch):
     import sqlite3
 
-    from lessonlab.core import workspace as workspace_module
+    from lessonlab.core.storage import workspace as workspace_module
 
     ws_path = tmp_path / "ws.db"
     open_workspace(ws_path).close()

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from tests.helpers.tasks import numeric_tasks
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.cli.root import cli
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 
 def invoke(*args):
@@ -126,10 +126,10 @@ def test_execute_run_refuses_to_finish_a_run_on_another_server(workspace, make_s
 
     import pytest
 
-    from lessonlab.core.runner import RunError, create_run, execute_run
+    from lessonlab.core.runs.runner import RunError, create_run, execute_run
     from lessonlab.core.settings import Endpoint
-    from lessonlab.core.snapshots import current_snapshot
-    from lessonlab.core.suites import load_suite
+    from lessonlab.core.lessons.snapshots import current_snapshot
+    from lessonlab.core.tasks.suites import load_suite
 
     suite = load_suite(str(make_suite(numeric_tasks(2))))
     with ScriptedServer(lambda req, n: Reply(body=completion("Answer: 1"))) as first, \

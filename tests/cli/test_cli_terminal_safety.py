@@ -10,8 +10,9 @@ from click.testing import CliRunner
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.cli.root import cli
 from lessonlab.core import lessons as L
+from lessonlab.core.lessons import curation
 from lessonlab.core.formatting import printable
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 # Clear screen, cursor home, window title (OSC 0), a hyperlink (OSC 8), bell, a C1 CSI, a bidi override.
 EVIL = "\x1b[2J\x1b[H\x1b]0;pwned\x07\x1b]8;;http://evil.invalid\x07click\x1b]8;;\x07\x9b31m\u202e"
@@ -75,7 +76,7 @@ def test_every_listing_and_show_escapes_hostile_text(hostile):
     failed = ws.one("SELECT id FROM rollouts WHERE status = 'error'")["id"]
     # A lesson that came in with control characters (an older workspace or an import) is shown escaped too.
     with ws.transaction():
-        lesson_id, _ = L._create(ws, f"Stored lesson {EVIL}", status="active", scope=None, origin="human",
+        lesson_id, _ = curation._create(ws, f"Stored lesson {EVIL}", status="active", scope=None, origin="human",
                                  author="human", reason=f"why {EVIL}")
     ws.close()
 

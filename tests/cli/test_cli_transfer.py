@@ -6,7 +6,7 @@ import json
 from click.testing import CliRunner
 
 from lessonlab.cli.root import cli
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from tests.helpers.inspect_logs import DATA_DIR, newest_eval, workspace_content
 
 POPULARITY = DATA_DIR / "2025-02-11T15-18-04-05-00_popularity_mj7khqpMM4GBCfVQozKgzB.eval"

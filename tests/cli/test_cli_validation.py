@@ -11,7 +11,7 @@ from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.cli.root import cli
 from lessonlab.core import lessons as L
 from lessonlab.core.settings import Endpoint, SettingsError, load_settings, settings_path
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 
 def invoke(*args):

@@ -9,10 +9,10 @@ import pytest
 
 from lessonlab.core import lessons as L
 from lessonlab.core.errors import NotFound
-from lessonlab.core.snapshots import base_prompt
+from lessonlab.core.lessons.snapshots import base_prompt
 from lessonlab.core.transfer import (TransferError, export_dpo, export_lessons, export_rollouts, export_sft,
                                      import_file)
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from tests.helpers.inspect_logs import DATA_DIR
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from tests.helpers.tasks import answer_for, numeric_tasks, seed_run

@@ -13,11 +13,11 @@ from tests.helpers.tasks import numeric_tasks
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.core import impact, lessons
 from lessonlab.cli.root import cli
-from lessonlab.core.llm_client import RetryPolicy
+from lessonlab.core.models.llm_client import RetryPolicy
 from lessonlab.core.settings import Endpoint
-from lessonlab.core.snapshots import base_prompt, snapshot_for_lessons
-from lessonlab.core.suites import load_suite
-from lessonlab.core.workspace import new_id, now
+from lessonlab.core.lessons.snapshots import base_prompt, snapshot_for_lessons
+from lessonlab.core.tasks.suites import load_suite
+from lessonlab.core.storage.workspace import new_id, now
 
 
 def add_lesson(ws, text):
@@ -231,7 +231,7 @@ def test_ablation_end_to_end_on_the_embedded_model(workspace, local_model_url, l
 
 def test_lessons_list_and_distill_prompt_carry_impact_figures(tmp_path):
     from lessonlab.core import reflection
-    from lessonlab.core.workspace import open_workspace
+    from lessonlab.core.storage.workspace import open_workspace
 
     ws_path = tmp_path / "ws.db"
     ws = open_workspace(ws_path)

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from lessonlab.core import lessons as L
-from lessonlab.core.snapshots import build_messages, current_snapshot
+from lessonlab.core.lessons.snapshots import build_messages, current_snapshot
 from lessonlab.core.transfer import ImportOptions, MalformedFile, TransferError, import_file, import_files
 from lessonlab.core.transfer.zipread import ZipMembers
 from tests.helpers.inspect_logs import (CORPUS, DATA_DIR, LONG_QUESTION, SYSTEM, newest_eval, newest_samples,

@@ -11,10 +11,10 @@ from tests.helpers.tasks import numeric_tasks
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.core import lessons as L
 from lessonlab.cli.root import cli
-from lessonlab.core.runner import create_run, execute_run
+from lessonlab.core.runs.runner import create_run, execute_run
 from lessonlab.core.settings import Endpoint
-from lessonlab.core.snapshots import base_prompt, current_snapshot, render_system_prompt, snapshot_lessons
-from lessonlab.core.suites import load_suite
+from lessonlab.core.lessons.snapshots import base_prompt, current_snapshot, render_system_prompt, snapshot_lessons
+from lessonlab.core.tasks.suites import load_suite
 
 
 def test_estimate_is_ceil_of_chars_over_four():

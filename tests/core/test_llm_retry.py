@@ -8,8 +8,8 @@ import time
 import pytest
 
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
-from lessonlab.core import llm_client
-from lessonlab.core.llm_client import ModelCallError, RetryPolicy, retry_after_seconds
+from lessonlab.core.models import llm_client
+from lessonlab.core.models.llm_client import ModelCallError, RetryPolicy, retry_after_seconds
 from lessonlab.core.settings import Endpoint
 
 

@@ -5,14 +5,14 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from lessonlab.core import queries
+from lessonlab.core.runs import queries
 from lessonlab.cli.root import cli
 
 pytestmark = pytest.mark.model
 
 
 def test_tiny_run_on_local_stores_rollouts_verdicts_and_snapshot(tmp_path):
-    from lessonlab.core import local_model
+    from lessonlab.core.models import local_model
 
     ws_path = tmp_path / "ws.db"
     servers_before = set(local_model._running)
@@ -26,7 +26,7 @@ def test_tiny_run_on_local_stores_rollouts_verdicts_and_snapshot(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["done"] == 4 and summary["errors"] == 0 and summary["status"] == "completed"
     assert summary["model"]  # the name the server reported
-    from lessonlab.core.workspace import open_workspace
+    from lessonlab.core.storage.workspace import open_workspace
 
     ws = open_workspace(ws_path)
     rows = queries.run_rollouts(ws, summary["run_id"])

@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from lessonlab.core.local_model import LocalModelServer
+from lessonlab.core.models.local_model import LocalModelServer
 
 
 STAND_IN_SERVER = """

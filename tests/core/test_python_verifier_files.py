@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from lessonlab.core.suites import Task
+from lessonlab.core.tasks.suites import Task
 from lessonlab.core.verifiers.python_function import describe_python_verifiers
 
 

@@ -12,11 +12,11 @@ from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.core import lessons as L
 from lessonlab.core import reflection as R
 from lessonlab.cli.root import cli
-from lessonlab.core.llm_client import RetryPolicy
-from lessonlab.core.runner import create_run, execute_run
+from lessonlab.core.models.llm_client import RetryPolicy
+from lessonlab.core.runs.runner import create_run, execute_run
 from lessonlab.core.settings import Endpoint
-from lessonlab.core.snapshots import current_snapshot
-from lessonlab.core.suites import load_suite
+from lessonlab.core.lessons.snapshots import current_snapshot
+from lessonlab.core.tasks.suites import load_suite
 
 FAST = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02)
 
@@ -355,7 +355,7 @@ def test_cli_reflect_proposals_accept_then_run_sends_the_lesson(tmp_path, make_s
     assert "Spell the word out before counting." in r.stdout
     assert re.search(r"lessons in its prompt: les_\w+ v1", r.stdout)
     assert json.loads(runner.invoke(cli, ["show", first, "-w", ws, "--json"]).stdout)["lessons"][0]["version"] == 1
-    lesson = L.list_lessons(__import__("lessonlab.core.workspace", fromlist=["x"]).open_workspace(ws))[0]
+    lesson = L.list_lessons(__import__("lessonlab.core.storage.workspace", fromlist=["x"]).open_workspace(ws))[0]
     r = runner.invoke(cli, ["lessons", "history", lesson.id, "-w", ws])
     assert "came from reflection" in r.stdout and "evidence rollouts: ro_" in r.stdout
     r = runner.invoke(cli, ["reflections", "-w", ws])
@@ -370,9 +370,9 @@ def test_a_reflection_whose_process_died_reads_as_interrupted_and_can_be_retried
     import subprocess
     import sys
 
-    from lessonlab.core import review
-    from lessonlab.core.run_owner import this_process
-    from lessonlab.core.workspace import now
+    from lessonlab.core.lessons import review
+    from lessonlab.core.runs.owner import this_process
+    from lessonlab.core.storage.workspace import now
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

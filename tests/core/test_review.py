@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lessonlab.core import lessons as L
-from lessonlab.core import review
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.lessons import review
+from lessonlab.core.storage.workspace import open_workspace
 from tests.helpers.review import ReviewServer, reflect_with, seed_review
 from tests.helpers.tasks import numeric_tasks
 

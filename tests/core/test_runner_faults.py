@@ -7,12 +7,12 @@ import threading
 
 from tests.helpers.tasks import numeric_tasks
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
-from lessonlab.core import queries
-from lessonlab.core.llm_client import RetryPolicy
-from lessonlab.core.runner import create_run, execute_run
+from lessonlab.core.runs import queries
+from lessonlab.core.models.llm_client import RetryPolicy
+from lessonlab.core.runs.runner import create_run, execute_run
 from lessonlab.core.settings import Endpoint
-from lessonlab.core.snapshots import current_snapshot
-from lessonlab.core.suites import load_suite
+from lessonlab.core.lessons.snapshots import current_snapshot
+from lessonlab.core.tasks.suites import load_suite
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.05)
 

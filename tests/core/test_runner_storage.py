@@ -10,9 +10,9 @@ import time
 from tests.core.test_runner_faults import FAST, right_answer, start_run, task_number
 from tests.helpers.tasks import numeric_tasks
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
-from lessonlab.core import queries
-from lessonlab.core.runner import execute_run
-from lessonlab.core.run_writer import storable
+from lessonlab.core.runs import queries
+from lessonlab.core.runs.runner import execute_run
+from lessonlab.core.runs.writer import storable
 
 
 def run(ws, run_id, endpoint, **kw):

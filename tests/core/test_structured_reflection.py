@@ -10,11 +10,11 @@ import pytest
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from lessonlab.core import lessons as L
 from lessonlab.core import reflection as R
-from lessonlab.core.llm_client import RetryPolicy
-from lessonlab.core.runner import create_run, execute_run
+from lessonlab.core.models.llm_client import RetryPolicy
+from lessonlab.core.runs.runner import create_run, execute_run
 from lessonlab.core.settings import Endpoint
-from lessonlab.core.snapshots import current_snapshot
-from lessonlab.core.suites import load_suite
+from lessonlab.core.lessons.snapshots import current_snapshot
+from lessonlab.core.tasks.suites import load_suite
 
 FAST = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lessonlab.core.suites import SPLITS, Suite, SuiteError, Task, builtin_suites, load_suite
+from lessonlab.core.tasks.suites import SPLITS, Suite, SuiteError, Task, builtin_suites, load_suite
 
 BUILTINS = ("arithmetic", "format", "game24", "strawberry")
 SUITES_DIR = Path(__file__).resolve().parents[2] / "resources" / "suites"

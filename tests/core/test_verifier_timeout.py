@@ -9,8 +9,8 @@ import pytest
 
 from tests.core.test_runner_faults import FAST, start_run, task_number
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
-from lessonlab.core import queries
-from lessonlab.core.runner import execute_run
+from lessonlab.core.runs import queries
+from lessonlab.core.runs.runner import execute_run
 from lessonlab.core.verifiers import VerifierPool, needs_isolation
 
 # (a+)+$ against 40 a's and a b backtracks 2^40 times: for ever, as far as a run is concerned.
@@ -69,10 +69,10 @@ def test_user_code_that_never_returns_times_out(workspace, make_suite, tmp_path,
     monkeypatch.chdir(tmp_path)
     path = make_suite(tasks({"kind": "python", "function": "endless_verifier:check"}))
     with ScriptedServer(evil_or_right) as server:
-        from lessonlab.core.runner import create_run
+        from lessonlab.core.runs.runner import create_run
         from lessonlab.core.settings import Endpoint
-        from lessonlab.core.snapshots import current_snapshot
-        from lessonlab.core.suites import load_suite
+        from lessonlab.core.lessons.snapshots import current_snapshot
+        from lessonlab.core.tasks.suites import load_suite
 
         suite = load_suite(str(path))
         endpoint = Endpoint(name="s", base_url=server.base_url, model="m")

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from lessonlab.core.suites import load_suite
+from lessonlab.core.tasks.suites import load_suite
 from lessonlab.core.verifiers import (
     KINDS,
     Verdict,

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from lessonlab.core import migrations
-from lessonlab.core.workspace import WorkspaceError, open_workspace
+from lessonlab.core.storage import migrations
+from lessonlab.core.storage.workspace import WorkspaceError, open_workspace
 
 
 def test_new_workspace_is_migrated_and_in_wal_mode(tmp_path):

@@ -11,7 +11,7 @@ from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from tests.helpers.tasks import answer_for, numeric_tasks, scripted_endpoint, seed_run
 
 from lessonlab.core import reflection
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui import errors, workers
 from lessonlab.gui.compare_page import ComparePage
 

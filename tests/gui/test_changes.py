@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from tests.helpers.tasks import numeric_tasks, scripted_endpoint, seed_run
 
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui import changes as changed
 from lessonlab.gui.changes import Changes
 from lessonlab.gui.compare_page import ComparePage

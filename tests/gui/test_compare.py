@@ -6,7 +6,7 @@ import json
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from tests.helpers.tasks import answer_for, numeric_tasks, scripted_endpoint, seed_run
 
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui.compare_page import ComparePage
 from lessonlab.gui.highlight import diff_to_html, text_to_html
 

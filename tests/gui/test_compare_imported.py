@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from lessonlab.core.transfer import import_files
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui.compare_page import ComparePage
 from tests.helpers.inspect_logs import DATA_DIR
 

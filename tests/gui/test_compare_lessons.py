@@ -5,7 +5,7 @@ import pytest
 from tests.helpers.lesson_runs import HELPFUL, NEUTRAL, lesson_aware_server, seed_lesson_history
 from tests.helpers.tasks import numeric_tasks
 
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui.compare_lessons import GroupHeader
 from lessonlab.gui.compare_page import ComparePage
 

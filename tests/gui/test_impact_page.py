@@ -8,7 +8,7 @@ from tests.helpers.lesson_runs import HELPFUL, lesson_aware_server, seed_lesson_
 from tests.helpers.tasks import numeric_tasks, seed_run
 
 from lessonlab.core import lessons
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui.changes import Changes
 from lessonlab.gui.impact_page import ImpactLessonsModel, ImpactPage
 from lessonlab.gui.main_window import MainWindow

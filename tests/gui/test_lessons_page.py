@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QApplication
 
 from lessonlab.core import lessons as L
 from lessonlab.core.settings import load_settings, save_settings
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui import lessons_model
 from lessonlab.gui.lessons_model import LessonsModel
 from lessonlab.gui.lessons_page import LessonsPage

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui.compare_page import ComparePage
 from lessonlab.gui.endpoints_dialog import EndpointsDialog
 from lessonlab.gui.main_window import PAGES

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 from tests.helpers.tasks import numeric_tasks, scripted_endpoint
 
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui.runs_page import NewRunDialog, RunsPage
 
 MODULE = "llv_gui_trust"

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 
 from lessonlab.cli.root import cli
 from lessonlab.core.settings import load_settings, save_settings
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui import errors
 from tests.helpers.review import ReviewServer, make_review_workspace, reflect_with
 from tests.helpers.tasks import numeric_tasks, seed_run

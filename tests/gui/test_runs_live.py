@@ -6,7 +6,7 @@ import threading
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from tests.helpers.tasks import answer_for, numeric_tasks, scripted_endpoint
 
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui.operations import RunRequest
 from lessonlab.gui.runs_page import NewRunDialog
 

@@ -20,7 +20,7 @@ def isolated_dirs(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def workspace(tmp_path):
     """A fresh workspace file."""
-    from lessonlab.core.workspace import open_workspace
+    from lessonlab.core.storage.workspace import open_workspace
 
     ws = open_workspace(tmp_path / "ws.db")
     yield ws
@@ -42,7 +42,7 @@ def make_suite(tmp_path):
 @pytest.fixture(scope="session")
 def local_model_url(tmp_path_factory):
     """Base URL of the real embedded model (llama-cpp-python server + SmolLM2), started once per session."""
-    from lessonlab.core.local_model import LocalModelServer
+    from lessonlab.core.models.local_model import LocalModelServer
 
     server = LocalModelServer(log_path=tmp_path_factory.mktemp("local-model") / "server.log")
     server.start()

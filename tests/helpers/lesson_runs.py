@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from lessonlab.core import impact, lessons
 from lessonlab.core.settings import Endpoint
-from lessonlab.core.suites import load_suite
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.tasks.suites import load_suite
+from lessonlab.core.storage.workspace import open_workspace
 
 from .scripted_server import Reply, ScriptedServer, completion
 from .tasks import answer_for, seed_run

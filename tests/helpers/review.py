@@ -5,9 +5,9 @@ import json
 
 from lessonlab.core import lessons as L
 from lessonlab.core import reflection as R
-from lessonlab.core.llm_client import RetryPolicy
+from lessonlab.core.models.llm_client import RetryPolicy
 from lessonlab.core.settings import Endpoint
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.storage.workspace import open_workspace
 
 from .scripted_server import Reply, ScriptedServer, completion
 from .tasks import answer_for, numeric_tasks, seed_run

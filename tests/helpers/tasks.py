@@ -4,11 +4,11 @@ from __future__ import annotations
 import asyncio
 import re
 
-from lessonlab.core.runner import create_run, execute_run
+from lessonlab.core.runs.runner import create_run, execute_run
 from lessonlab.core.settings import Endpoint, load_settings, save_settings
-from lessonlab.core.snapshots import current_snapshot
-from lessonlab.core.suites import load_suite
-from lessonlab.core.workspace import open_workspace
+from lessonlab.core.lessons.snapshots import current_snapshot
+from lessonlab.core.tasks.suites import load_suite
+from lessonlab.core.storage.workspace import open_workspace
 
 
 def numeric_tasks(n: int, split: str = "train") -> list[dict]:

@@ -13,10 +13,10 @@ from typing import Iterator
 
 import sqlite_utils
 
-from . import migrations
-from .errors import BadInput, DatabaseBusy, DatabaseReadOnly, WorkFailed, database_error
-from .ids import new_id  # noqa: F401  (re-exported: most modules import it from here)
-from .paths import default_workspace_path
+from lessonlab.core.storage import migrations
+from lessonlab.core.errors import BadInput, DatabaseBusy, DatabaseReadOnly, WorkFailed, database_error
+from lessonlab.core.ids import new_id  # noqa: F401  (re-exported: most modules import it from here)
+from lessonlab.core.paths import default_workspace_path
 
 log = logging.getLogger("lessonlab.workspace")
 

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .scores import Score
+from lessonlab.core.transfer.scores import Score
 
 
 @dataclass

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import json
 
-from .errors import NotFound
-from .ids import resolve_id as _resolve_id
-from .run_owner import effective_status
-from .workspace import Workspace
+from lessonlab.core.errors import NotFound
+from lessonlab.core.ids import resolve_id as _resolve_id
+from lessonlab.core.runs.owner import effective_status
+from lessonlab.core.storage.workspace import Workspace
 
 __all__ = ["NotFound"]
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 
-from . import lessons as L
-from . import reflection
-from .errors import NotFound
-from .lessons import LessonChange, LessonError
-from .queries import resolve_id
-from .reflection.records import with_effective_status
-from .settings import Endpoint, Settings
-from .workspace import Workspace
+from lessonlab.core import lessons as L
+from lessonlab.core import reflection
+from lessonlab.core.errors import NotFound
+from lessonlab.core.lessons import LessonChange, LessonError
+from lessonlab.core.runs.queries import resolve_id
+from lessonlab.core.reflection.stored import with_effective_status
+from lessonlab.core.settings import Endpoint, Settings
+from lessonlab.core.storage.workspace import Workspace
 
 HAND_WRITTEN = "proposed lessons"   # the queue group of lessons written by hand in status proposed
 

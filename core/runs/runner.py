@@ -11,15 +11,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .errors import BadInput
-from . import llm_client, run_owner
-from .settings import Endpoint, SettingsError, check_params
-from .snapshots import Snapshot, build_messages, load_snapshot
-from .suites import Suite, Task
-from .verifiers import DEFAULT_VERIFY_TIMEOUT, VerifierPool
-from .run_writer import WRITE_PATIENCE_SECONDS, Finished, RolloutWriter, RunWriteError
-from . import workspace as _workspace
-from .workspace import Workspace, new_id, now
+from lessonlab.core.errors import BadInput
+from lessonlab.core.models import llm_client
+from lessonlab.core.runs import owner as run_owner
+from lessonlab.core.settings import Endpoint, SettingsError, check_params
+from lessonlab.core.lessons.snapshots import Snapshot, build_messages, load_snapshot
+from lessonlab.core.tasks.suites import Suite, Task
+from lessonlab.core.verifiers import DEFAULT_VERIFY_TIMEOUT, VerifierPool
+from lessonlab.core.runs.writer import WRITE_PATIENCE_SECONDS, Finished, RolloutWriter, RunWriteError
+from lessonlab.core.storage import workspace as _workspace
+from lessonlab.core.storage.workspace import Workspace, new_id, now
 
 log = logging.getLogger("lessonlab.runner")
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 
-from ..errors import NotFound
-from ..lessons import list_proposals
-from ..queries import resolve_id
-from ..run_owner import effective_status
-from ..workspace import Workspace
-from .results import ReflectionError
+from lessonlab.core.errors import NotFound
+from lessonlab.core.lessons import list_proposals
+from lessonlab.core.runs.queries import resolve_id
+from lessonlab.core.runs.owner import effective_status
+from lessonlab.core.storage.workspace import Workspace
+from lessonlab.core.reflection.results import ReflectionError
 
 
 INTERRUPTED_ERROR = "interrupted: the process ended before the reply was stored"

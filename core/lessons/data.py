@@ -10,9 +10,9 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from .errors import BadInput, NotFound
-from .ids import resolve_id
-from .workspace import Workspace
+from lessonlab.core.errors import BadInput, NotFound
+from lessonlab.core.ids import resolve_id
+from lessonlab.core.storage.workspace import Workspace
 
 STATUSES = ("proposed", "active", "retired", "rejected")
 HUMAN = "human"

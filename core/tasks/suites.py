@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import BadInput
-from .verifiers import VerifierSpecError, validate_spec
+from lessonlab.core.errors import BadInput
+from lessonlab.core.verifiers import VerifierSpecError, validate_spec
 
 SPLITS = ("train", "heldout")
 ROLES = ("system", "user", "assistant")

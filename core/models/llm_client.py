@@ -13,8 +13,8 @@ from typing import Callable
 
 import openai
 
-from .formatting import printable, storable
-from .settings import Endpoint
+from lessonlab.core.formatting import printable, storable
+from lessonlab.core.settings import Endpoint
 
 log = logging.getLogger("lessonlab.llm_client")
 

@@ -451,3 +451,22 @@ def m007_reflection_owner(db: sqlite_utils.Database) -> None:
         ALTER TABLE reflections ADD COLUMN owner_started TEXT;
         """,
     )
+
+
+@migration
+def m008_trajectories(db: sqlite_utils.Database) -> None:
+    """Multi-step rollouts: per-step figures (latency, tokens, cut tool results), step count, tool-call mode.
+
+    The steps themselves are the messages: `rollout_texts.messages_json` holds every message before the
+    final reply (assistant messages with their `tool_calls`, then the `tool` messages answering them),
+    and `output` the final reply, the same shape imports already store. `steps_json` adds what messages
+    cannot say, one entry per model call in order (see `lessonlab.core.runs.trajectory`).
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE rollouts ADD COLUMN n_steps INTEGER;          -- model calls in the rollout (NULL: one, or unknown)
+        ALTER TABLE rollouts ADD COLUMN tool_mode TEXT;           -- native | hermes | NULL (no tools)
+        ALTER TABLE rollout_texts ADD COLUMN steps_json TEXT;     -- per-step figures, NULL for one-call rollouts
+        """,
+    )

@@ -19,9 +19,9 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import WorkFailed
-from .paths import data_dir
-from .settings import LOCAL_MODEL
+from lessonlab.core.errors import WorkFailed
+from lessonlab.core.paths import data_dir
+from lessonlab.core.settings import LOCAL_MODEL
 
 log = logging.getLogger("lessonlab.local_model")
 

@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from . import llm_client
-from .errors import WorkFailed
-from .formatting import storable
-from .verifiers import Verdict
-from .workspace import Workspace, new_id, now
+from lessonlab.core.models import llm_client
+from lessonlab.core.errors import WorkFailed
+from lessonlab.core.formatting import storable
+from lessonlab.core.verifiers import Verdict
+from lessonlab.core.storage.workspace import Workspace, new_id, now
 
 log = logging.getLogger("lessonlab.runner")
 

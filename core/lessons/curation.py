@@ -10,14 +10,14 @@ import json
 import logging
 import re
 
-from .formatting import printable
-# The data and the reads live in lesson_records; they are re-exported here so callers need one module.
-from .lesson_records import (HUMAN, STATUSES, Budget, Lesson, LessonChange, LessonError, LessonNotFound,  # noqa: F401
+from lessonlab.core.formatting import printable
+# The data and the reads live in lessons.data; the package re-exports both modules.
+from lessonlab.core.lessons.data import (HUMAN, STATUSES, Budget, Lesson, LessonChange, LessonError, LessonNotFound,  # noqa: F401
                              active_lessons, budget_status, estimate_tokens, get_lesson, lesson_history,
                              lesson_ids, lessons_by_ids, list_lessons, resolve_lesson_id, resolve_proposal_id,
                              scope_names)
-from .suites import builtin_suites
-from .workspace import Workspace, new_id, now
+from lessonlab.core.tasks.suites import builtin_suites
+from lessonlab.core.storage.workspace import Workspace, new_id, now
 
 log = logging.getLogger("lessonlab.lessons")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .resources import read_prompt, sha256
-from .workspace import Workspace, now
+from lessonlab.core.resources import read_prompt, sha256
+from lessonlab.core.storage.workspace import Workspace, now
 
 TEMPLATE_NAME = "system_template.md"
 
@@ -89,7 +89,7 @@ def load_snapshot(ws: Workspace, snap_id: str) -> Snapshot:
 
 def current_snapshot(ws: Workspace, settings=None, suite: str | None = None) -> Snapshot:
     """The snapshot a new run of `suite` would be sent with now: base prompt + the active lessons in scope."""
-    from .lessons import active_lessons  # lessons builds on workspace only; imported here to keep layers simple
+    from lessonlab.core.lessons import active_lessons  # lessons builds on workspace only; imported here to keep layers simple
 
     base = base_prompt(settings)
     return snapshot_for_lessons(ws, base, active_lessons(ws, suite))

@@ -4,14 +4,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from . import queries
-from .errors import BadInput
-from .run_owner import check_not_running
-from .runner import create_run
-from .settings import Endpoint, Settings
-from .snapshots import current_snapshot
-from .suites import load_suite
-from .workspace import Workspace
+from lessonlab.core.runs import queries
+from lessonlab.core.errors import BadInput
+from lessonlab.core.runs.owner import check_not_running
+from lessonlab.core.runs.runner import create_run
+from lessonlab.core.settings import Endpoint, Settings
+from lessonlab.core.lessons.snapshots import current_snapshot
+from lessonlab.core.tasks.suites import load_suite
+from lessonlab.core.storage.workspace import Workspace
 
 
 class PlanError(BadInput):

@@ -7,8 +7,8 @@ import os
 import socket
 from dataclasses import dataclass
 
-from .errors import WorkFailed
-from .workspace import Workspace, now
+from lessonlab.core.errors import WorkFailed
+from lessonlab.core.storage.workspace import Workspace, now
 
 
 class RunBusy(WorkFailed):
