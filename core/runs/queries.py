@@ -42,6 +42,17 @@ def list_runs(ws: Workspace, *, suite: str | None = None, limit: int | None = No
     return [_settled(row) for row in ws.query(sql, params)]
 
 
+def last_run_suite(ws: Workspace) -> str | None:
+    """The suite of the newest ordinary run as `load_suite` takes it (a built-in name or a file path), or None."""
+    row = ws.one("SELECT suite, source FROM runs WHERE kind = 'run' ORDER BY created_at DESC, rowid DESC LIMIT 1")
+    if row is None:
+        return None
+    source = row["source"] or ""
+    if source.startswith("builtin:"):
+        return source.removeprefix("builtin:")
+    return source or row["suite"]
+
+
 def resolve_id(ws: Workspace, table: str, ident: str) -> str:
     """A full id from an id or a unique prefix of one."""
     return _resolve_id(ws, table, ident)
