@@ -168,6 +168,7 @@ class RolloutColumn(QFrame):
         self.trajectory_view.mark_parting(*self.parting)
         self.trajectory_view.grown.connect(self.grown)
         layout.insertWidget(layout.count() - 1, self.trajectory_view)
+        self.trajectory_view.show()   # now, not at the next turn of the event loop: it is measured right away
         self.grown.emit()
         self.rendered_with = "steps"
         return True

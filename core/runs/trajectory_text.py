@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lessonlab.core.runs.trajectory import Step, StepFigures, ToolCall
+from lessonlab.core.runs.trajectory import Step, StepFigures, ToolCall, message_text
 
 # What the terminal shows of one tool result unless asked for all of it.
 TERMINAL_RESULT_CHARS = 600
@@ -46,9 +46,9 @@ def content_parts(content: Any) -> list[ContentPart]:
             kind = part.get("type")
             if kind == "text" or (kind is None and "text" in part):
                 parts.append(ContentPart("text", str(part.get("text") or "")))
-            else:
+            else:   # the placeholder every reader of steps uses (trajectory.message_text)
                 size = len(json.dumps(part, ensure_ascii=False).encode())
-                parts.append(ContentPart(str(kind or "part"), f"[{kind or 'part'}: {size_text(size)}]", size))
+                parts.append(ContentPart(str(kind or "part"), message_text([part]), size))
     return [p for p in parts if p.text]
 
 

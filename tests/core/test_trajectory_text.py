@@ -30,7 +30,7 @@ def test_non_text_parts_become_placeholders_naming_type_and_size_never_a_repr():
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 3000}}
     parts = content_parts([{"type": "text", "text": "What is this?"}, image])
     assert [p.kind for p in parts] == ["text", "image_url"]
-    assert parts[1].text == f"[image_url: {size_text(len(json.dumps(image).encode()))}]"
+    assert parts[1].text == f"[image_url, {len(json.dumps(image).encode()):,} bytes]"
     assert "{" not in parts[1].text and "base64" not in parts[1].text
 
 
