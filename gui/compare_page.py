@@ -135,6 +135,7 @@ class ComparePage(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.strip)
         self.scroll.horizontalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
+        self.scroll.verticalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
 
         self.aligner = StepAligner(self)   # trajectories: steps lined up across columns, the parting step marked
         self.reflection = ReflectionPanel(self.workspace_path, local_controller, self.changes)
@@ -394,10 +395,15 @@ class ComparePage(QWidget):
         x0 = self.scroll.horizontalScrollBar().value()
         width = max(viewport.width(), COLUMN_WIDTH)
         visible = QRect(x0 - COLUMN_WIDTH, 0, width + 2 * COLUMN_WIDTH, 1)  # one column of margin each side
-        rendered = 0
+        rendered, grew = 0, False
+        # Steps are built down to a screen below the visible area, a batch per column per turn.
+        bottom = self.scroll.verticalScrollBar().value() + 2 * viewport.height()
         for widget, x in self._placed:  # places computed by _arrange from the fixed widths
             if isinstance(widget, RolloutColumn) and x <= visible.right() and x + COLUMN_WIDTH >= visible.left():
                 rendered += int(widget.ensure_rendered())
+                grew |= widget.fill_to(bottom)
+        if grew:
+            QTimer.singleShot(0, self.render_visible)
         return rendered
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override

@@ -173,6 +173,14 @@ class RolloutColumn(QFrame):
         self.rendered_with = "steps"
         return True
 
+    def fill_to(self, bottom: int) -> bool:
+        """Append a batch of steps if the built ones end above `bottom` (in column coordinates); True if it did."""
+        view = self.trajectory_view
+        if view is None or view.is_complete() or view.y() + view.height() >= bottom:
+            return False
+        view.append_steps()
+        return True
+
     def set_parting(self, index: int | None, note: str = "") -> None:
         """Mark step `index` as where this trajectory parts from another column (None: no mark)."""
         self.parting = (index, note)

@@ -70,13 +70,13 @@ class StepAligner(QObject):
         if not columns:
             return
         head = max(natural_height(c.head) for c in columns)
-        rows: list[int] = []
+        rows: list[float] = []
         for column in columns:
             column.head.setMinimumHeight(head)
-            for i, height in enumerate(column.trajectory_view.natural_heights()):
+            for i, height in enumerate(column.trajectory_view.step_heights()):
                 if i < len(rows):
                     rows[i] = max(rows[i], height)
                 else:
                     rows.append(height)
         for column in columns:
-            column.trajectory_view.set_row_heights(rows)
+            column.trajectory_view.pad_rows(rows)

@@ -1,23 +1,25 @@
-"""A trajectory drawn as steps: text, tool calls with highlighted arguments, results folded until opened.
+"""A trajectory drawn as steps in one rich text view: text, calls with highlighted arguments, results folded.
 
-Steps are built a batch at a time from ready HTML (see trajectory_display), so a long trajectory never
-holds the GUI thread; a result's text is laid out only when its block is expanded. The Compare page lines
-steps up across columns (`natural_heights` / `set_row_heights`) and marks where two columns part.
+One document per column, not a widget per step: Qt lays out a 200-step document far faster than hundreds
+of labels. Steps are appended a batch at a time, from HTML prepared off the GUI thread (trajectory_display), as they
+come into view, so a long trajectory opens at once and never holds the GUI thread; a result's text enters
+the document only when its line is clicked. The view is as tall as its document (the page scrolls), and the Compare page lines steps up across
+columns by padding the end of each step (`step_heights` / `pad_steps`).
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtWidgets import (
-    QFrame, QLabel, QPlainTextEdit, QSizePolicy, QTextBrowser, QToolButton, QVBoxLayout, QWidget,
-)
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QTextBlock, QTextBlockFormat, QTextCursor
+from PySide6.QtWidgets import QFrame, QTextBrowser
 
 from .highlight import escape_text
 from .style import ROLE_COLORS
-from .trajectory_display import ResultDisplay, StepDisplay, TrajectoryDisplay, result_html
+from .trajectory_display import ResultDisplay, TrajectoryDisplay, result_html
 
-STEPS_PER_BATCH = 20          # steps built per turn of the event loop
-RESULT_MAX_HEIGHT = 260       # an opened result scrolls inside its block past this
+FIRST_BATCH = 6               # steps built at once: the first screen
+STEPS_PER_BATCH = 6           # steps appended per turn of the event loop as more come into view (~20 ms)
 PARTING_COLOR = "#ef6c00"
+STEP_GAP = 6                  # pixels above each step
 
 
 class SafeTextBrowser(QTextBrowser):
@@ -32,199 +34,245 @@ class SafeTextBrowser(QTextBrowser):
         return None  # images, stylesheets, anything: never fetched
 
 
-def rich_label(html: str, object_name: str = "") -> QLabel:
-    """A word-wrapped label of our own safe HTML (model text in it is escaped) that never opens links."""
-    label = QLabel()
-    label.setTextFormat(Qt.TextFormat.RichText)
-    label.setWordWrap(True)
-    label.setOpenExternalLinks(False)
-    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never wider than the column
-    if object_name:
-        label.setObjectName(object_name)
-    label.setText(html)
-    return label
-
-
 def role_badge(role: str) -> str:
     """A role as a coloured badge (HTML)."""
     color = ROLE_COLORS.get(role, "#c62828")
     return f'<span style="color:white;background:{color};font-weight:bold">&nbsp;{escape_text(role)}&nbsp;</span>'
 
 
-class ResultBlock(QFrame):
-    """A tool result folded to one line (whose result, its size); its text is laid out on first opening."""
-
-    toggled = Signal(bool)
-
-    def __init__(self, result: ResultDisplay, parent=None):
-        super().__init__(parent)
-        self.result = result
-        self.setObjectName("resultBlock")
-        self.body: QWidget | None = None   # built on first expansion
-        self.button = QToolButton()
-        self.button.setObjectName("resultToggle")
-        self.button.setCheckable(True)
-        self.button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.button.setArrowType(Qt.ArrowType.RightArrow)
-        self.button.setText(result.title)
-        self.button.setAutoRaise(True)
-        self.button.setToolTip("Show or hide this result")
-        self.button.toggled.connect(self.set_expanded)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(12, 0, 0, 0)
-        layout.setSpacing(2)
-        layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignLeft)
-
-    def is_expanded(self) -> bool:
-        """Whether the result's text is showing."""
-        return self.button.isChecked()
-
-    def set_expanded(self, on: bool) -> None:
-        """Open or fold the result (building its view the first time it opens)."""
-        if self.button.isChecked() != on:
-            self.button.setChecked(on)   # comes back here through toggled
-            return
-        self.button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
-        if on and self.body is None:
-            self.body = self._build_body()
-            self.layout().addWidget(self.body)
-        if self.body is not None:
-            self.body.setVisible(on)
-        self.toggled.emit(on)
-
-    def _build_body(self) -> QWidget:
-        html = result_html(self.result)
-        if html is None:   # too large to highlight: plain text lays out fast at any size
-            view = QPlainTextEdit()
-            view.setReadOnly(True)
-            view.setPlainText(self.result.content)
-            view.setFixedHeight(RESULT_MAX_HEIGHT)
-        else:
-            view = SafeTextBrowser()
-            view.setHtml(html)
-            view.document().setTextWidth(max(200, self.width() - 30))
-            view.setFixedHeight(min(RESULT_MAX_HEIGHT, int(view.document().size().height()) + 8))
-        view.setObjectName("resultText")
-        view.setStyleSheet("background:#fbfaf8;border:1px solid #e0dcd5")
-        return view
+def header_html(index: int, title: str, *, final: bool, parting_note: str | None) -> str:
+    """A step's title line (anchored `step-N`, so the view finds it); the parting step's in orange with its note."""
+    color = PARTING_COLOR if parting_note else "#2e7d32" if final else "#455a64"
+    html = (f'<a name="step-{index}"><span style="color:white;background:{color};font-weight:bold">'
+            f'&nbsp;{escape_text(title)}&nbsp;</span></a>')
+    if parting_note:
+        html += f' <b style="color:{PARTING_COLOR}">◆ {escape_text(parting_note)}</b>'
+    return html
 
 
-class StepBlock(QFrame):
-    """One step: its title and figures, what the model said, each call with its result."""
-
-    def __init__(self, step: StepDisplay, parent=None):
-        super().__init__(parent)
-        self.step = step
-        self.parting = False
-        self.setObjectName("stepBlock")
-        self.results: list[ResultBlock] = []
-        self.header = QLabel()
-        self.header.setObjectName("stepHeader")
-        self.header.setTextFormat(Qt.TextFormat.PlainText)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 4, 6, 4)
-        layout.setSpacing(3)
-        layout.addWidget(self.header)
-        if step.text_html:
-            layout.addWidget(rich_label(step.text_html, "stepText"))
-        for call in step.calls:
-            arguments = call.arguments_html.replace('<pre style="', '<pre style="margin:1px 0 0 0;', 1)
-            label = rich_label(f'<b style="color:#5d4037">→ {escape_text(call.name)}</b>{arguments}', "toolCall")
-            label.setToolTip(call.signature)
-            layout.addWidget(label)
-            if call.result is not None:
-                self._add_result(call.result)
-            elif call.unanswered:
-                layout.addWidget(rich_label("<i>not run: the rollout stopped at its turn limit</i>"))
-        for result in step.other_results:
-            self._add_result(result)
-        layout.addStretch(1)   # a step made taller to line up with its neighbour keeps its content on top
-        self.set_parting(False)
-
-    def _add_result(self, result: ResultDisplay) -> None:
-        block = ResultBlock(result)
-        self.results.append(block)
-        self.layout().addWidget(block)
-
-    def set_parting(self, on: bool, note: str = "") -> None:
-        """Mark (or unmark) this step as the first where this trajectory parts from another."""
-        self.parting = on
-        self.header.setText(self.step.title + (f"   ◆ {note}" if on else ""))
-        self.header.setToolTip(note if on else "")
-        border = f"2px solid {PARTING_COLOR}" if on else "1px solid #dcdcdc"
-        background = "#fff3e0" if on else ("#f1f8e9" if self.step.final else "#ffffff")
-        self.setStyleSheet(f"QFrame#stepBlock {{ border:{border}; border-radius:4px; background:{background}; }}"
-                           f"QLabel#stepHeader {{ font-weight:bold; color:{PARTING_COLOR if on else '#455a64'}; }}")
+def result_link_html(result: ResultDisplay, key: str, expanded: bool) -> str:
+    """The link standing for a result: arrow, whose result, its size."""
+    arrow = "▾" if expanded else "▸"
+    return (f'<a href="result:{key}" style="color:#5d4037;text-decoration:none">{arrow} '
+            f'{escape_text(result.title)}</a>')
 
 
-class TrajectoryView(QWidget):
-    """The prompt, then the steps of one rollout, built a batch at a time; `grown` when its heights change."""
+def result_line_html(result: ResultDisplay, key: str, expanded: bool) -> str:
+    """The clickable line (a paragraph of its own, indented) standing for a result."""
+    return f'<p style="margin-left:12px">{result_link_html(result, key, expanded)}</p>'
+
+
+
+def _select_block(block: QTextBlock) -> QTextCursor:
+    """A cursor selecting the block's text (to write it anew)."""
+    cursor = QTextCursor(block)
+    cursor.movePosition(QTextCursor.MoveOperation.EndOfBlock, QTextCursor.MoveMode.KeepAnchor)
+    return cursor
+
+
+class TrajectoryView(SafeTextBrowser):
+    """One rollout's prompt and steps; `grown` when its height changes (steps appended, a result opened)."""
 
     grown = Signal()
 
     def __init__(self, trajectory: TrajectoryDisplay, width: int, parent=None):
         super().__init__(parent)
         self.trajectory = trajectory
+        self.steps = trajectory.steps
         self.setObjectName("trajectoryView")
         self.setFixedWidth(width)
-        self.steps: list[StepBlock] = []
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.document().setTextWidth(width)
+        self.document().setDocumentMargin(2)
         self.parting_at: int | None = None
         self.parting_note = ""
-        self._layout = QVBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(4)
-        self.prompt = rich_label("".join(f"<p style='margin:2px 0'>{role_badge(role)}</p><div>{html}</div>"
-                                         for role, html in trajectory.prompt), "trajectoryPrompt")
-        self._layout.addWidget(self.prompt)
-        self.error: QLabel | None = None
-        self._layout.addStretch(1)
-        self.build_more()
+        self.built = 0                                   # steps in the document so far
+        # Blocks, not positions: a QTextBlock keeps pointing at its block when text is inserted before it.
+        self._heads: list[QTextBlock] = []               # each step's title block
+        self._result_lines: dict[str, QTextBlock] = {}   # result key -> its clickable line
+        self._opened: dict[str, tuple[QTextBlock, QTextBlock]] = {}     # result key -> first, last block of its text
+        self._padded: dict[int, tuple[QTextBlock, float, float]] = {}   # row -> (its last block, own margin, pad)
+        self.anchorClicked.connect(self._clicked)
+        cursor = QTextCursor(self.document())
+        cursor.insertHtml("".join(f"<p>{role_badge(role)}</p>{html}" for role, html in trajectory.prompt) or " ")
+        self.append_steps()
+
+    # --- building ---------------------------------------------------------------------------------
 
     def is_complete(self) -> bool:
-        """Whether every step has its block."""
-        return len(self.steps) == len(self.trajectory.steps)
+        """Whether every step is in the document."""
+        return self.built == len(self.steps)
 
-    def build_more(self) -> None:
-        """Build the next batch of step blocks, and schedule the one after (the GUI stays responsive)."""
-        start = len(self.steps)
-        for display in self.trajectory.steps[start:start + STEPS_PER_BATCH]:
-            block = StepBlock(display)
-            for result in block.results:
-                result.toggled.connect(lambda _on: self.grown.emit())
-            if display.index == self.parting_at:
-                block.set_parting(True, self.parting_note)
-            self.steps.append(block)
-            self._layout.insertWidget(self._layout.count() - 1, block)
+    def append_steps(self) -> None:
+        """Append the next batch of steps (the page asks for more as they come into view)."""
+        # One insertHtml per batch: Qt parses and lays out a batch at once far faster than piece by piece.
+        self.clear_padding()   # the last row's last block changes; the page pads again
+        batch = self.steps[self.built:self.built + (STEPS_PER_BATCH if self.built else FIRST_BATCH)]
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertBlock(QTextBlockFormat())
+        first = cursor.block()
+        cursor.insertHtml("".join(self._step_html(step) for step in batch))
+        self._index_blocks(first)
+        self.built += len(batch)
         if self.is_complete():
-            self._add_error()
-        else:
-            QTimer.singleShot(0, self.build_more)
+            self._append_error(cursor)
+        self._fit_height()
+
+    def _step_html(self, step) -> str:
+        note = self.parting_note if step.index == self.parting_at else None
+        head = header_html(step.index, step.title, final=step.final, parting_note=note)
+        parts = [f'<p style="margin-top:{STEP_GAP}px">{head}</p>']
+        if step.text_html:
+            parts.append(f'<p style="margin:2px 0">{step.text_html}</p>')
+        for n, call in enumerate(step.calls):
+            parts.append(f'<p style="margin:2px 0"><b style="color:#5d4037">→ {escape_text(call.name)}</b></p>'
+                         f'{call.arguments_html}')
+            if call.result is not None:
+                parts.append(result_line_html(call.result, f"{step.index}:{n}", expanded=False))
+            elif call.unanswered:
+                parts.append("<p><i>not run: the rollout stopped at its turn limit</i></p>")
+        for n, result in enumerate(step.other_results, start=len(step.calls)):
+            parts.append(result_line_html(result, f"{step.index}:{n}", expanded=False))
+        return "".join(parts)
+
+    def _index_blocks(self, block: QTextBlock) -> None:
+        """Find the new steps' title blocks and result lines by the anchors their HTML put on them."""
+        while block.isValid():
+            cursor = QTextCursor(block)
+            cursor.movePosition(QTextCursor.MoveOperation.NextCharacter)
+            fmt = cursor.charFormat()
+            href = fmt.anchorHref()
+            if href.startswith("result:"):
+                self._result_lines[href.removeprefix("result:")] = block
+            elif any(name.startswith("step-") for name in fmt.anchorNames()):
+                self._heads.append(block)
+            block = block.next()
+
+    def _append_error(self, cursor: QTextCursor) -> None:
+        if self.trajectory.error is None:
+            return
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertBlock()
+        cursor.insertHtml(f'<p>{role_badge("error")}</p><span style="color:#c62828">'
+                          f'{escape_text(self.trajectory.error)}</span>')
+
+    def _fit_height(self) -> None:
+        self.setFixedHeight(int(self.document().size().height()) + 4)
         self.grown.emit()
 
-    def _add_error(self) -> None:
-        if self.trajectory.error is None or self.error is not None:
+    # --- results ----------------------------------------------------------------------------------
+
+    def result_keys(self) -> list[str]:
+        """The keys ('step:n') of the results in the document so far, in order."""
+        return list(self._result_lines)
+
+    def result_of(self, key: str) -> ResultDisplay:
+        """The result a key stands for."""
+        index, n = (int(part) for part in key.split(":"))
+        step = self.steps[index - 1]
+        return step.calls[n].result if n < len(step.calls) else step.other_results[n - len(step.calls)]
+
+    def is_expanded(self, key: str) -> bool:
+        """Whether the result's text is showing."""
+        return key in self._opened
+
+    def set_expanded(self, key: str, on: bool) -> None:
+        """Open a result (its text enters the document below its line) or fold it again."""
+        if on == self.is_expanded(key):
             return
-        self.error = rich_label(f'{role_badge("error")}<br><span style="color:#c62828">'
-                                f'{escape_text(self.trajectory.error)}</span>', "trajectoryError")
-        self._layout.insertWidget(self._layout.count() - 1, self.error)
+        self.clear_padding()   # blocks move; the page pads again once the height is known
+        line = _select_block(self._result_lines[key])
+        result = self.result_of(key)
+        line.insertHtml(result_link_html(result, key, expanded=on))
+        if on:
+            line.insertBlock(QTextBlockFormat())
+            first = line.block()
+            html = result_html(result)
+            if html is None:   # too large to highlight: plain text, which lays out fast
+                line.insertText(result.content)
+            else:
+                line.insertHtml(f'<div style="margin-left:14px;background-color:#fbfaf8">{html}</div>')
+            self._opened[key] = (first, line.block())
+        else:
+            first, last = self._opened.pop(key)
+            cut = QTextCursor(self.document())
+            cut.setPosition(first.position() - 1)   # from the end of the result's line
+            cut.setPosition(last.position() + last.length() - 1, QTextCursor.MoveMode.KeepAnchor)
+            cut.removeSelectedText()
+        self._fit_height()
+
+    def _clicked(self, url: QUrl) -> None:
+        text = url.toString()
+        if text.startswith("result:"):
+            key = text.removeprefix("result:")
+            self.set_expanded(key, not self.is_expanded(key))
+
+    # --- lining up and marking --------------------------------------------------------------------
 
     def mark_parting(self, index: int | None, note: str = "") -> None:
         """Mark step `index` (1-based) as where this trajectory parts from another; None clears the mark."""
-        self.parting_at, self.parting_note = index, note
-        for block in self.steps:
-            block.set_parting(block.step.index == index, note)
+        previous, self.parting_at, self.parting_note = self.parting_at, index, note
+        for step_index in {previous, index} - {None}:
+            if step_index <= self.built:
+                self._rewrite_header(step_index)
 
-    def parting_block(self) -> StepBlock | None:
-        """The step block marked as the parting one, if built."""
-        return next((b for b in self.steps if b.parting), None)
+    def _rewrite_header(self, index: int) -> None:
+        step = self.steps[index - 1]
+        cursor = _select_block(self._heads[index - 1])
+        note = self.parting_note if index == self.parting_at else None
+        cursor.insertHtml(header_html(index, step.title, final=step.final, parting_note=note))
 
-    def natural_heights(self) -> list[int]:
-        """The height each row (the prompt, then each built step) needs at this width."""
-        width = self.width()
-        return [self.prompt.heightForWidth(width)] + [block.heightForWidth(width) for block in self.steps]
+    def header_text(self, index: int) -> str:
+        """The title line of step `index` as plain text."""
+        return self._heads[index - 1].text()
 
-    def set_row_heights(self, heights: list[int]) -> None:
-        """Give the prompt and the built steps these heights at least (to line up with other columns)."""
-        for widget, height in zip([self.prompt, *self.steps], heights):
-            widget.setMinimumHeight(height)
+    def step_tops(self) -> list[float]:
+        """The y of each built step's title in the view."""
+        layout = self.document().documentLayout()
+        return [layout.blockBoundingRect(head).y() for head in self._heads]
+
+    def _row_last_block(self, row: int):
+        """The last block of a row: row 0 is the prompt, row i the i-th step."""
+        if row < len(self._heads):
+            return self._heads[row].previous()
+        return self.document().lastBlock()
+
+    def step_heights(self) -> list[float]:
+        """Each row's own height (the prompt, then each built step), padding added for lining up left out."""
+        tops = [0.0] + self.step_tops()
+        ends = tops[1:] + [self.document().size().height()]
+        return [end - top - self._padded.get(row, (None, 0.0, 0.0))[2]
+                for row, (top, end) in enumerate(zip(tops, ends))]
+
+    def pad_rows(self, rows: list[float]) -> None:
+        """Pad the end of the prompt and of each built step so each row is at least as tall as `rows`."""
+        changed = False
+        # The last row is left alone: nothing below it needs lining up (and Qt leaves its margin out of the height).
+        for row, (want, own) in enumerate(zip(rows, self.step_heights()[:len(self._heads)])):
+            need = max(0.0, want - own)
+            block, base, pad = self._padded.get(row, (None, 0.0, 0.0))
+            if abs(need - pad) < 0.5:
+                continue
+            if block is None:
+                block = self._row_last_block(row)
+                base = block.blockFormat().bottomMargin()
+            self._set_bottom(block, base + need)
+            self._padded[row] = (block, base, need)
+            changed = True
+        if changed:
+            self._fit_height()
+
+    def clear_padding(self) -> None:
+        """Take out every padding (before the document's blocks change)."""
+        for block, base, _pad in self._padded.values():
+            self._set_bottom(block, base)
+        self._padded.clear()
+
+    @staticmethod
+    def _set_bottom(block: QTextBlock, margin: float) -> None:
+        fmt = QTextBlockFormat()
+        fmt.setBottomMargin(margin)
+        QTextCursor(block).mergeBlockFormat(fmt)
