@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QPoint, QUrl
 
 from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.core.transfer import import_files
@@ -48,8 +48,9 @@ def open_task(qtbot, path, task_id, n_columns) -> ComparePage:
     return page
 
 
-def y_in_strip(page, widget) -> int:
-    return widget.mapTo(page.strip, QPoint(0, 0)).y()
+def step_tops_in_strip(page, column) -> list[float]:
+    view = column.trajectory_view
+    return [view.mapTo(page.strip, QPoint(0, 0)).y() + top for top in view.step_tops()]
 
 
 def test_calls_show_as_name_and_highlighted_arguments(tmp_path, qtbot):
@@ -58,11 +59,15 @@ def test_calls_show_as_name_and_highlighted_arguments(tmp_path, qtbot):
     column = next(c for c in page.columns if c.reward == 1.0)
     view = column.trajectory_view
     assert view is not None and column.transcript.isHidden()
-    assert [b.step.title for b in view.steps] == ["Step 1", "Step 2", "Step 3 · final reply"]
-    call = view.steps[1].findChild(object, "toolCall")
-    assert "→ count" in call.text() and call.toolTip() == 'count(letter="r", letters="strawberry")'
-    assert '">"letters"</span>' in call.text() and '">"strawberry"</span>' in call.text()   # Pygments coloured the JSON
-    assert "I will spell the word first" in view.steps[0].findChild(object, "stepText").text()
+    assert [view.header_text(i).strip() for i in (1, 2, 3)] == [
+        "Step 1", "Step 2\xa0 ◆ parts from " + next(c for c in page.columns if c is not column).rollout["id"] + " here",
+        "Step 3 · final reply"]
+    text = view.toPlainText()
+    assert "I will spell the word first" in text
+    assert '→ count\n{\n  "letter": "r",\n  "letters": "strawberry"\n}' in text   # name, then pretty JSON
+    html = view.toHtml()
+    assert "font-weight:700;\">&quot;letters&quot;" in html or "&quot;letters&quot;</span>" in html
+    assert "#4070a0" in html.lower()       # Pygments coloured the string values
 
 
 def test_the_first_step_where_two_trajectories_part_is_marked_in_both(tmp_path, qtbot):
@@ -70,13 +75,13 @@ def test_the_first_step_where_two_trajectories_part_is_marked_in_both(tmp_path, 
     page = open_task(qtbot, path, task_id, 2)
     first, second = page.visible_columns()
     for column, other in ((first, second), (second, first)):
-        marked = column.trajectory_view.parting_block()
-        assert marked is not None and marked.step.index == 2
-        assert f"parts from {other.rollout['id']} here" in marked.header.text()
-        assert [b.parting for b in column.trajectory_view.steps] == [False, True, False]
-    # the same filter shown the other way round keeps the mark on step 2
+        view = column.trajectory_view
+        assert view.parting_at == 2
+        assert f"◆ parts from {other.rollout['id']} here" in view.header_text(2)
+        assert "◆" not in view.header_text(1) and "◆" not in view.header_text(3)
+    # shown the other way round, the mark stays on step 2
     page.sort.setCurrentIndex(2)
-    assert second.trajectory_view.parting_block().step.index == 2
+    assert second.trajectory_view.parting_at == 2 and "◆" in second.trajectory_view.header_text(2)
 
 
 def test_steps_line_up_across_columns(tmp_path, qtbot):
@@ -85,33 +90,37 @@ def test_steps_line_up_across_columns(tmp_path, qtbot):
     first, second = page.visible_columns()
 
     def lined_up() -> bool:
-        return all(y_in_strip(page, a) == y_in_strip(page, b)
-                   for a, b in zip(first.trajectory_view.steps, second.trajectory_view.steps))
+        return step_tops_in_strip(page, first) == step_tops_in_strip(page, second)
 
     qtbot.waitUntil(lined_up, timeout=3000)
-    # the second column's step 1 says much more, so the first column's step 1 was made as tall
-    assert first.trajectory_view.steps[0].height() == second.trajectory_view.steps[0].height()
+    # the second column's step 1 says much more, so the first column's step 2 was pushed down to meet it
+    assert first.trajectory_view.step_heights()[1] < second.trajectory_view.step_heights()[1]
     # opening a result in one column pushes the next step down in both
-    before = y_in_strip(page, second.trajectory_view.steps[1])
-    first.trajectory_view.steps[0].results[0].set_expanded(True)
-    qtbot.waitUntil(lambda: lined_up() and y_in_strip(page, second.trajectory_view.steps[1]) > before, timeout=3000)
+    before = step_tops_in_strip(page, second)[1]
+    view = first.trajectory_view
+    view.set_expanded(view.result_keys()[0], True)
+    qtbot.waitUntil(lambda: lined_up() and step_tops_in_strip(page, second)[1] > before, timeout=3000)
 
 
 def test_results_are_folded_with_their_size_and_rendered_only_when_opened(tmp_path, qtbot):
     path, task_id = two_agents(tmp_path)
     page = open_task(qtbot, path, task_id, 2)
-    block = page.columns[0].trajectory_view.steps[0].results[0]
-    assert block.button.text() == "spell result · 19 bytes"
-    assert not block.is_expanded() and block.body is None        # nothing laid out while folded
-    block.button.click()
-    assert block.is_expanded() and block.body is not None and block.body.isVisible()
-    assert block.body.toPlainText() == SPELLED
-    block.button.click()
-    assert not block.is_expanded() and block.body.isHidden()
+    view = page.columns[0].trajectory_view
+    key = view.result_keys()[0]
+    assert view.result_of(key).title == "spell result · 19 bytes"
+    assert "▸ spell result · 19 bytes" in view.toPlainText()
+    assert "s\nt\nr\na\nw" not in view.toPlainText()            # folded: the text is not in the document
+    height = view.height()
+    view._clicked(QUrl(f"result:{key}"))                        # what a click on the line does
+    assert view.is_expanded(key) and "▾ spell result · 19 bytes" in view.toPlainText()
+    assert "s\nt\nr\na\nw\nb\ne\nr\nr\ny" in view.toPlainText() and view.height() > height
+    view._clicked(QUrl(f"result:{key}"))
+    assert not view.is_expanded(key) and "s\nt\nr\na\nw" not in view.toPlainText()
+    qtbot.waitUntil(lambda: view.height() == height, timeout=2000)   # lined up again as before
 
 
 def test_a_large_result_opens_as_plain_text(tmp_path, qtbot):
-    big = "\n".join(f"line {i} " + "x" * 60 for i in range(2000))   # ~140 KB: past the highlighting limit
+    big = "\n".join(f"line {i} <b>" + "x" * 60 for i in range(2000))   # ~140 KB: past the highlighting limit
     sample = agent_sample("reads", calls=[("read", {"doc": "big.txt"}, big)], answer="done")
     path = tmp_path / "ws.db"
     ws = open_workspace(path)
@@ -119,10 +128,11 @@ def test_a_large_result_opens_as_plain_text(tmp_path, qtbot):
     task_id = ws.one("SELECT id FROM tasks WHERE name = 'reads'")["id"]
     ws.close()
     page = open_task(qtbot, path, task_id, 1)
-    block = page.columns[0].trajectory_view.steps[0].results[0]
-    assert block.button.text() == f"read result · {len(big.encode()) / 1000:.1f} KB"
-    block.set_expanded(True)
-    assert type(block.body).__name__ == "QPlainTextEdit" and block.body.toPlainText() == big
+    view = page.columns[0].trajectory_view
+    key = view.result_keys()[0]
+    assert view.result_of(key).title == f"read result · {len(big.encode()) / 1000:.1f} KB"
+    view.set_expanded(key, True)
+    assert "line 1999 <b>" + "x" * 60 in view.toPlainText()
 
 
 def set_messages(path, rollout_id, messages) -> None:
@@ -146,12 +156,14 @@ def test_an_image_part_shows_as_a_placeholder_naming_type_and_size(tmp_path, qtb
     page = open_task(qtbot, path, task_id, 2)
     size = f"{len(json.dumps(IMAGE).encode()):,} bytes"
     view = page.columns[0].trajectory_view
-    prompt = view.prompt.text()
+    prompt = view.toHtml()
     assert "How many r&#x27;s are in this word?" in prompt or "How many r's are in this word?" in prompt
     assert f"[image_url, {size}]" in prompt
     assert "{&#x27;type&#x27;" not in prompt and "{'type'" not in prompt and "base64" not in prompt
-    result = view.steps[1].results[0]
-    assert result.result.content == f"[image_url, {size}]"
+    key = view.result_keys()[1]
+    assert view.result_of(key).content == f"[image_url, {size}]"
+    view.set_expanded(key, True)
+    assert f"[image_url, {size}]" in view.toPlainText() and "base64" not in view.toHtml()
 
 
 def test_a_one_call_rollout_with_an_image_shows_a_placeholder_not_a_repr(tmp_path, qtbot):
@@ -178,6 +190,34 @@ def test_the_real_agent_log_shows_its_calls(tmp_path, qtbot):
     ws.close()
     page = open_task(qtbot, path, task_id, 1)
     view = page.columns[0].trajectory_view
-    calls = [label.toolTip() for label in view.findChildren(object, "toolCall")]
-    assert calls == ['search(query="capital of Peru")', 'read(doc="peru.txt", lines=[1, 3])']
-    assert view.parting_block() is None    # one column: nothing to part from
+    text = view.toPlainText()
+    assert '→ search\n{\n  "query": "capital of Peru"\n}' in text
+    assert '→ read\n{\n  "doc": "peru.txt",\n  "lines": [\n    1,\n    3\n  ]\n}' in text
+    assert view.parting_at is None    # one column: nothing to part from
+
+
+def test_a_long_trajectory_is_built_as_it_comes_into_view(tmp_path, qtbot):
+    calls = [("read", {"page": i}, f"page {i}: " + "text " * 200) for i in range(60)]
+    sample = agent_sample("long", calls=calls, answer="done")
+    path = tmp_path / "ws.db"
+    ws = open_workspace(path)
+    import_files(ws, [agent_eval(tmp_path / "long.eval", [sample])])
+    task_id = ws.one("SELECT id FROM tasks WHERE name = 'long'")["id"]
+    ws.close()
+    page = ComparePage(path)
+    qtbot.addWidget(page)
+    page.resize(1300, 700)
+    page.show()
+    page.show_task(task_id)
+    qtbot.waitUntil(lambda: bool(page.columns) and page.columns[0].trajectory_view is not None, timeout=5000)
+    view = page.columns[0].trajectory_view
+    qtbot.wait(100)
+    assert 0 < view.built < 61                   # a few screens, not all 61 steps
+    bar = page.scroll.verticalScrollBar()
+
+    def scrolled_to_end() -> bool:
+        bar.setValue(bar.maximum())
+        return view.is_complete()
+
+    qtbot.waitUntil(scrolled_to_end, timeout=10000)
+    assert view.header_text(61).strip() == "Step 61 · final reply" and len(view.result_keys()) == 60
