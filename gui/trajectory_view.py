@@ -9,7 +9,7 @@ columns by padding the end of each step (`step_heights` / `pad_steps`).
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QTextBlock, QTextBlockFormat, QTextCursor
+from PySide6.QtGui import QColor, QTextBlock, QTextBlockFormat, QTextCursor
 from PySide6.QtWidgets import QFrame, QTextBrowser
 
 from .highlight import escape_text
@@ -19,7 +19,12 @@ from .trajectory_display import ResultDisplay, TrajectoryDisplay, result_html
 FIRST_BATCH = 6               # steps built at once: the first screen
 STEPS_PER_BATCH = 6           # steps appended per turn of the event loop as more come into view (~20 ms)
 PARTING_COLOR = "#ef6c00"
-STEP_GAP = 6                  # pixels above each step
+STEP_GAP = 10                 # pixels above each step
+
+
+RESULT_FORMAT = QTextBlockFormat()
+RESULT_FORMAT.setLeftMargin(14)
+RESULT_FORMAT.setBackground(QColor("#f6f3ee"))
 
 
 class SafeTextBrowser(QTextBrowser):
@@ -112,7 +117,9 @@ class TrajectoryView(SafeTextBrowser):
         batch = self.steps[self.built:self.built + (STEPS_PER_BATCH if self.built else FIRST_BATCH)]
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertBlock(QTextBlockFormat())
+        gap = QTextBlockFormat()   # the batch's first title merges into this block: it carries the step gap
+        gap.setTopMargin(STEP_GAP)
+        cursor.insertBlock(gap)
         first = cursor.block()
         cursor.insertHtml("".join(self._step_html(step) for step in batch))
         self._index_blocks(first)
@@ -194,7 +201,10 @@ class TrajectoryView(SafeTextBrowser):
             if html is None:   # too large to highlight: plain text, which lays out fast
                 line.insertText(result.content)
             else:
-                line.insertHtml(f'<div style="margin-left:14px;background-color:#fbfaf8">{html}</div>')
+                line.insertHtml(html)
+            shown = QTextCursor(first)   # indented and shaded, so it reads as the result of the line above
+            shown.setPosition(line.position(), QTextCursor.MoveMode.KeepAnchor)
+            shown.mergeBlockFormat(RESULT_FORMAT)
             self._opened[key] = (first, line.block())
         else:
             first, last = self._opened.pop(key)

@@ -78,12 +78,35 @@ def call_signature(call: ToolCall) -> str:
     return f"{call.name or '?'}({inner})"
 
 
-def pretty_arguments(call: ToolCall) -> str:
+def pretty_arguments(call: ToolCall, width: int = 44) -> str:
     """The arguments indented as JSON for reading (the model's own text when it does not parse)."""
     arguments = call.parsed_arguments()
     if arguments is None:
         return call.arguments
-    return json.dumps(arguments, indent=2, ensure_ascii=False)
+    return pretty_json(arguments, width)
+
+
+def pretty_json(value: Any, width: int = 56, indent: str = "") -> str:
+    """JSON indented by two spaces, but a list or object that fits in `width` characters stays on one line."""
+    compact = json.dumps(value, ensure_ascii=False)
+    if not isinstance(value, (dict, list)) or not value or (indent and len(indent) + len(compact) <= width):
+        return compact
+    inner = indent + "  "
+    if isinstance(value, dict):
+        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {pretty_json(v, width, inner).lstrip()}"
+                 for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if all(not isinstance(v, (dict, list)) for v in value):   # scalars: as many to a line as fit
+        lines, line = [], ""
+        for text in (json.dumps(v, ensure_ascii=False) for v in value):
+            if line and len(inner) + len(line) + len(text) + 2 > width:
+                lines.append(line)
+                line = ""
+            line = f"{line} {text}," if line else f"{text},"
+        lines.append(line.rstrip(","))
+        return "[\n" + "\n".join(inner + row for row in lines) + f"\n{indent}]"
+    items = [f"{inner}{pretty_json(v, width, inner).lstrip()}" for v in value]
+    return "[\n" + ",\n".join(items) + f"\n{indent}]"
 
 
 def figures_text(figures: StepFigures) -> str:

@@ -5,7 +5,7 @@ import json
 
 from lessonlab.core.runs.trajectory import Step, ToolCall, read_trajectory
 from lessonlab.core.runs.trajectory_text import (
-    call_signature, content_parts, cut_for_terminal, first_parting_step, is_trajectory, size_text,
+    call_signature, content_parts, cut_for_terminal, first_parting_step, is_trajectory, pretty_arguments, size_text,
 )
 
 
@@ -62,3 +62,14 @@ def test_one_reply_is_not_a_trajectory_but_a_tool_call_is():
                                     {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
                                 {"role": "tool", "tool_call_id": "c", "content": "ok"}], "bye")
     assert is_trajectory(agent)
+
+
+def test_pretty_arguments_indent_objects_but_keep_short_lists_on_one_line():
+    assert pretty_arguments(call("read", doc="peru.txt", lines=[1, 3])) == '{\n  "doc": "peru.txt",\n  "lines": [1, 3]\n}'
+    letters = pretty_arguments(call("count", letters=list("strawberry"), letter="r"))
+    assert json.loads(letters) == {"letters": list("strawberry"), "letter": "r"}
+    assert len(letters.splitlines()) == 7 and max(len(line) for line in letters.splitlines()) <= 44   # packed
+    assert pretty_arguments(ToolCall(None, "f", "not json")) == "not json"
+    long = pretty_arguments(call("f", items=[{"name": "x" * 30, "price": 1}, {"name": "y" * 30, "price": 2}]))
+    assert json.loads(long) == {"items": [{"name": "x" * 30, "price": 1}, {"name": "y" * 30, "price": 2}]}
+    assert max(len(line) for line in long.splitlines()) <= 50

@@ -192,7 +192,7 @@ def test_the_real_agent_log_shows_its_calls(tmp_path, qtbot):
     view = page.columns[0].trajectory_view
     text = view.toPlainText()
     assert '→ search\n{\n  "query": "capital of Peru"\n}' in text
-    assert '→ read\n{\n  "doc": "peru.txt",\n  "lines": [\n    1,\n    3\n  ]\n}' in text
+    assert '→ read\n{\n  "doc": "peru.txt",\n  "lines": [1, 3]\n}' in text   # short lists stay on one line
     assert view.parting_at is None    # one column: nothing to part from
 
 
