@@ -386,7 +386,7 @@ class ComparePage(QWidget):
         if not shown and self.columns:
             self.count_label.setText(f"0 of {len(self.columns)} rollouts (filter)")
         # Render once the layout has placed the columns; only those on screen get highlighted.
-        QTimer.singleShot(0, self.render_visible)
+        QTimer.singleShot(0, self, self.render_visible)
         self.render_visible()
 
     def render_visible(self) -> int:
@@ -400,10 +400,12 @@ class ComparePage(QWidget):
         bottom = self.scroll.verticalScrollBar().value() + 2 * viewport.height()
         for widget, x in self._placed:  # places computed by _arrange from the fixed widths
             if isinstance(widget, RolloutColumn) and x <= visible.right() and x + COLUMN_WIDTH >= visible.left():
-                rendered += int(widget.ensure_rendered())
-                grew |= widget.fill_to(bottom)
+                if widget.ensure_rendered():   # one piece of work per column per turn: built, or a batch more
+                    rendered, grew = rendered + 1, True
+                else:
+                    grew |= widget.fill_to(bottom)
         if grew:
-            QTimer.singleShot(0, self.render_visible)
+            QTimer.singleShot(0, self, self.render_visible)   # dropped if the page is gone by then
         return rendered
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override

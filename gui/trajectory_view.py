@@ -113,7 +113,7 @@ class TrajectoryView(SafeTextBrowser):
     def append_steps(self) -> None:
         """Append the next batch of steps (the page asks for more as they come into view)."""
         # One insertHtml per batch: Qt parses and lays out a batch at once far faster than piece by piece.
-        self.clear_padding()   # the last row's last block changes; the page pads again
+        # Padding stays: the rows built so far keep their last blocks (the last row is never padded).
         batch = self.steps[self.built:self.built + (STEPS_PER_BATCH if self.built else FIRST_BATCH)]
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
@@ -190,7 +190,7 @@ class TrajectoryView(SafeTextBrowser):
         """Open a result (its text enters the document below its line) or fold it again."""
         if on == self.is_expanded(key):
             return
-        self.clear_padding()   # blocks move; the page pads again once the height is known
+        self.clear_padding(int(key.split(":")[0]))   # the step's last block may change; the page pads it again
         line = _select_block(self._result_lines[key])
         result = self.result_of(key)
         line.insertHtml(result_link_html(result, key, expanded=on))
@@ -275,11 +275,12 @@ class TrajectoryView(SafeTextBrowser):
         if changed:
             self._fit_height()
 
-    def clear_padding(self) -> None:
-        """Take out every padding (before the document's blocks change)."""
-        for block, base, _pad in self._padded.values():
-            self._set_bottom(block, base)
-        self._padded.clear()
+    def clear_padding(self, row: int | None = None) -> None:
+        """Take out the padding of one row (or of every row) before its blocks change."""
+        for padded in list(self._padded) if row is None else [row]:
+            if padded in self._padded:
+                block, base, _pad = self._padded.pop(padded)
+                self._set_bottom(block, base)
 
     @staticmethod
     def _set_bottom(block: QTextBlock, margin: float) -> None:
