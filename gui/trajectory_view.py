@@ -16,7 +16,7 @@ from .highlight import escape_text
 from .style import ROLE_COLORS
 from .trajectory_display import ResultDisplay, TrajectoryDisplay, result_html
 
-FIRST_BATCH = 6               # steps built at once: the first screen
+FIRST_BATCH = 4               # the first batch, small: the page shows at once, more follow turn by turn
 STEPS_PER_BATCH = 6           # steps appended per turn of the event loop as more come into view (~20 ms)
 PARTING_COLOR = "#ef6c00"
 STEP_GAP = 10                 # pixels above each step
@@ -102,7 +102,7 @@ class TrajectoryView(SafeTextBrowser):
         self.anchorClicked.connect(self._clicked)
         cursor = QTextCursor(self.document())
         cursor.insertHtml("".join(f"<p>{role_badge(role)}</p>{html}" for role, html in trajectory.prompt) or " ")
-        self.append_steps()
+        self._fit_height()   # the steps come a batch at a time, as the page asks (RolloutColumn.fill_to)
 
     # --- building ---------------------------------------------------------------------------------
 
