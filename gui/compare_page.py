@@ -23,7 +23,6 @@ from .operations import find_tasks, latest_task, load_compare, load_rollouts
 from .reflection_panel import ReflectionPanel
 from .rollout_column import COLUMN_WIDTH, RolloutColumn
 from .step_alignment import StepAligner
-from .trajectory_view import SafeTextBrowser  # noqa: F401 - other views import it from here
 from .workers import Job, jobs_of, start_job
 
 log = logging.getLogger("lessonlab.gui.compare")

@@ -67,7 +67,6 @@ def result_line_html(result: ResultDisplay, key: str, expanded: bool) -> str:
     return f'<p style="margin-left:12px">{result_link_html(result, key, expanded)}</p>'
 
 
-
 def _select_block(block: QTextBlock) -> QTextCursor:
     """A cursor selecting the block's text (to write it anew)."""
     cursor = QTextCursor(block)
