@@ -3,9 +3,13 @@
 Prints `name: value` lines: time to the first painted runs table, time to open the
 Compare page on a task with 50 rollouts, time to scroll the runs table to the end,
 and peak memory. Targets: <= 1.0 s, <= 0.5 s, <= 500 MB. First, the word diff of two
-6,000-word replies (Compare's diff mode, Review, Lessons history; target <= 100 ms).
+6,000-word replies (Compare's diff mode, Review, Lessons history; target <= 100 ms), and
+Compare on trajectories: 200 steps with 1 MB of tool output, one column and two side by side,
+from the click to the first screen of steps painted (target <= 0.3 s), the time to scroll to
+the last step, and the longest the GUI thread was held over both (target <= 100 ms).
 
     python benchmarks/gui_scale.py [--workspace PATH] [--rollouts N] [--regenerate] [--diff-only]
+                                   [--trajectory-only]
 
 The workspace is generated once (bulk inserts in one transaction, in a child process
 so its memory does not count) and reused on later runs.
@@ -120,6 +124,135 @@ def measure_word_diff(words: int = 6000, repeats: int = 5) -> dict:
     return figures
 
 
+TRAJECTORY_STEPS = 200
+TRAJECTORY_RESULT_BYTES = 1_000_000 // TRAJECTORY_STEPS   # 1 MB of tool output over the trajectory
+
+
+def trajectory_messages(steps: int, variant: int) -> list[dict]:
+    """A prompt and `steps` steps, each calling `read` on one page and getting ~5 KB back."""
+    messages = [{"role": "system", "content": "You are a research agent."},
+                {"role": "user", "content": "Find the page that names the capital of Peru."}]
+    page_text = ("Peru is a country in western South America. " * 200)[:TRAJECTORY_RESULT_BYTES]
+    for i in range(steps - 1):
+        call_id = f"call_{i}"
+        page = i if i < steps // 2 or variant == 0 else i + 1   # the two rollouts part half way
+        messages.append({"role": "assistant", "content": f"Reading page {page} next.", "tool_calls": [
+            {"id": call_id, "type": "function",
+             "function": {"name": "read", "arguments": json.dumps({"doc": "peru.txt", "page": page})}}]})
+        messages.append({"role": "tool", "tool_call_id": call_id, "content": page_text})
+    return messages
+
+
+def generate_trajectories(path: Path) -> str:
+    """A workspace with one task and two 200-step rollouts of it; returns the task id."""
+    from lessonlab.core.storage.workspace import open_workspace
+
+    ws = open_workspace(path)
+    conn, stamp = ws.conn, "2025-01-01T00:00:00.000Z"
+    figures = json.dumps([{"latency_ms": 120.0 + i, "prompt_tokens": 400 + 10 * i, "completion_tokens": 20}
+                          for i in range(TRAJECTORY_STEPS)])
+    with conn:
+        conn.execute("INSERT INTO snapshots VALUES ('snap_traj', 'traj', 'agent', 'agent', 0, ?)", (stamp,))
+        conn.execute("INSERT INTO tasks (id, suite, name, split, content_hash, prompt_json, verifier_json,"
+                     " metadata_json, created_at) VALUES ('t_traj', 'agents', 'peru', 'train', 'h', '\"?\"',"
+                     " '{\"kind\": \"contains\", \"text\": \"Lima\"}', '{}', ?)", (stamp,))
+        conn.execute("INSERT INTO runs (id, kind, suite, split, samples, endpoint, model, server_model, snapshot_id,"
+                     " status, n_planned, n_done, n_errors, reward_sum, mean_reward, created_at, started_at,"
+                     " finished_at) VALUES ('run_traj', 'run', 'agents', 'train', 2, 'bench', 'agent', 'agent',"
+                     " 'snap_traj', 'completed', 2, 2, 0, 1, 0.5, ?, ?, ?)", (stamp, stamp, stamp))
+        conn.execute("INSERT INTO run_tasks (run_id, position, task_id) VALUES ('run_traj', 0, 't_traj')")
+        for variant in (0, 1):
+            rollout_id = f"ro_traj{variant}"
+            conn.execute("INSERT INTO rollouts (id, run_id, task_id, sample_index, snapshot_id, seed, status, reward,"
+                         " feedback, prompt_tokens, completion_tokens, latency_ms, model, created_at, n_steps, tool_mode)"
+                         " VALUES (?, 'run_traj', 't_traj', ?, 'snap_traj', 1, 'ok', ?, 'fb', 1, 1, 1.0, 'agent', ?, ?,"
+                         " 'native')", (rollout_id, variant, 1.0 - variant, stamp, TRAJECTORY_STEPS))
+            conn.execute("INSERT INTO rollout_texts (rollout_id, messages_json, output, steps_json) VALUES (?, ?, ?, ?)",
+                         (rollout_id, json.dumps(trajectory_messages(TRAJECTORY_STEPS, variant)),
+                          "The capital of Peru is Lima.", figures))
+    ws.close()
+    return "t_traj"
+
+
+def measure_trajectories() -> dict:
+    """Compare on 200-step trajectories: seconds to the first screen of steps, then scrolling to the last step.
+
+    Steps are built as they come into view, so opening builds one screen; the longest the GUI thread was
+    held is measured (a 1 ms heartbeat timer's longest gap) while opening and while scrolling to the end.
+    """
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QTimer
+
+    from lessonlab.gui.app import application
+    from lessonlab.gui.compare_page import ComparePage
+
+    app = application()
+    figures = {}
+
+    def run_until(condition, timeout_ms: int = 30_000) -> None:
+        loop = QEventLoop()
+
+        def check():
+            if condition():
+                loop.quit()
+            else:
+                QTimer.singleShot(1, check)
+
+        QTimer.singleShot(1, check)
+        QTimer.singleShot(timeout_ms, loop.quit)
+        loop.exec()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "trajectories.db"
+        task_id = generate_trajectories(path)
+        for label, columns in (("1_column", 1), ("2_columns", 2)):
+            page = ComparePage(path)
+            page.resize(1400, 900)
+            page.show()
+            if columns == 1:
+                page.filter.setCurrentIndex(1)   # reward = 1: the first rollout only
+            run_until(lambda: False, 300)        # the empty page painted first: what is measured is the task
+            worst = {"gap": 0.0, "last": None}
+
+            def beat():
+                now = time.perf_counter()
+                if worst["last"] is not None:
+                    worst["gap"] = max(worst["gap"], now - worst["last"])
+                worst["last"] = now
+
+            heartbeat = QTimer(interval=1)
+            heartbeat.timeout.connect(beat)
+            heartbeat.start()
+            views = lambda: [c.trajectory_view for c in page.visible_columns()]  # noqa: E731
+            started = time.perf_counter()
+            page.show_task(task_id)
+            run_until(lambda: len(views()) == columns and all(v is not None and v.built for v in views()))
+            page.repaint()
+            figures[f"open_trajectory_{TRAJECTORY_STEPS}_steps_1mb_{label}_s"] = round(time.perf_counter() - started, 3)
+            figures[f"trajectory_{label}_steps_built_on_open"] = sum(v.built for v in views())
+            figures[f"trajectory_{label}_longest_gui_stall_opening_ms"] = round(worst["gap"] * 1000, 1)
+            worst["gap"] = 0.0
+            bar = page.scroll.verticalScrollBar()
+            scrolled = time.perf_counter()
+
+            def at_end() -> bool:
+                bar.setValue(bar.maximum())
+                return all(v.is_complete() for v in views())
+
+            run_until(at_end)
+            figures[f"trajectory_{label}_scroll_to_last_step_s"] = round(time.perf_counter() - scrolled, 3)
+            figures[f"trajectory_{label}_steps_built"] = sum(v.built for v in views())
+            heartbeat.stop()
+            figures[f"trajectory_{label}_longest_gui_stall_scrolling_ms"] = round(worst["gap"] * 1000, 1)
+            page.close()
+            closing = time.perf_counter()
+            page.deleteLater()   # measured apart: leaving a page of long trajectories frees their documents
+            QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+            figures[f"trajectory_{label}_close_ms"] = round((time.perf_counter() - closing) * 1000, 1)
+    del app
+    return figures
+
+
 def measure(path: Path) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject
@@ -193,6 +326,8 @@ def main() -> None:
     parser.add_argument("--rollouts", type=int, default=1_000_000)
     parser.add_argument("--regenerate", action="store_true")
     parser.add_argument("--diff-only", action="store_true", help="Only the word diff figures (no workspace).")
+    parser.add_argument("--trajectory-only", action="store_true",
+                        help="Only the word diff and trajectory figures (no large workspace).")
     parser.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate_only:
@@ -201,6 +336,10 @@ def main() -> None:
     for name, value in measure_word_diff().items():
         print(f"{name}: {value}")
     if args.diff_only:
+        return
+    for name, value in measure_trajectories().items():
+        print(f"{name}: {value}")
+    if args.trajectory_only:
         return
     marker = args.workspace.with_suffix(".rollouts")
     fresh = (args.regenerate or not args.workspace.exists() or not marker.exists()

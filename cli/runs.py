@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from lessonlab.core.runs import queries
+from lessonlab.core.runs import queries, trajectory_text
 from lessonlab.core.runs.planning import plan_resume, plan_run, run_summary
 from lessonlab.core.runs.runner import execute_run
 from lessonlab.core.settings import load_settings
@@ -144,17 +144,18 @@ def runs_cmd(suite, limit, workspace_path, as_json) -> None:
 
 @click.command("show")
 @click.argument("ident")
+@click.option("--full", is_flag=True, help="Print tool results whole (by default long ones are cut for the terminal).")
 @workspace_option
 @json_option
 @handle_errors
-def show_cmd(ident, workspace_path, as_json) -> None:
-    """Show a run (per-task rewards and rollouts) or a rollout (messages, output, verdict)."""
+def show_cmd(ident, full, workspace_path, as_json) -> None:
+    """Show a run (per-task rewards and rollouts) or a rollout (prompt, steps with tool calls, output, verdict)."""
     ws = open_workspace(workspace_path)
-    table, full = queries.identify(ws, ident)
+    table, found = queries.identify(ws, ident)
     if table == "runs":
-        _show_run(ws, full, as_json)
+        _show_run(ws, found, as_json)
     else:
-        _show_rollout(ws, full, as_json)
+        _show_rollout(ws, found, as_json, full=full)
 
 
 def _show_run(ws, run_id: str, as_json: bool) -> None:
@@ -182,12 +183,12 @@ def _show_run(ws, run_id: str, as_json: bool) -> None:
         out(f"  {r['id']}  {r['task']} #{r['sample_index']}  {fmt.reward(r['reward'])}  {what}")
 
 
-def _show_rollout(ws, rollout_id: str, as_json: bool) -> None:
+def _show_rollout(ws, rollout_id: str, as_json: bool, *, full: bool = False) -> None:
     detail = queries.rollout_detail(ws, rollout_id)
     detail["lessons"] = queries.snapshot_lesson_versions(ws, detail["snapshot_id"])
     detail["scores"] = rollout_scores(ws, rollout_id)
     if as_json:
-        emit_json(detail)
+        emit_json({**detail, "steps": [step.to_dict() for step in detail["steps"]]})
         return
     out(f"rollout {rollout_id}  run {detail['run_id']}  task {detail['suite']}/{detail['task']} "
         f"sample {detail['sample_index']}  snapshot {detail['snapshot_id']}")
@@ -206,6 +207,58 @@ def _show_rollout(ws, rollout_id: str, as_json: bool) -> None:
         answer = f", answer {score['answer']!r}" if score["answer"] is not None else ""
         out(f"  score {score['scorer']}: {json.dumps(score['value'])} → {fmt.reward(score['reward'])}{answer}"
             + (f": {score['explanation']}" if score["explanation"] else ""))
-    for message in detail["messages"]:
-        out(f"\n--- {message['role']} ---\n{message['content']}")
-    out(f"\n--- assistant (output) ---\n{detail['output'] if detail['output'] is not None else '(none)'}")
+    print_transcript(detail, full=full)
+
+
+def print_transcript(detail: dict, *, full: bool = False) -> None:
+    """The prompt messages, then each step: its text, its calls as `→ name(args)` with their results."""
+    steps = detail["steps"]
+    if not trajectory_text.is_trajectory(steps):   # one call: the messages and the reply, as always
+        for message in detail["messages"]:
+            out(f"\n--- {message['role']} ---\n{_content(message.get('content'))}")
+        out(f"\n--- assistant (output) ---\n{detail['output'] if detail['output'] is not None else '(none)'}")
+        return
+    for message in detail["messages"][:_prompt_length(detail["messages"])]:
+        out(f"\n--- {message['role']} ---\n{_content(message.get('content'))}")
+    for step in steps:
+        _print_step(step, full=full)
+    if detail["output"] is None or detail["status"] != "ok":
+        out("\n(no final reply)")
+
+
+def _prompt_length(messages: list[dict]) -> int:
+    return next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
+
+
+def _content(content) -> str:
+    return "\n".join(part.text for part in trajectory_text.content_parts(content))
+
+
+def _print_step(step, *, full: bool) -> None:
+    figures = trajectory_text.figures_text(step.figures)
+    title = f"step {step.index}" + (" (final reply)" if step.final else "") + (f"  [{figures}]" if figures else "")
+    out(f"\n--- {title} ---")
+    if step.content:
+        out(step.content)
+    results = {r.tool_call_id: r for r in step.results if r.tool_call_id}
+    unmatched = [r for r in step.results if not r.tool_call_id or r.tool_call_id not in {c.id for c in step.tool_calls}]
+    for call in step.tool_calls:
+        out(f"→ {trajectory_text.call_signature(call)}")
+        result = results.get(call.id)
+        if result is not None:
+            _print_result(result, full=full)
+        elif step.final:
+            out("  (not run: the rollout stopped at its turn limit)")
+    for result in unmatched:
+        _print_result(result, full=full)
+
+
+def _print_result(result, *, full: bool) -> None:
+    # A result answering a call sits under it; one that answers none (a Hermes user message) says what it is.
+    label = "  ← " if result.tool_call_id else f"← {result.name or 'result'} message, "
+    label += trajectory_text.size_text(trajectory_text.text_size(result.content))
+    if result.cut_bytes:
+        label += f" (stored cut from {trajectory_text.size_text(result.cut_bytes)})"
+    text = result.content if full else trajectory_text.cut_for_terminal(result.content)
+    out(label)
+    out("    " + (text or "(empty)").replace("\n", "\n    "))

@@ -7,172 +7,25 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QRect, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QRect, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
-    QPushButton, QScrollArea, QSizePolicy, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QScrollArea,
+    QSizePolicy, QSplitter, QVBoxLayout, QWidget,
 )
 
 from lessonlab.core import formatting
-from lessonlab.core.text_diff import word_diff
 from lessonlab.core.settings import load_settings
 
 from . import changes as changed
 from .changes import Change, Changes
-from .compare_lessons import HEADER_WIDTH, GroupHeader, LessonsList, lesson_choices
-from .highlight import diff_ops_to_html, escape_text, text_to_html
+from .compare_lessons import HEADER_WIDTH, GroupHeader, lesson_choices
 from .operations import find_tasks, latest_task, load_compare, load_rollouts
 from .reflection_panel import ReflectionPanel
-from .style import ROLE_COLORS, reward_color
+from .rollout_column import COLUMN_WIDTH, RolloutColumn
+from .step_alignment import StepAligner
 from .workers import Job, jobs_of, start_job
 
 log = logging.getLogger("lessonlab.gui.compare")
-
-COLUMN_WIDTH = 400
-
-
-class SafeTextBrowser(QTextBrowser):
-    """A read-only rich text view that never follows links nor loads any resource."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setOpenLinks(False)
-        self.setOpenExternalLinks(False)
-
-    def loadResource(self, type_: int, name: QUrl):  # noqa: N802 - Qt override
-        return None  # images, stylesheets, anything: never fetched
-
-
-def transcript_html(rollout: dict, *, diff_ops: list[tuple[str, str]] | None = None) -> str:
-    """The rollout's messages and output as safe HTML, roles coloured; the output marked by a word diff when given."""
-    parts = []
-    for message in rollout["messages"]:
-        role = str(message.get("role", "?"))
-        if role == "system":
-            continue  # shown on demand with its lessons, above the transcript
-        content = message.get("content")
-        text = content if isinstance(content, str) else str(content)
-        parts.append(_message_block(role, text_to_html(text)))
-    if rollout["status"] == "ok":
-        output = rollout["output"] or ""
-        body = diff_ops_to_html(diff_ops, show_deleted=False) if diff_ops is not None else text_to_html(output)
-        parts.append(_message_block("assistant", body or "<i>(empty reply)</i>"))
-    else:
-        parts.append(_message_block("error", f'<span style="color:#c62828">{escape_text(rollout["error"] or "")}</span>'))
-    return "".join(parts)
-
-
-def diffed_transcript_html(job, rollout: dict, reference_output: str) -> str:
-    """Background job: the transcript with the output word-diffed against reference_output."""
-    return transcript_html(rollout, diff_ops=word_diff(reference_output, rollout["output"] or ""))
-
-
-def _message_block(role: str, body_html: str) -> str:
-    color = ROLE_COLORS.get(role, "#c62828")
-    return (
-        f'<p style="margin:6px 0 2px 0"><span style="color:white;background:{color};font-weight:bold">'
-        f"&nbsp;{escape_text(role)}&nbsp;</span></p><div>{body_html}</div>"
-    )
-
-
-class RolloutColumn(QFrame):
-    """One rollout: reward badge, run/model/lessons, verifier feedback, system prompt on demand, transcript."""
-
-    def __init__(self, rollout: dict, parent=None):
-        super().__init__(parent)
-        self.rollout = rollout
-        self.rendered_with: object = None  # what the transcript was last rendered for (None: not yet)
-        self.reference_output: str | None = None
-        self._diffing: object = None  # the diff key being computed in the background
-        self.setObjectName("rolloutColumn")
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setFixedWidth(COLUMN_WIDTH)
-        reward = rollout["reward"]
-        self.badge = QLabel(formatting.reward(reward) if rollout["status"] == "ok" else "error")
-        self.badge.setObjectName("rewardBadge")
-        self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.badge.setFixedWidth(70)
-        self.badge.setStyleSheet(
-            f"background:{reward_color(reward).name()};color:white;font-weight:bold;border-radius:4px;padding:4px"
-        )
-        lessons = rollout.get("lesson_count") or 0
-        self.info = QLabel()
-        self.info.setTextFormat(Qt.TextFormat.PlainText)
-        self.info.setText(
-            f"{rollout['run_id']} · sample {rollout['sample_index']}\n"
-            f"{rollout.get('model') or rollout.get('run_model') or '?'} · {lessons} lesson{'s' if lessons != 1 else ''}"
-        )
-        self.info.setToolTip(f"rollout {rollout['id']}\nsnapshot {rollout['snapshot_id']}\nendpoint {rollout.get('endpoint')}")
-        self.select = QCheckBox("select")
-        self.select.setToolTip("Include this rollout in “Reflect on these”")
-        head = QHBoxLayout()
-        head.addWidget(self.badge)
-        head.addWidget(self.info, 1)
-        head.addWidget(self.select)
-        self.feedback = QLabel()
-        self.feedback.setTextFormat(Qt.TextFormat.PlainText)  # feedback may quote the model's output
-        self.feedback.setWordWrap(True)
-        self.feedback.setStyleSheet("background:#fafafa;border:1px solid #e0e0e0;padding:3px")
-        self.feedback.setText("Verifier: " + (rollout["feedback"] or "—") if rollout["status"] == "ok"
-                              else "Error: " + (rollout["error"] or "?"))
-        self.lessons = LessonsList(rollout.get("lessons") or [])
-        self.system_prompt = QPlainTextEdit()
-        self.system_prompt.setReadOnly(True)
-        self.system_prompt.setMaximumHeight(140)
-        self.system_prompt.setPlainText(rollout.get("system_prompt") or "")
-        self.system_prompt.hide()
-        self.transcript = SafeTextBrowser()
-        self.transcript.setObjectName("transcript")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(head)
-        layout.addWidget(self.feedback)
-        layout.addWidget(self.lessons)
-        layout.addWidget(self.system_prompt)
-        layout.addWidget(self.transcript, 1)
-
-    @property
-    def reward(self) -> float | None:
-        """The rollout's reward (None for an error)."""
-        return self.rollout["reward"]
-
-    def saw(self, lesson_id: str) -> bool:
-        """Whether lesson_id (any version) was in this rollout's prompt."""
-        return lesson_id in self.lessons.lesson_ids
-
-    def set_reference(self, reference_output: str | None) -> None:
-        """Diff the output against reference_output (None: plain view); re-render lazily."""
-        self.reference_output = reference_output
-
-    def ensure_rendered(self) -> bool:
-        """Highlight and show the transcript if not done for the current mode; True if it rendered now."""
-        # A diff is computed in the background (long replies must not freeze the window); the column
-        # shows the plain transcript until it arrives.
-        key = ("diff", self.reference_output) if self.reference_output is not None else "plain"
-        if self.rendered_with == key or self._diffing == key:
-            return False
-        if self.reference_output is None or self.rollout["status"] != "ok":
-            # the plain view, or an error: it has no output to diff
-            self.transcript.setHtml(transcript_html(self.rollout))
-            self.rendered_with = key
-            return True
-        self._diffing = key
-        start_job("word diff", diffed_transcript_html, self.rollout, self.reference_output, owner=self,
-                  on_done=lambda html, k=key: self._diff_ready(k, html), error_title="Cannot diff the replies")
-        if self.rendered_with is None:
-            self.transcript.setHtml(transcript_html(self.rollout))
-            self.rendered_with = "plain"
-            return True
-        return False
-
-    def _diff_ready(self, key, html: str) -> None:
-        self._diffing = None
-        current = ("diff", self.reference_output) if self.reference_output is not None else "plain"
-        if key != current:
-            self.ensure_rendered()  # the mode changed while the diff was computed
-            return
-        self.transcript.setHtml(html)
-        self.rendered_with = key
 
 
 class ComparePage(QWidget):
@@ -281,7 +134,9 @@ class ComparePage(QWidget):
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.strip)
         self.scroll.horizontalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
+        self.scroll.verticalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
 
+        self.aligner = StepAligner(self)   # trajectories: steps lined up across columns, the parting step marked
         self.reflection = ReflectionPanel(self.workspace_path, local_controller, self.changes)
         self.reflection.review_requested.connect(self.review_requested)
 
@@ -444,6 +299,7 @@ class ComparePage(QWidget):
         self.columns = [RolloutColumn(r) for r in self._rollouts]
         for column in self.columns:
             column.system_prompt.setVisible(self.show_system.isChecked())
+            column.grown.connect(self.aligner.schedule)
         self._fill_lesson_filter()
         self._arrange()
         self.reflect_button.setEnabled(bool(self.columns))
@@ -516,6 +372,7 @@ class ComparePage(QWidget):
         # Widths are fixed, so each widget's place follows from what precedes it (also before layout runs).
         x, spacing = self.strip_layout.contentsMargins().left(), max(0, self.strip_layout.spacing())
         self._placed = []
+        self.aligner.set_columns(ordered)
         for header, members in groups:
             for widget in ([header] if header is not None else []) + members:
                 if isinstance(widget, RolloutColumn):
@@ -528,7 +385,7 @@ class ComparePage(QWidget):
         if not shown and self.columns:
             self.count_label.setText(f"0 of {len(self.columns)} rollouts (filter)")
         # Render once the layout has placed the columns; only those on screen get highlighted.
-        QTimer.singleShot(0, self.render_visible)
+        QTimer.singleShot(0, self, self.render_visible)
         self.render_visible()
 
     def render_visible(self) -> int:
@@ -537,10 +394,17 @@ class ComparePage(QWidget):
         x0 = self.scroll.horizontalScrollBar().value()
         width = max(viewport.width(), COLUMN_WIDTH)
         visible = QRect(x0 - COLUMN_WIDTH, 0, width + 2 * COLUMN_WIDTH, 1)  # one column of margin each side
-        rendered = 0
+        rendered, grew = 0, False
+        # Steps are built down to a screen below the visible area, a batch per column per turn.
+        bottom = self.scroll.verticalScrollBar().value() + 2 * viewport.height()
         for widget, x in self._placed:  # places computed by _arrange from the fixed widths
             if isinstance(widget, RolloutColumn) and x <= visible.right() and x + COLUMN_WIDTH >= visible.left():
-                rendered += int(widget.ensure_rendered())
+                if widget.ensure_rendered():   # one piece of work per column per turn: built, or a batch more
+                    rendered, grew = rendered + 1, True
+                else:
+                    grew |= widget.fill_to(bottom)
+        if grew:
+            QTimer.singleShot(0, self, self.render_visible)   # dropped if the page is gone by then
         return rendered
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
@@ -550,6 +414,7 @@ class ComparePage(QWidget):
     def _toggle_system(self, on: bool) -> None:
         for column in self.columns:
             column.system_prompt.setVisible(on)
+        self.aligner.schedule()
 
     # --- reflection ----------------------------------------------------------------------------------
 

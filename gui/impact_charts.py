@@ -227,7 +227,10 @@ class LiftChart(pg.PlotWidget):
         self.plot_item = self.getPlotItem()
         _style_plot(self.plot_item, "lesson", "lift in mean reward, with 95% interval")
         self.plot_item.showGrid(x=True, y=False, alpha=0.15)
-        self.plot_item.getAxis("bottom").enableAutoSIPrefix(False)   # lifts are small numbers, not "×0.001"
+        # Lifts are small numbers and lesson rows are ids, not quantities: neither axis takes an SI prefix
+        # (one lesson spans rows -0.5..0.5, which pyqtgraph would label "lesson (x0.001)").
+        for side in ("left", "bottom"):
+            self.plot_item.getAxis(side).enableAutoSIPrefix(False)
         view = self.plot_item.getViewBox()
         view.invertY(True)              # the first lesson on top, as in the table beside it
         view.setMouseEnabled(x=False, y=False)

@@ -23,6 +23,8 @@ from lessonlab.core.runs.runner import RunResult, execute_run
 from lessonlab.core.settings import Endpoint, load_settings
 from lessonlab.core.storage.workspace import open_workspace
 
+from .trajectory_display import prepare_trajectory
+
 log = logging.getLogger("lessonlab.gui.operations")
 
 
@@ -96,6 +98,7 @@ def load_compare(job, workspace_path: Path, task_id: str, run_ids: list[str] | N
         lessons = queries.lessons_of_snapshots(ws, [r["snapshot_id"] for r in rollouts])
         for rollout in rollouts:
             rollout["lessons"] = lessons.get(rollout["snapshot_id"], [])
+            rollout["trajectory"] = prepare_trajectory(rollout)   # steps highlighted here, off the GUI thread
         return {"task": queries.task_summary(ws, task_id), "rollouts": rollouts}
     finally:
         ws.close()
@@ -169,6 +172,8 @@ def load_rollouts(job, workspace_path: Path, rollout_ids: list[str]) -> dict:
     ws = open_workspace(workspace_path)
     try:
         rows = queries.rollouts_by_ids(ws, list(rollout_ids))
+        for row in rows:
+            row["trajectory"] = prepare_trajectory(row)
         tasks = list(dict.fromkeys(row["task_id"] for row in rows))
         if len(tasks) == 1:
             task = queries.task_summary(ws, tasks[0])

@@ -30,6 +30,7 @@ class ReflectionPanel(QFrame):
         self.local_controller = local_controller
         self.changes = changes if changes is not None else Changes(self)
         self.job: Job | None = None
+        self.working_title = ""   # what the title says while the reply comes in
         self.last_result: ReflectionResult | None = None
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.title = QLabel("Reflection")
@@ -71,7 +72,8 @@ class ReflectionPanel(QFrame):
         self.output.clear()
         self.cancel_button.setEnabled(True)
         what = f"run {run_id}" if run_id else f"{len(rollout_ids)} rollouts"
-        self.title.setText(f"Reflecting on {what} with {endpoint.name}…")
+        self.working_title = f"Reflecting on {what} with {endpoint.name}…"
+        self.title.setText(self.working_title)
         self.job = start_job("reflect", reflect, self.workspace_path, endpoint, self.local_controller,
                              run_id=run_id, rollout_ids=rollout_ids, owner=self, on_progress=self._progress,
                              on_chunk=self._chunk, on_done=self._done, on_error=self._failed)
@@ -88,6 +90,8 @@ class ReflectionPanel(QFrame):
             self.title.setText("Starting the embedded model…")
 
     def _chunk(self, text: str) -> None:
+        if self.title.text() != self.working_title and self.job is not None and not self.job.cancel.is_set():
+            self.title.setText(self.working_title)   # the reply is streaming: the model has started, whatever was said
         cursor = self.output.textCursor()
         cursor.movePosition(cursor.MoveOperation.End)
         cursor.insertText(text)  # plain text: the reply is never rendered

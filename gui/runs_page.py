@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
 )
 
 from lessonlab.core import formatting
+from lessonlab.core.runs import queries
 from lessonlab.core.runs.runner import RunProgress, RunResult
 from lessonlab.core.settings import LOCAL_ENDPOINT, load_settings
 from lessonlab.core.tasks.suites import builtin_suites, load_suite
@@ -171,6 +172,7 @@ class RunsPage(QWidget):
         self.changes.changed.connect(self.on_changed)
         self.job: Job | None = None
         self.active_run_id: str | None = None
+        self.last_suite: str | None = None   # what "New run…" offers; None: the newest run's suite
 
         self.new_button = QPushButton("New run…")
         self.new_button.setShortcut("Ctrl+N")
@@ -307,7 +309,8 @@ class RunsPage(QWidget):
         if self.job is not None:
             show_error(self, "A run is in progress", "Wait for the current run to finish or cancel it first.")
             return
-        dialog = NewRunDialog(self)
+        suite = self.last_suite or queries.last_run_suite(self.ws) or WELCOME_SUITE
+        dialog = NewRunDialog(self, suite=suite)
         dialog.setObjectName("newRunDialog")
         dialog.accepted.connect(lambda: self._start_from_dialog(dialog))
         dialog.open()
@@ -325,6 +328,7 @@ class RunsPage(QWidget):
         if self.job is not None:
             raise RuntimeError("a run is already in progress")
         self.active_run_id = None  # until the new run's row exists
+        self.remember_suite(request.suite)
         self.progress_label.setText(f"Preparing {request.suite} on {request.endpoint.name}…")
         self.progress_bar.setRange(0, 0)
         self.progress_frame.show()
@@ -336,6 +340,10 @@ class RunsPage(QWidget):
             on_progress=self._on_progress, on_done=self._on_done, on_error=self._on_error,
         )
         return self.job
+
+    def remember_suite(self, suite: str) -> None:
+        """Offer this suite (a built-in name or a file) the next time "New run…" opens."""
+        self.last_suite = suite
 
     def cancel_run(self) -> None:
         """Stop the running run cleanly; what finished is kept and the run is marked interrupted."""

@@ -6,6 +6,7 @@ import json
 from lessonlab.core.errors import NotFound
 from lessonlab.core.ids import resolve_id as _resolve_id
 from lessonlab.core.runs.owner import effective_status
+from lessonlab.core.runs.trajectory import read_trajectory
 from lessonlab.core.storage.workspace import Workspace
 
 __all__ = ["NotFound"]
@@ -39,6 +40,17 @@ def list_runs(ws: Workspace, *, suite: str | None = None, limit: int | None = No
         sql += " LIMIT ?"
         params.append(limit)
     return [_settled(row) for row in ws.query(sql, params)]
+
+
+def last_run_suite(ws: Workspace) -> str | None:
+    """The suite of the newest ordinary run as `load_suite` takes it (a built-in name or a file path), or None."""
+    row = ws.one("SELECT suite, source FROM runs WHERE kind = 'run' ORDER BY created_at DESC, rowid DESC LIMIT 1")
+    if row is None:
+        return None
+    source = row["source"] or ""
+    if source.startswith("builtin:"):
+        return source.removeprefix("builtin:")
+    return source or row["suite"]
 
 
 def resolve_id(ws: Workspace, table: str, ident: str) -> str:
@@ -90,11 +102,19 @@ def run_rollouts(ws: Workspace, run_id: str) -> list[dict]:
     )
 
 
+def _with_steps(row: dict) -> dict:
+    """A row with `messages` parsed and `steps` (trajectory `Step`s, the final reply last) read from them."""
+    row["messages"] = json.loads(row.pop("messages_json"))
+    row["steps"] = read_trajectory(row["messages"], row["output"] if row["status"] == "ok" else None,
+                                   row.pop("steps_json", None))[1]
+    return row
+
+
 def rollout_detail(ws: Workspace, rollout_id: str) -> dict:
-    """A rollout with its messages, output, verdict, task and the exact system prompt it saw."""
+    """A rollout with its messages, steps, output, verdict, task and the exact system prompt it saw."""
     row = ws.one(
         """
-        SELECT r.*, x.messages_json, x.output, t.suite, t.name AS task, t.split,
+        SELECT r.*, x.messages_json, x.output, x.steps_json, t.suite, t.name AS task, t.split,
                t.verifier_json, t.metadata_json, s.system_prompt
         FROM rollouts r
         JOIN rollout_texts x ON x.rollout_id = r.id
@@ -106,7 +126,7 @@ def rollout_detail(ws: Workspace, rollout_id: str) -> dict:
     )
     if row is None:
         raise NotFound(f"no rollout with id {rollout_id!r}")
-    row["messages"] = json.loads(row.pop("messages_json"))
+    _with_steps(row)
     row["verifier"] = json.loads(row.pop("verifier_json"))
     row["metadata"] = json.loads(row.pop("metadata_json"))
     return row
@@ -200,11 +220,11 @@ def latest_task_with_rollouts(ws: Workspace) -> str | None:
 
 
 def task_rollouts(ws: Workspace, task_id: str, *, run_ids: list[str] | None = None, limit: int = 200) -> list[dict]:
-    """Every rollout of one task (optionally only from some runs) with its text, run, model and snapshot."""
+    """Every rollout of one task (optionally only from some runs) with its text, steps, run, model and snapshot."""
     sql = """
         SELECT r.id, r.run_id, r.task_id, r.sample_index, r.snapshot_id, r.status, r.reward, r.feedback,
                r.error, r.prompt_tokens, r.completion_tokens, r.latency_ms, r.model, r.created_at,
-               x.messages_json, x.output, t.name AS task, t.suite,
+               x.messages_json, x.output, x.steps_json, t.name AS task, t.suite,
                ru.endpoint, COALESCE(ru.server_model, ru.model) AS run_model,
                s.lesson_count, s.system_prompt
         FROM rollouts r
@@ -222,7 +242,7 @@ def task_rollouts(ws: Workspace, task_id: str, *, run_ids: list[str] | None = No
     params.append(limit)
     rows = ws.query(sql, params)
     for row in rows:
-        row["messages"] = json.loads(row.pop("messages_json"))
+        _with_steps(row)
     return rows
 
 
