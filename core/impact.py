@@ -58,12 +58,15 @@ class Lift:
         return self.lift - half, self.lift + half
 
     def settle_advice(self) -> str:
-        """'' when settled, else 'too little data: about N more rollouts would settle it'."""
-        if self.more_rollouts == 0:
+        """'' when the interval is settled, else 'too little data: …' with roughly how many more rollouts."""
+        if not self.enough_data or self.lift is None:
+            why = f" ({self.note})" if self.note and not self.note.startswith("confounded") else ""
+            return (f"too little data{why}: at least {self.more_rollouts or 2} more rollouts with and without "
+                    f"it on the same tasks before there is an interval")
+        if not self.more_rollouts:
             return ""
-        if self.more_rollouts is None:
-            return "too little data"
-        return f"too little data: about {self.more_rollouts} more rollouts would settle it"
+        return (f"too little data: the interval includes 0; about {self.more_rollouts} more rollouts "
+                f"would settle it")
 
 
 def matched_lift(diffs: list[float], n_with: int = 0, n_without: int = 0, *,

@@ -287,7 +287,8 @@ class LiftChart(pg.PlotWidget):
         ablated_rows = {row for row, _a in ablated}
         for row, lesson in enumerate(self.lessons):
             if not lesson.observational.enough_data:
-                text = "not enough data" + ("" if row not in ablated_rows else " (observed)")
+                text = (f"too little data (~{lesson.observational.more_rollouts or 2} more rollouts)"
+                        + ("" if row not in ablated_rows else " (observed)"))
                 note = pg.TextItem(text, color="#777", anchor=(0, 0.5))
                 note.setFont(QFont(note.textItem.font().family(), 8))
                 note.setPos(0.02, row - 0.15)
