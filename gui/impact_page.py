@@ -181,7 +181,7 @@ class ImpactPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for column, width in enumerate((95, 260, 150, 150, 60)):
+        for column, width in enumerate((95, 200, 235, 150, 60)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
 
@@ -258,7 +258,7 @@ class ImpactPage(QWidget):
         self.summary.setText(
             f"{len(runs)} run{'s' if len(runs) != 1 else ''} · {changes} lesson change{'s' if changes != 1 else ''}"
             f" between them · {len(data['lessons'])} lesson{'s' if len(data['lessons']) != 1 else ''}"
-            + (f" · too little data for {unsettled} (hover Observed for how many more rollouts)" if unsettled else "")
+            + (f" · {unsettled} with too little data" if unsettled else "")
             if data["suite"] else "No runs in this workspace yet.")
         self.loaded.emit()
 
