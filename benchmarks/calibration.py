@@ -151,7 +151,9 @@ def rollouts_for_power(effect: float, rounds: int) -> str:
             if sum(d[0] == "accepted" for d in decided) / rounds >= 0.8:
                 best = (2 * n * k, n, k)
                 break
-    return "over 2000" if best is None else f"{best[0]} ({best[1]} tasks × {best[2]} samples, both runs)"
+    if best is None:
+        return "over 2000"
+    return f"{best[0]} ({best[1]} tasks × {best[2]} sample{'s' if best[2] != 1 else ''}, both runs)"
 
 
 if __name__ == "__main__":
