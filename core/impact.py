@@ -3,7 +3,7 @@
 Comparisons are made per *unit* = (task, model): a rollout with the lesson is only ever compared with
 rollouts of the same task answered by the same model without it. Lift = mean over units of
 (mean reward with − mean reward without); the 95% interval is the paired t interval over units (the
-percentile bootstrap it replaced covered the true lift only ~88% of the time on 5–6 tasks; see
+percentile bootstrap it replaced held a +0.3 lift only 85–88% of the time on 5–6 tasks; see
 benchmarks/calibration.py and docs/lessons.md).
 """
 from __future__ import annotations
@@ -116,9 +116,6 @@ def rollouts_to_settle(lift: Lift, confidence: float = CONFIDENCE) -> int:
         needed = step
     per_unit = (lift.n_with + lift.n_without) / n if (lift.n_with + lift.n_without) else 2.0
     return math.ceil((needed - n) * per_unit)
-
-
-bootstrap_lift = matched_lift   # the old name, for callers written before the t interval
 
 
 @dataclass
