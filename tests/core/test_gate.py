@@ -17,6 +17,9 @@ def test_student_t_matches_published_tables():
     assert t_quantile(0.995, 1) == pytest.approx(63.65674, abs=1e-4)
     assert t_quantile(0.025, 9) == pytest.approx(-2.262157, abs=1e-6)
     assert t_cdf(1.812461, 10) == pytest.approx(0.95, abs=1e-6)
+    for df in (1, 2, 5, 19, 120, 1000):
+        for p in (0.001, 0.025, 0.3, 0.5, 0.9, 0.99915):
+            assert t_cdf(t_quantile(p, df), df) == pytest.approx(p, abs=1e-9)
 
 
 def test_a_small_paired_sample_gets_the_paired_t_interval():
