@@ -342,6 +342,8 @@ class LiftChart(pg.PlotWidget):
         lesson = self.lessons[row]
         text = lesson.text if len(lesson.text) < 300 else lesson.text[:300] + "…"
         lines = [f"{lesson.lesson_id} ({lesson.status})", text, "", f"observed: {lesson.observational.describe()}"]
+        if lesson.observational.settle_advice():
+            lines.append(lesson.observational.settle_advice())
         ablation = lesson.latest_ablation
         if ablation and ablation.get("lift") is not None:
             lines.append(f"ablation: {formatting.ablation(ablation, spaced=True)}"

@@ -171,5 +171,7 @@ def test_the_page_says_too_little_data_and_how_many_more_rollouts(tmp_path, qtbo
     tip = model.data(model.index(model.row_of(unsettled), 2), Qt.ItemDataRole.ToolTipRole)
     assert f"too little data: the interval includes 0; about {more} more rollouts would settle it" in tip
     assert [note.textItem.toPlainText() for note in page.lift.notes] == ["too little data (~4 more)"]
+    assert "too little data (2 matched tasks, need 3): at least 4 more rollouts" in page.lift.tip_at(
+        page.lift.scene_pos(0.0, model.row_of(thin)))
     assert page.summary.text().endswith("· 2 lessons · 2 with too little data")
     page.grab().save("/tmp/gate/impact_too_little.png")
