@@ -6,7 +6,7 @@ to decide on proposals, the next --eval-tasks are touched only here, before the 
 
     eval run (no lessons) → `lessonlab loop --auto-accept gated` for --rounds → eval run (lessons accepted)
 
-Prints `name: value` lines: held-out mean reward before and after (mean over tasks, 95% bootstrap
+Prints `name: value` lines: held-out mean reward before and after (mean over tasks, 95% t
 interval over tasks), the paired per-task lift, lessons accepted (and held/rejected), the tokens the
 lessons add to the system prompt (estimate: characters / 4) and the wall time.
 
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from lessonlab.core import formatting
-from lessonlab.core.impact import bootstrap_lift, paired_lift
+from lessonlab.core.impact import matched_lift, paired_lift
 from lessonlab.core.lessons import estimate_tokens, list_proposals
 from lessonlab.core.models.local_model import endpoint_base_url
 from lessonlab.core.loop import LoopOptions, run_loop
@@ -125,8 +125,8 @@ def _task_means(ws, run_id: str) -> list[float]:
 
 
 def _mean_ci(values: list[float]) -> str:
-    """'0.250 [0.100, 0.400] (10 tasks)': mean over tasks with a 95% bootstrap interval over tasks."""
-    stats = bootstrap_lift(values)
+    """'0.250 [0.100, 0.400] (10 tasks)': mean over tasks with a 95% t interval over tasks."""
+    stats = matched_lift(values)
     if not stats.enough_data:
         return f"{formatting.reward(sum(values) / len(values) if values else None)} (too few tasks for an interval)"
     return f"{stats.lift:.3f} [{stats.ci_low:.3f}, {stats.ci_high:.3f}] ({stats.n_units} tasks)"

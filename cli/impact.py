@@ -22,7 +22,7 @@ from .common import (EXIT_FAILED, CliError, Throttle, checked, emit_json, endpoi
 @json_option
 @handle_errors
 def impact_cmd(lesson, suite, workspace_path, as_json) -> None:
-    """Which lessons helped: exposure, matched lift ± 95% CI, latest ablation (one lesson or all)."""
+    """Which lessons helped: exposure, matched lift ± 95% CI (or how much more data), latest ablation."""
     ws = open_workspace(workspace_path)
     if lesson:
         lesson_id = resolve_lesson_id(ws, lesson)
@@ -45,9 +45,10 @@ def impact_cmd(lesson, suite, workspace_path, as_json) -> None:
         if r.confounded_with:
             out(f"{'':<14}confounded: came and went together with {', '.join(r.confounded_with)} — "
                 f"the lift belongs to the set")
-        elif not r.observational.enough_data and r.observational.note:
-            out(f"{'':<14}{r.observational.note}")
-    out("\nlift = mean over (task, model) of reward with − without the lesson; "
+        advice = r.observational.settle_advice()
+        if advice:
+            out(f"{'':<14}{advice}")
+    out("\nlift = mean over (task, model) of reward with − without the lesson, 95% paired t interval over them; "
         "`lessonlab ablate LESSON` measures it causally")
 
 
@@ -138,5 +139,7 @@ def ablate_cmd(lesson, ablate_all, suite_name, split, limit, samples, endpoint_n
         for r in results:
             out(f"{r.lesson_id}: lift {r.lift.describe()}  with {r.lift.n_with} / without {r.lift.n_without} "
                 f"rollouts  (runs {r.run_with} vs {r.run_without}, {r.status})")
+            if r.lift.settle_advice():
+                out(f"  {r.lift.settle_advice()}")
     if any(r.status != "completed" for r in results):
         sys.exit(EXIT_FAILED)

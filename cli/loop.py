@@ -23,7 +23,8 @@ from .common import (EXIT_FAILED, emit_json, endpoint_url, fmt, handle_errors, j
 @click.option("--reflect-endpoint", default=None, help="Endpoint that reflects (default: --endpoint).")
 @click.option("--auto-accept", type=click.Choice(["gated"]), default=None,
               help="gated: accept an add/retire proposal only when held-out reruns with and without it show a gain "
-                   "(the 95% interval of the per-task difference above 0); anything else is held for review.")
+                   "(its paired t interval above 0, Holm over the round's proposals, from 6 tasks × 2 samples); "
+                   "anything else is held for review, saying how many more rollouts would settle it.")
 @click.option("--max-gated", type=click.IntRange(min=1), default=3, show_default=True,
               help="Proposals tried through the gate per round.")
 @click.option("--gate-min-tasks", type=click.IntRange(min=3), default=5, show_default=True,

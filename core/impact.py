@@ -1,25 +1,29 @@
-"""Impact: which rollouts saw a lesson, its matched lift with a bootstrap interval, ablations, timeline.
+"""Impact: which rollouts saw a lesson, its matched lift with a paired t interval, ablations, timeline.
 
 Comparisons are made per *unit* = (task, model): a rollout with the lesson is only ever compared with
 rollouts of the same task answered by the same model without it. Lift = mean over units of
-(mean reward with − mean reward without); the 95% interval comes from resampling units.
+(mean reward with − mean reward without); the 95% interval is the paired t interval over units (the
+percentile bootstrap it replaced held a +0.3 lift only 85–88% of the time on 5–6 tasks; see
+benchmarks/calibration.py and docs/lessons.md).
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import threading
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from lessonlab.core.errors import BadInput
+from lessonlab.core.student_t import t_cdf, t_quantile
 from lessonlab.core.tasks.suites import load_suite
 from lessonlab.core.storage.workspace import Workspace, new_id, now
 
-MIN_UNITS = 3          # fewer matched (task, model) units than this: "not enough data"
-BOOTSTRAP_SAMPLES = 1000
-BOOTSTRAP_SEED = 20261122  # fixed, so the same data always gives the same interval
+MIN_UNITS = 3          # fewer matched (task, model) units than this: "too little data", no interval
+CONFIDENCE = 0.95
+SETTLE_WIDTH = 0.1     # an interval is settled when it excludes 0 or is at most ±0.1 wide
 
 
 class ImpactError(BadInput, ValueError):
@@ -28,7 +32,7 @@ class ImpactError(BadInput, ValueError):
 
 @dataclass
 class Lift:
-    """A matched lift with its interval, or the reason there is none."""
+    """A matched lift with its paired t interval, or the reason there is none."""
 
     lift: float | None
     ci_low: float | None
@@ -38,12 +42,80 @@ class Lift:
     n_without: int               # rollouts without it in those units
     enough_data: bool
     note: str = ""
+    std_error: float | None = None   # of the mean difference over units
+    p_value: float | None = None     # two-sided paired t test of "no lift"
+    more_rollouts: int | None = None  # roughly how many more rollouts would settle it (0: settled)
 
     def describe(self) -> str:
         """'+0.25 [+0.10, +0.40] (12 tasks)' or the reason there is no number."""
         if not self.enough_data or self.lift is None:
-            return f"not enough data ({self.note})" if self.note else "not enough data"
+            return f"too little data ({self.note})" if self.note else "too little data"
         return f"{self.lift:+.2f} [{self.ci_low:+.2f}, {self.ci_high:+.2f}] ({self.n_units} tasks)"
+
+    def interval(self, confidence: float) -> tuple[float, float]:
+        """The paired t interval at another confidence level (the gate widens it for several proposals)."""
+        half = t_quantile(0.5 + confidence / 2, self.n_units - 1) * self.std_error
+        return self.lift - half, self.lift + half
+
+    def settle_advice(self) -> str:
+        """'' when the interval is settled, else 'too little data: …' with roughly how many more rollouts."""
+        if not self.enough_data or self.lift is None:
+            why = f" ({self.note})" if self.note and not self.note.startswith("confounded") else ""
+            return (f"too little data{why}: at least {self.more_rollouts or 2} more rollouts with and without "
+                    f"it on the same tasks before there is an interval")
+        if not self.more_rollouts:
+            return ""
+        return (f"too little data: the interval includes 0; about {self.more_rollouts} more rollouts "
+                f"would settle it")
+
+
+def matched_lift(diffs: list[float], n_with: int = 0, n_without: int = 0, *,
+                 confidence: float = CONFIDENCE) -> Lift:
+    """Mean of per-unit differences with a paired t interval over units, its p-value and what would settle it."""
+    n = len(diffs)
+    per_unit = (n_with + n_without) / n if n and (n_with + n_without) else 2.0
+    if n < MIN_UNITS:
+        more = math.ceil((MIN_UNITS - n) * per_unit)
+        return Lift(None, None, None, n, n_with, n_without, False,
+                    f"{n} matched task{'s' if n != 1 else ''}, need {MIN_UNITS}", more_rollouts=more)
+    mean = math.fsum(diffs) / n
+    variance = math.fsum((d - mean) ** 2 for d in diffs) / (n - 1)
+    se = math.sqrt(variance / n)
+    if se < 1e-12:
+        # Every unit moved by the same amount: there is no spread to test against.
+        se, p_value = 0.0, (1.0 if abs(mean) < 1e-12 else 0.0)
+    else:
+        p_value = 2.0 * (1.0 - t_cdf(abs(mean) / se, n - 1))
+    half = t_quantile(0.5 + confidence / 2, n - 1) * se
+    # Rewards lie in [0, 1], so no lift can leave [-1, 1].
+    lift = Lift(mean, max(-1.0, mean - half), min(1.0, mean + half), n, n_with, n_without, True, std_error=se,
+                p_value=p_value)
+    lift.more_rollouts = rollouts_to_settle(lift, confidence)
+    return lift
+
+
+def rollouts_to_settle(lift: Lift, confidence: float = CONFIDENCE) -> int:
+    """Roughly how many more rollouts (both arms, as many per task as now) until the interval at
+    `confidence` excludes 0, or is at most ±SETTLE_WIDTH wide when the lift is smaller than that; 0 when settled.
+
+    Assumes the observed lift and spread hold: units needed n' = (t × sd / target)², rounded up.
+    """
+    if lift.lift is None or lift.std_error is None:
+        return lift.more_rollouts or 0
+    low, high = lift.interval(confidence) if lift.std_error else (lift.lift, lift.lift)
+    target = max(abs(lift.lift), SETTLE_WIDTH)
+    if low > 0 or high < 0 or (high - low) / 2 <= SETTLE_WIDTH:
+        return 0
+    n = lift.n_units
+    sd = lift.std_error * math.sqrt(n)
+    needed = n
+    for _ in range(20):   # t depends on n' through its degrees of freedom: a few fixed-point steps
+        step = max(n + 1, math.ceil((t_quantile(0.5 + confidence / 2, min(needed - 1, 1000)) * sd / target) ** 2))
+        if step == needed:
+            break
+        needed = step
+    per_unit = (lift.n_with + lift.n_without) / n if (lift.n_with + lift.n_without) else 2.0
+    return math.ceil((needed - n) * per_unit)
 
 
 @dataclass
@@ -63,24 +135,6 @@ class LessonImpact:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def bootstrap_lift(diffs: list[float], n_with: int = 0, n_without: int = 0, *,
-                   samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED) -> Lift:
-    """Mean of per-unit differences with a 95% percentile bootstrap interval over units."""
-    n = len(diffs)
-    if n < MIN_UNITS:
-        return Lift(None, None, None, n, n_with, n_without, False,
-                    f"{n} matched task{'s' if n != 1 else ''}, need {MIN_UNITS}")
-    mean = sum(diffs) / n
-    rng = random.Random(seed)
-    # One draw of samples × n values, summed in slices: the loops stay in C, which keeps the
-    # whole impact table fast on big workspaces.
-    draws = rng.choices(diffs, k=n * samples)
-    means = sorted(sum(draws[i:i + n]) / n for i in range(0, n * samples, n))
-    low = means[int(0.025 * (samples - 1))]
-    high = means[int(round(0.975 * (samples - 1)))]
-    return Lift(mean, low, high, n, n_with, n_without, True)
 
 
 # --- the shared aggregate ------------------------------------------------------------------------
@@ -141,7 +195,7 @@ def _impact_from_cells(data: _Cells, lesson_id: str) -> tuple[Lift, int, int, li
             n_without_total += o_n
             with_sets.extend(data.snapshot_lessons.get(s, empty) for s in w_snaps)
             without_sets.extend(data.snapshot_lessons.get(s, empty) for s in o_snaps)
-    lift = bootstrap_lift(diffs, n_with_total, n_without_total)
+    lift = matched_lift(diffs, n_with_total, n_without_total)
     confounders: list[str] = []
     if with_sets and without_sets:
         # Lessons present in every "with" prompt and absent from every "without" prompt moved
@@ -300,7 +354,7 @@ class AblationResult:
 
 
 def paired_lift(ws: Workspace, run_with: str, run_without: str) -> Lift:
-    """Lift of one run over another on the tasks both scored (per-task means, bootstrap over tasks)."""
+    """Lift of one run over another on the tasks both scored (per-task means, paired t interval over tasks)."""
     rows = ws.query(
         "SELECT run_id, task_id, COUNT(*) AS n, AVG(reward) AS mean FROM rollouts"
         " WHERE run_id IN (?, ?) AND reward IS NOT NULL GROUP BY run_id, task_id",
@@ -315,7 +369,7 @@ def paired_lift(ws: Workspace, run_with: str, run_without: str) -> Lift:
             diffs.append(arms[run_with][1] - arms[run_without][1])
             n_w += arms[run_with][0]
             n_o += arms[run_without][0]
-    return bootstrap_lift(diffs, n_w, n_o)
+    return matched_lift(diffs, n_w, n_o)
 
 
 def ablation_tasks(suite_name: str, split: str, limit: int | None = None) -> tuple:

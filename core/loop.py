@@ -1,11 +1,11 @@
 """The headless loop: run the train split → reflect → (optionally) gate proposals on held-out reruns → repeat.
 
 Without the gate the loop stops after the first reflection: proposals wait for a person. With the gate,
-an `add` or `retire` proposal is tried on a held-out rerun with it and one without it (same tasks, same
-seed, so the comparison is matched per task) and accepted only when the data shows a gain: the lower
-end of the 95% bootstrap interval of the per-task difference is above 0, over at least
-`gate_min_tasks` held-out tasks (see gate_decision). A tie is held for a person, as are proposals with
-a leakage flag and `edit`/`merge` proposals.
+each `add` or `retire` proposal of a round is tried on a held-out rerun with it, against one shared rerun
+without it (same tasks, same seed, so the comparison is matched per task), and the round's proposals are
+decided together by core.gate.gate_decisions: paired t intervals, Holm over the round, and nothing decided
+on too little data. A tie is held for a person, as are proposals with a leakage flag (answers, copied
+prompts, or asking for files, credentials, URLs or sending data) and `edit`/`merge` proposals.
 """
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from lessonlab.core import lessons as L
-from lessonlab.core.impact import Lift, paired_lift
+from lessonlab.core.gate import gate_decisions
+from lessonlab.core.impact import paired_lift
 from lessonlab.core.reflection import ReflectionError, reflect
+from lessonlab.core.reflection.leakage import reach_findings
 from lessonlab.core.runs.runner import create_run, execute_run
 from lessonlab.core.settings import Endpoint, Settings
 from lessonlab.core.lessons.snapshots import Snapshot, base_prompt, current_snapshot, snapshot_for_lessons
@@ -132,55 +134,21 @@ def run_loop(ws: Workspace, settings: Settings, suite: Suite, endpoint: Endpoint
                       needs_review=held > 0)
 
 
-def gate_decision(lift: Lift, min_tasks: int) -> tuple[str, str]:
-    """('accepted' | 'held' | 'rejected', why) from the paired held-out lift of a proposal.
-
-    Accepted only when the lower end of the 95% bootstrap interval of the per-task difference is above
-    0 over at least `min_tasks` held-out tasks; rejected when the upper end is below 0 (it clearly
-    hurts); held for a person otherwise — a tie (0.000 vs 0.000) included.
-    """
-    if lift.n_units < min_tasks or not lift.enough_data or lift.lift is None:
-        return "held", (f"only {lift.n_units} held-out task(s) scored in both runs; the gate needs at least "
-                        f"{min_tasks} to decide")
-    figures = (f"paired held-out lift {lift.lift:+.3f}, 95% CI [{lift.ci_low:+.3f}, {lift.ci_high:+.3f}] "
-               f"over {lift.n_units} tasks")
-    if lift.ci_low > 0:
-        return "accepted", f"{figures}: the whole interval is above 0"
-    if lift.ci_high < 0:
-        return "rejected", f"{figures}: the whole interval is below 0 (it lowers held-out reward)"
-    if lift.lift == 0 and lift.ci_low == lift.ci_high == 0:
-        return "held", f"{figures}: a tie, no difference at all"
-    return "held", f"{figures}: the interval includes 0, so the data does not show a gain"
-
-
 def _gate_round(ws, settings, suite, heldout, endpoint, url, options, record: RoundResult, log, cancel, seed: int,
                 baselines: dict) -> None:
-    """Try this round's add/retire proposals one by one on matched held-out reruns (see gate_decision).
+    """Try this round's add/retire proposals on matched held-out reruns, then decide them together (core.gate).
 
     `baselines` maps a snapshot id to its held-out run of this loop (same tasks, same seed): reused
-    while the lessons have not changed.
+    while the lessons have not changed. Every trial is the current lessons plus one proposal, against
+    one shared baseline, so the round's proposals form one family for Holm's procedure.
     """
-    base = base_prompt(settings)
-    pending = L.list_proposals(ws, status="pending", reflection_id=record.reflection_id)
-    for p in pending:
-        why = None
-        if p["op"] not in ("add", "retire"):
-            why = f"{p['op']} proposals wait for a person"
-        elif p["leakage"]:
-            why = "it has a leakage flag"
-        if why:
-            _hold(ws, record, p, why, log)
-    candidates = [p for p in pending if p["op"] in ("add", "retire") and not p["leakage"]]
-    for p in candidates[options.max_gated:]:
-        _hold(ws, record, p, f"beyond --max-gated {options.max_gated} for this round", log)
-    candidates = candidates[: options.max_gated]
+    candidates = _gate_candidates(ws, record, options, log)
     if not candidates:
-        log(f"round {record.round}: no add/retire proposal to try through the gate")
         return
     if len(heldout) < options.gate_min_tasks:
         for p in candidates:
-            _hold(ws, record, p, f"the suite has {len(heldout)} held-out task(s) here; the gate needs at least "
-                                 f"{options.gate_min_tasks} to decide", log)
+            _hold(ws, record, p, f"too little data: the suite has {len(heldout)} held-out task(s) here; the gate "
+                                 f"needs at least {options.gate_min_tasks} to decide", log)
         return
     snapshot = current_snapshot(ws, settings, suite.name)
     if snapshot.id in baselines:
@@ -193,6 +161,8 @@ def _gate_round(ws, settings, suite, heldout, endpoint, url, options, record: Ro
         if run.status == "completed":
             baselines[snapshot.id] = (run_id, run)
     record.heldout_baseline = record.heldout_reward = run.mean_reward
+    trials = []
+    base = base_prompt(settings)
     for prop in candidates:
         if cancel is not None and cancel.is_set():
             return
@@ -204,28 +174,54 @@ def _gate_round(ws, settings, suite, heldout, endpoint, url, options, record: Ro
         trial = snapshot_for_lessons(ws, base, trial_lessons)
         trial_run, result = _run(ws, suite, heldout, "heldout", endpoint, url, trial, options, seed,
                                  f"loop round {record.round}: held-out with {prop['id']}", cancel)
-        lift = paired_lift(ws, trial_run, run_id)
-        decision, why = gate_decision(lift, options.gate_min_tasks)
-        why = (f"{why}; held-out mean {_fmt(run.mean_reward)} without → {_fmt(result.mean_reward)} with it "
+        trials.append((prop, trial, trial_run, result, paired_lift(ws, trial_run, run_id)))
+    decisions = gate_decisions([t[4] for t in trials], options.gate_min_tasks)
+    for (prop, trial, trial_run, result, lift), verdict in zip(trials, decisions):
+        why = (f"{verdict.why}; held-out mean {_fmt(run.mean_reward)} without → {_fmt(result.mean_reward)} with it "
                f"(runs {run_id} vs {trial_run}, seed {seed})")
-        entry = {"proposal": prop["id"], "op": prop["op"], "decision": decision, "why": why, "lift": lift.lift,
-                 "ci_low": lift.ci_low, "ci_high": lift.ci_high, "n_tasks": lift.n_units,
+        entry = {"proposal": prop["id"], "op": prop["op"], "decision": verdict.decision, "why": why,
+                 "lift": lift.lift, "ci_low": verdict.ci_low, "ci_high": verdict.ci_high,
+                 "confidence": verdict.confidence, "p_value": lift.p_value, "n_tasks": lift.n_units,
                  "runs": [run_id, trial_run]}
-        if decision == "held":
+        if verdict.decision == "held":
             _hold(ws, record, prop, why, log, entry)
             continue
-        keep = decision == "accepted"
+        keep = verdict.decision == "accepted"
         L.settle_staged(ws, prop["id"], keep, ("gate passed: " if keep else "gate failed: ") + why)
         record.gate.append(entry)
-        log(f"round {record.round}: {prop['id']} ({prop['op']}) {decision}: {why}")
-        if keep:
-            record.accepted.append(prop["id"])
-            run_id, run = trial_run, result
-            if result.status == "completed":
-                baselines[trial.id] = (trial_run, result)
-            record.heldout_reward = result.mean_reward
+        log(f"round {record.round}: {prop['id']} ({prop['op']}) {verdict.decision}: {why}")
+        (record.accepted if keep else record.rejected).append(prop["id"])
+    if len(record.accepted) == 1:
+        # The one accepted trial ran under exactly the lessons now in force: it is the next baseline.
+        prop, trial, trial_run, result, _lift = next(t for t in trials if t[0]["id"] == record.accepted[0])
+        record.heldout_reward = result.mean_reward
+        if result.status == "completed":
+            baselines[trial.id] = (trial_run, result)
+    elif record.accepted:
+        record.heldout_reward = None   # several accepted together: their joint effect is measured next round
+
+
+def _gate_candidates(ws, record: RoundResult, options: LoopOptions, log) -> list[dict]:
+    """The round's add/retire proposals the gate may try; the rest are held for a person, saying why."""
+    pending = L.list_proposals(ws, status="pending", reflection_id=record.reflection_id)
+    candidates = []
+    for p in pending:
+        # Checked again here (not only when the reflection stored it): the gate never accepts a lesson
+        # that reaches outside the task by itself, whatever stored the proposal.
+        flags = p["leakage"] or reach_findings(p["text"] or "")
+        if p["op"] not in ("add", "retire"):
+            _hold(ws, record, p, f"{p['op']} proposals wait for a person", log)
+        elif flags:
+            kinds = ", ".join(sorted({f["kind"] for f in flags}))
+            _hold(ws, record, p, f"it has a leakage flag ({kinds}); a person decides", log)
         else:
-            record.rejected.append(prop["id"])
+            candidates.append(p)
+    for p in candidates[options.max_gated:]:
+        _hold(ws, record, p, f"beyond --max-gated {options.max_gated} for this round", log)
+    candidates = candidates[: options.max_gated]
+    if not candidates:
+        log(f"round {record.round}: no add/retire proposal to try through the gate")
+    return candidates
 
 
 def _hold(ws, record: RoundResult, prop: dict, why: str, log, entry: dict | None = None) -> None:

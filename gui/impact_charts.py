@@ -290,10 +290,12 @@ class LiftChart(pg.PlotWidget):
         ablated_rows = {row for row, _a in ablated}
         for row, lesson in enumerate(self.lessons):
             if not lesson.observational.enough_data:
-                text = "not enough data" + ("" if row not in ablated_rows else " (observed)")
-                note = pg.TextItem(text, color="#777", anchor=(0, 0.5))
+                text = (f"too little data (~{lesson.observational.more_rollouts or 2} more)"
+                        + ("" if row not in ablated_rows else " (observed)"))
+                # Centred on 0: the x range is only ±0.29 when nothing else is drawn, too narrow to start at 0.
+                note = pg.TextItem(text, color="#777", anchor=(0.5, 0.5))
                 note.setFont(QFont(note.textItem.font().family(), 8))
-                note.setPos(0.02, row - 0.15)
+                note.setPos(0, row - 0.15)
                 self.plot_item.addItem(note)
                 self.notes.append(note)
         self.plot_item.getAxis("left").setTicks([[(row, lesson.lesson_id) for row, lesson in enumerate(self.lessons)]])
@@ -343,6 +345,8 @@ class LiftChart(pg.PlotWidget):
         lesson = self.lessons[row]
         text = lesson.text if len(lesson.text) < 300 else lesson.text[:300] + "…"
         lines = [f"{lesson.lesson_id} ({lesson.status})", text, "", f"observed: {lesson.observational.describe()}"]
+        if lesson.observational.settle_advice():
+            lines.append(lesson.observational.settle_advice())
         ablation = lesson.latest_ablation
         if ablation and ablation.get("lift") is not None:
             lines.append(f"ablation: {formatting.ablation(ablation, spaced=True)}"

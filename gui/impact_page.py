@@ -31,6 +31,14 @@ ALL_MODELS = "all models"
 RELOAD_ON = (changed.RUNS, changed.ROLLOUTS, changed.LESSONS, changed.WORKSPACE)
 
 
+def observed_text(lift) -> str:
+    """The Observed column: the lift with its interval, or "too little data" with roughly how many more rollouts."""
+    if not lift.enough_data or lift.lift is None:
+        return f"too little data · ~{lift.more_rollouts or 2} more rollouts"
+    text = formatting.lift(lift, spaced=True)
+    return f"{text} · ~{lift.more_rollouts} more" if lift.more_rollouts else text
+
+
 class ImpactLessonsModel(QAbstractTableModel):
     """The lessons beside the lift chart, in the chart's row order: id, status, text, both estimates."""
 
@@ -82,7 +90,7 @@ class ImpactLessonsModel(QAbstractTableModel):
             if column == 1:
                 return formatting.one_line(row.text, 120)
             if column == 2:
-                return formatting.lift(row.observational, spaced=True)
+                return observed_text(row.observational)
             if column == 3:
                 return formatting.ablation(ablation, spaced=True)
             return row.status
@@ -93,8 +101,9 @@ class ImpactLessonsModel(QAbstractTableModel):
             if column == 1:
                 return row.text
             if column == 2:
-                return row.observational.describe() + (f"\n{row.observational.note}" if row.observational.note
-                                                       and row.observational.enough_data else "")
+                lift = row.observational
+                extra = [text for text in (lift.note if lift.enough_data else "", lift.settle_advice()) if text]
+                return "\n".join([lift.describe(), *extra])
             if column == 3 and ablation:
                 return (f"ablation {ablation['id']} on {ablation['suite']}: {ablation['n_tasks']} tasks, "
                         f"runs {ablation['run_with']} (with) and {ablation['run_without']} (without)")
@@ -172,7 +181,7 @@ class ImpactPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for column, width in enumerate((95, 260, 150, 150, 60)):
+        for column, width in enumerate((95, 200, 235, 150, 60)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
 
@@ -245,9 +254,11 @@ class ImpactPage(QWidget):
         if selected is not None:
             self.select_lesson(selected)
         changes = sum(len(run["events_before"]) for run in runs)
+        unsettled = sum(1 for lesson in data["lessons"] if lesson.observational.settle_advice())
         self.summary.setText(
             f"{len(runs)} run{'s' if len(runs) != 1 else ''} · {changes} lesson change{'s' if changes != 1 else ''}"
             f" between them · {len(data['lessons'])} lesson{'s' if len(data['lessons']) != 1 else ''}"
+            + (f" · {unsettled} with too little data" if unsettled else "")
             if data["suite"] else "No runs in this workspace yet.")
         self.loaded.emit()
 

@@ -1,4 +1,8 @@
-"""Leakage: a proposed lesson must not hand out a task's expected answer or copy a task's prompt."""
+"""Leakage: a proposed lesson must not hand out a task's answer, copy its prompt, or reach outside the task.
+
+Reaching outside = asking the model for files, credentials, URLs or to send data anywhere: a reflection
+reply (from a model that read untrusted task text) can propose that, and a person must see it first.
+"""
 from __future__ import annotations
 
 import json
@@ -73,11 +77,46 @@ def leakage_pool(ws: Workspace, suites: set[str]) -> list[dict]:
     return tasks
 
 
-def check_leakage(text: str, pool: list[dict]) -> list[dict]:
-    """Findings for a lesson text that gives a task's expected answer next to its content or copies its prompt."""
+_VERB = r"(?:read|open|cat|load|upload|attach|include|print|list|access|dump|copy|show|reveal|output|share)"
+_REACH = {
+    "url": ("points the model at a URL or host",
+            re.compile(r"\b(?:https?|ftp|file|s3|ssh)://\S+|\bwww\.[\w-]+\.\w+|\b(?:\d{1,3}\.){3}\d{1,3}\b"
+                       r"|\b[\w-]+\.(?:com|net|org|io|dev|ai|xyz|ru|cn|co|info|site|app)\b(?:/\S*)?", re.I)),
+    "credentials": ("asks for credentials or secrets",
+                    re.compile(r"\b(?:api[ _-]?keys?|passwords?|passwd|credentials?|secret keys?|secrets|private keys?"
+                               r"|(?:access|auth|bearer|session|refresh) tokens?|ssh keys?|id_rsa|session cookies?"
+                               r"|environment variables?|env vars?|[A-Z][A-Z0-9]*_(?:API_)?(?:KEY|TOKEN|SECRET))\b"
+                               r"|\.env\b", re.I)),
+    "files": ("asks to read or send files",
+              re.compile(_VERB + r"\s+(?:(?:the|any|all|every|your|local|their|user'?s?|system|config(?:uration)?|"
+                         r"hidden|private)\s+)*(?:files?|director(?:y|ies)|folders?|disk|home directory|file ?system)\b"
+                         r"|(?:~/|/etc/|/home/|/root/|/var/|/proc/|\b[a-z]:\\)", re.I)),
+    "sending": ("asks to send data somewhere",
+                re.compile(r"\b(?:send|post|upload|transmit|forward|e-?mail|exfiltrate|beacon|ping)\b[^.\n]{0,80}?"
+                           r"\b(?:to|at)\s+(?:\S+@\S+\.\w+|https?://|www\.|(?:an?|the|our|my|this|that|some|"
+                           r"your)\s+(?:external\s+|remote\s+|own\s+)?(?:server|endpoint|url|address|webhook|api|"
+                           r"website|site|host|inbox|email|channel|bucket))"
+                           r"|\b(?:curl|wget|netcat|webhooks?|requests\.(?:get|post)|fetch\()", re.I)),
+}
+
+
+def reach_findings(text: str) -> list[dict]:
+    """Findings for a lesson that asks for files, credentials, URLs or sending data anywhere."""
     findings = []
+    for kind, (what, pattern) in _REACH.items():
+        match = pattern.search(text or "")
+        if match:
+            findings.append({"kind": kind, "task": "outside the task", "task_id": None, "split": "any",
+                             "detail": f"{what}: {match.group(0)[:60]!r}"})
+    return findings
+
+
+def check_leakage(text: str, pool: list[dict]) -> list[dict]:
+    """Findings for a lesson text that gives a task's expected answer next to its content, copies its
+    prompt, or reaches outside the task (reach_findings)."""
     if not text:
-        return findings
+        return []
+    findings = reach_findings(text)
     lower = text.lower()
     lesson_shingles = _shingles(_words(text))
     for task in pool:

@@ -9,47 +9,14 @@ import time
 import pytest
 from click.testing import CliRunner
 
+from tests.helpers.impact_data import add_lesson, put_rollouts, snapshot
 from tests.helpers.tasks import numeric_tasks
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
-from lessonlab.core import impact, lessons
+from lessonlab.core import impact
 from lessonlab.cli.root import cli
 from lessonlab.core.models.llm_client import RetryPolicy
 from lessonlab.core.settings import Endpoint
-from lessonlab.core.lessons.snapshots import base_prompt, snapshot_for_lessons
 from lessonlab.core.tasks.suites import load_suite
-from lessonlab.core.storage.workspace import new_id, now
-
-
-def add_lesson(ws, text):
-    change = lessons.add_lesson(ws, text)
-    return lessons.get_lesson(ws, change.lesson_ids[0])
-
-
-def snapshot(ws, *lesson_objs):
-    return snapshot_for_lessons(ws, base_prompt(), list(lesson_objs)).id
-
-
-def put_rollouts(ws, snap_id, rewards_by_task: dict[str, list[float]], model="m", suite="s"):
-    """Insert a run under snap_id with the given rewards per task name; return the run id."""
-    run_id = new_id("run")
-    with ws.transaction():
-        ws.conn.execute(
-            "INSERT INTO runs (id, suite, split, samples, endpoint, model, server_model, snapshot_id, status,"
-            " created_at) VALUES (?, ?, 'train', 1, 'e', ?, ?, ?, 'completed', ?)",
-            (run_id, suite, model, model, snap_id, now()),
-        )
-        for position, (name, rewards) in enumerate(rewards_by_task.items()):
-            task_id = f"t_{suite}_{name}"
-            ws.conn.execute(
-                "INSERT OR IGNORE INTO tasks (id, suite, name, split, content_hash, prompt_json, verifier_json,"
-                " created_at) VALUES (?, ?, ?, 'train', 'h', '\"p\"', '{}', ?)", (task_id, suite, name, now()))
-            ws.conn.execute("INSERT INTO run_tasks VALUES (?, ?, ?)", (run_id, position, task_id))
-            for i, reward in enumerate(rewards):
-                ws.conn.execute(
-                    "INSERT INTO rollouts (id, run_id, task_id, sample_index, snapshot_id, status, reward, model,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, 'ok', ?, ?, ?)",
-                    (new_id("ro", 6), run_id, task_id, i, snap_id, reward, model, now()))
-    return run_id
 
 
 def test_constant_plus_half_comes_out_as_half_with_tight_interval(workspace):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from tests.helpers.impact_data import thin_and_unsettled
 from tests.helpers.lesson_runs import HELPFUL, lesson_aware_server, seed_lesson_history
 from tests.helpers.tasks import numeric_tasks, seed_run
 
@@ -156,3 +157,21 @@ def test_an_empty_workspace_says_so(tmp_path, qtbot):
 
 def test_model_is_a_lessons_table(qtmodeltester):
     qtmodeltester.check(ImpactLessonsModel())
+
+
+def test_the_page_says_too_little_data_and_how_many_more_rollouts(tmp_path, qtbot):
+    path = tmp_path / "ws.db"
+    thin, unsettled = thin_and_unsettled(path)
+    page = open_page(qtbot, path)
+    model = page.lessons_model
+    observed = {model.data(model.index(r, 0)): model.data(model.index(r, 2)) for r in range(model.rowCount())}
+    assert observed[thin] == "too little data · ~4 more rollouts"
+    more = next(row.observational.more_rollouts for row in model.rows if row.lesson_id == unsettled)
+    assert more > 0 and observed[unsettled] == f"+0.17 [-0.10, +0.44] · ~{more} more"
+    tip = model.data(model.index(model.row_of(unsettled), 2), Qt.ItemDataRole.ToolTipRole)
+    assert f"too little data: the interval includes 0; about {more} more rollouts would settle it" in tip
+    assert [note.textItem.toPlainText() for note in page.lift.notes] == ["too little data (~4 more)"]
+    assert "too little data (2 matched tasks, need 3): at least 4 more rollouts" in page.lift.tip_at(
+        page.lift.scene_pos(0.0, model.row_of(thin)))
+    assert page.summary.text().endswith("· 2 lessons · 2 with too little data")
+    page.grab().save("/tmp/gate/impact_too_little.png")
