@@ -9,6 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QRect, Qt, QTimer, QUrl, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
     QPushButton, QScrollArea, QSizePolicy, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
 )
@@ -23,6 +24,7 @@ from .compare_lessons import HEADER_WIDTH, GroupHeader, LessonsList, lesson_choi
 from .highlight import diff_ops_to_html, escape_text, text_to_html
 from .operations import find_tasks, latest_task, load_compare, load_rollouts
 from .reflection_panel import ReflectionPanel
+from .scoring import ScoreBar, ScoreKeys, column_target, is_unscored
 from .style import ROLE_COLORS, reward_color
 from .workers import Job, jobs_of, start_job
 
@@ -88,7 +90,8 @@ class RolloutColumn(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setFixedWidth(COLUMN_WIDTH)
         reward = rollout["reward"]
-        self.badge = QLabel(formatting.reward(reward) if rollout["status"] == "ok" else "error")
+        self.badge = QLabel(formatting.reward_label(reward, "ok") if rollout["status"] == "ok" else "error")
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click picks the column the scoring keys apply to
         self.badge.setObjectName("rewardBadge")
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.badge.setFixedWidth(70)
@@ -113,8 +116,9 @@ class RolloutColumn(QFrame):
         self.feedback.setTextFormat(Qt.TextFormat.PlainText)  # feedback may quote the model's output
         self.feedback.setWordWrap(True)
         self.feedback.setStyleSheet("background:#fafafa;border:1px solid #e0e0e0;padding:3px")
-        self.feedback.setText("Verifier: " + (rollout["feedback"] or "—") if rollout["status"] == "ok"
-                              else "Error: " + (rollout["error"] or "?"))
+        self.feedback.setText(("Not scored yet: press 1 or 0 (or . and a number) to score it"
+                               if is_unscored(rollout) else "Verifier: " + (rollout["feedback"] or "—"))
+                              if rollout["status"] == "ok" else "Error: " + (rollout["error"] or "?"))
         self.lessons = LessonsList(rollout.get("lessons") or [])
         self.system_prompt = QPlainTextEdit()
         self.system_prompt.setReadOnly(True)
@@ -301,6 +305,11 @@ class ComparePage(QWidget):
         vsplit.addWidget(self.reflection)
         vsplit.setSizes([500, 180])
         rl.addWidget(vsplit, 1)
+        self.score_bar = ScoreBar(self.workspace_path, self.changes, self)
+        self.score_bar.scored.connect(lambda _r: self.show_task(self.task_id, self.scope_run_ids))
+        rl.addWidget(self.score_bar)
+        self.score_keys = ScoreKeys(self, self.score_bar,
+                                    lambda: column_target(self.visible_columns(), QApplication.focusWidget()))
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(picker)

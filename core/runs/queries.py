@@ -152,6 +152,11 @@ def runs_by_ids(ws: Workspace, ids: list[str]) -> dict[str, dict]:
     return {row["id"]: _settled(row) for row in ws.query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id IN ({marks})", ids)}
 
 
+def data_version(ws: Workspace) -> int:
+    """A number that changes when another connection (another process) commits to the workspace; cheap to poll."""
+    return ws.conn.execute("PRAGMA data_version").fetchone()[0]
+
+
 def run_rollout_page(ws: Workspace, run_id: str, *, after_rowid: int = 0, limit: int = 200) -> list[dict]:
     """Summary rows of a run's rollouts in the order they were stored, after `after_rowid` (keyset paging)."""
     return ws.query(
