@@ -60,7 +60,8 @@ def run_detail(ws: Workspace, run_id: str) -> dict:
                COUNT(r.id) AS rollouts,
                SUM(r.status = 'error') AS errors,
                AVG(r.reward) AS mean_reward,
-               json_group_array(r.reward) AS rewards
+               json_group_array(r.reward) FILTER (WHERE r.status IS NOT 'ok' OR r.reward IS NOT NULL) AS rewards,
+               SUM(r.status = 'ok' AND r.reward IS NULL) AS unscored
         FROM run_tasks rt
         JOIN tasks t ON t.id = rt.task_id
         LEFT JOIN rollouts r ON r.run_id = rt.run_id AND r.task_id = rt.task_id
@@ -72,6 +73,7 @@ def run_detail(ws: Workspace, run_id: str) -> dict:
     for task in tasks:
         task["rewards"] = json.loads(task["rewards"]) if task["rollouts"] else []
         task["errors"] = task["errors"] or 0
+        task["unscored"] = task["unscored"] or 0   # answered, no reward yet (the proxy's): not in `rewards`
     run["tasks"] = tasks
     return run
 
