@@ -94,7 +94,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     episode = request.headers.get(EPISODE_HEADER)
     client_messages = body["messages"]
     block = state.lessons.block(scope)
-    rollout_id = state.conversations.find(client_messages, scope or "", episode) or new_id("ro", 6)
+    continued, hashes = state.conversations.find(client_messages, scope or "", episode)
+    rollout_id = continued or new_id("ro", 6)
     state.issued.add(rollout_id)
     upstream_body = {**body, "messages": inject(client_messages, block.text)}
     if state.model != PASS_MODEL or "model" not in body:
@@ -113,7 +114,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     finally:
         exchange.latency_ms = (time.perf_counter() - started) * 1000
         reply = exchange.reply.message if exchange.reply and exchange.error is None else None
-        state.conversations.remember(client_messages, reply, rollout_id, scope or "", episode)
+        state.conversations.remember(hashes, reply, rollout_id, scope or "", episode)
         state.recorder.add(exchange)
     return response
 

@@ -40,38 +40,39 @@ class Conversations:
         self._lock = threading.Lock()
 
     @staticmethod
-    def prefix_hashes(messages: list[dict]) -> list[bytes]:
-        """The hash of messages[:i + 1] for every i (one running hash, so linear in the conversation)."""
-        digest = hashlib.blake2b(digest_size=16)
-        hashes = []
+    def prefix_hashes(messages: list[dict], start: bytes = b"") -> list[bytes]:
+        """The hash of messages[:i + 1] for every i, chained (each from the one before), so linear in length."""
+        hashes, previous = [], start
         for message in messages:
-            digest.update(repr(message_key(message)).encode("utf-8", "surrogatepass"))
-            digest.update(b"\0")
-            hashes.append(digest.copy().digest())
+            previous = hashlib.blake2b(previous + repr(message_key(message)).encode("utf-8", "surrogatepass"),
+                                       digest_size=16).digest()
+            hashes.append(previous)
         return hashes
 
-    def find(self, client_messages: list[dict], scope: str, episode: str | None) -> str | None:
-        """The rollout this request continues (explicit episode first), or None for a new one."""
+    def find(self, client_messages: list[dict], scope: str, episode: str | None) -> tuple[str | None, list[bytes]]:
+        """The rollout this request continues (explicit episode first) or None, and the conversation's hashes."""
+        hashes = self.prefix_hashes(client_messages)
         with self._lock:
             if episode is not None:
-                return self._episodes.get((scope, episode))
-            hashes = self.prefix_hashes(client_messages)
+                return self._episodes.get((scope, episode)), hashes
             for i in range(len(client_messages) - 1, -1, -1):
                 if client_messages[i].get("role") == "assistant":
                     hit = self._known.get(scope.encode() + b"\0" + hashes[i])
                     if hit is not None:
-                        return hit
-            return None
+                        return hit, hashes
+            return None, hashes
 
-    def remember(self, client_messages: list[dict], reply: dict | None, rollout_id: str, scope: str,
+    def remember(self, hashes: list[bytes], reply: dict | None, rollout_id: str, scope: str,
                  episode: str | None) -> None:
-        """Record that this conversation plus `reply` belongs to `rollout_id`."""
+        """Record that the conversation (its hashes from `find`) plus `reply` belongs to `rollout_id`."""
+        key = None
+        if reply is not None:
+            key = scope.encode() + b"\0" + self.prefix_hashes([reply], hashes[-1] if hashes else b"")[-1]
         with self._lock:
             if episode is not None:
                 self._episodes[(scope, episode)] = rollout_id
-            if reply is None:
+            if key is None:
                 return
-            key = scope.encode() + b"\0" + self.prefix_hashes([*client_messages, reply])[-1]
             self._known[key] = rollout_id
             self._known.move_to_end(key)
             while len(self._known) > self.limit:

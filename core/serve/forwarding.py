@@ -26,6 +26,8 @@ class Upstream:
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
         self.timeout = timeout
+        self._plain_timeout = aiohttp.ClientTimeout(total=timeout)
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
@@ -46,8 +48,7 @@ class Upstream:
         that keeps coming is not cut off.
         """
         assert self._session is not None, "Upstream.open() first"
-        timeout = (aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout) if stream
-                   else aiohttp.ClientTimeout(total=self.timeout))
+        timeout = self._stream_timeout if stream else self._plain_timeout
         return await self._session.post(self.url, data=payload, headers=self.headers, timeout=timeout)
 
 

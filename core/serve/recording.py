@@ -17,7 +17,6 @@ from pathlib import Path
 
 from lessonlab.core.formatting import storable
 from lessonlab.core.runs import owner as run_owner
-from lessonlab.core.runs.scoring import refresh_run_summary
 from lessonlab.core.runs.trajectory import StepFigures
 from lessonlab.core.serve.replies import ReplyParts
 from lessonlab.core.storage.workspace import Workspace, new_id, now, open_workspace
@@ -28,6 +27,8 @@ log = logging.getLogger("lessonlab.serve")
 SERVE_SUITE = "serve"                 # the suite of tasks seen through a proxy without --suite
 SERVE_VERIFIER = {"kind": "manual"}   # scored by hand (`lessonlab score`, the rewards route, the app)
 RETRY_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0)
+# An exchange is written at most about this long after it is answered (plus the write itself).
+FLUSH_INTERVAL = 0.02
 STOP_PATIENCE_SECONDS = 60.0
 
 
@@ -57,6 +58,7 @@ class _Rollout:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: float = 0.0
+    failed: bool = False
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Recorder:
         self._positions: dict[tuple[str, str], int] = {}  # (run, task) -> position
         self._samples: dict[tuple[str, str], int] = {}    # (run, task) -> next sample index
         self._thread = threading.Thread(target=self._loop, name="lessonlab-serve-writer", daemon=True)
+        self._undo: list = []
         self.written = 0
         self.failed: str | None = None
 
@@ -126,6 +129,8 @@ class Recorder:
                             pending.append(item)
                     except queue.Empty:
                         pass
+                if not stopping and not failures:
+                    time.sleep(FLUSH_INTERVAL)  # let a batch gather: fewer, larger transactions under load
                 while True:
                     try:
                         item = self._queue.get_nowait()
@@ -148,28 +153,42 @@ class Recorder:
             ws.close()
 
     def _write(self, ws: Workspace, batch: list[Exchange]) -> bool:
-        """Write the batch in one transaction; False (nothing changed in memory) when the workspace refused it."""
-        saved = (dict(self._runs), {k: _copy(v) for k, v in self._rollouts.items()}, dict(self._positions),
-                 dict(self._samples))
+        """Write the batch in one transaction; False (memory as before) when the workspace refused it."""
+        self._undo: list = []
         try:
             with ws.transaction():
-                touched = set()
+                totals: dict[str, list[int]] = {}
                 for exchange in batch:
-                    touched.add(self._write_one(ws, exchange))
-                for run_id in touched:
-                    refresh_run_summary(ws, run_id)
-                    ws.conn.execute("UPDATE runs SET n_planned = n_done, samples = MAX(samples, 1) WHERE id = ?",
-                                    (run_id,))
+                    run_id, delta = self._write_one(ws, exchange)
+                    totals[run_id] = [a + b for a, b in zip(totals.get(run_id, [0, 0, 0, 0]), delta)]
+                for run_id, (n, errors, pt, ct) in totals.items():
+                    # Counters move by what this batch added; rewards are never written here (scoring
+                    # recomputes the mean), so a score given meanwhile by another process is kept.
+                    ws.conn.execute(
+                        "UPDATE runs SET n_done = n_done + ?, n_planned = n_done + ?, n_errors = n_errors + ?,"
+                        " prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ? WHERE id = ?",
+                        (n, n, errors, pt, ct, run_id))
             return True
         except Exception:  # noqa: BLE001 - kept and retried; never dropped
             log.exception("writing %d exchange(s) failed; they are kept and retried", len(batch))
-            self._runs, self._rollouts, self._positions, self._samples = saved
+            for undo in reversed(self._undo):   # what the batch changed in memory, undone in reverse
+                undo()
             return False
+
+    def _remember(self, table: dict, key) -> None:
+        """Note how to put table[key] back as it is now, should the transaction fail."""
+        if key in table:
+            value = table[key]
+            value = _copy(value) if isinstance(value, _Rollout) else value
+            self._undo.append(lambda: table.__setitem__(key, value))
+        else:
+            self._undo.append(lambda: table.pop(key, None))
 
     def _run_for(self, ws: Workspace, exchange: Exchange) -> str:
         run_id = self._runs.get(exchange.scope)
         if run_id is not None:
             return run_id
+        self._remember(self._runs, exchange.scope)
         run_id = new_id("run")
         me = run_owner.this_process()
         stamp = now()
@@ -191,17 +210,22 @@ class Recorder:
                 "INSERT OR IGNORE INTO tasks (id, suite, name, split, content_hash, prompt_json, verifier_json,"
                 " metadata_json, created_at) VALUES (?, ?, ?, 'train', ?, ?, ?, '{}', ?)",
                 (task_id, suite, name, content_hash, json.dumps(prompt), json.dumps(SERVE_VERIFIER), now()))
+            self._remember(self._positions, (run_id, task_id))
             position = len(self._positions)
             ws.conn.execute("INSERT INTO run_tasks (run_id, position, task_id) VALUES (?, ?, ?)",
                             (run_id, position, task_id))
             self._positions[(run_id, task_id)] = position
         return task_id
 
-    def _write_one(self, ws: Workspace, exchange: Exchange) -> str:
+    def _write_one(self, ws: Workspace, exchange: Exchange) -> tuple[str, tuple[int, int, int, int]]:
+        """Upsert the exchange's rollout; the run id and what the run's counters gain (n, errors, tokens)."""
+        self._remember(self._rollouts, exchange.rollout_id)
         state = self._rollouts.get(exchange.rollout_id)
+        new = state is None
         if state is None:
             run_id = self._run_for(ws, exchange)
             task_id = self._task_for(ws, run_id, exchange.scope or SERVE_SUITE, exchange.messages)
+            self._remember(self._samples, (run_id, task_id))
             index = self._samples.get((run_id, task_id), 0)
             self._samples[(run_id, task_id)] = index + 1
             state = self._rollouts[exchange.rollout_id] = _Rollout(run_id, task_id, index, exchange.started_at)
@@ -221,6 +245,8 @@ class Recorder:
         state.completion_tokens += figure.completion_tokens or 0
         state.latency_ms += exchange.latency_ms
         failed = exchange.error is not None
+        delta = (int(new), int(failed) - int(state.failed), figure.prompt_tokens or 0, figure.completion_tokens or 0)
+        state.failed = failed
         output = reply.text if reply is not None else None
         texts = [storable(t)[0] if isinstance(t, str) else t for t in (
             json.dumps(exchange.messages), output, json.dumps([asdict(f) for f in state.figures]),
@@ -244,7 +270,7 @@ class Recorder:
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (rollout_id) DO UPDATE SET messages_json = excluded.messages_json,"
             " output = excluded.output, steps_json = excluded.steps_json, request_json = excluded.request_json",
             (exchange.rollout_id, texts[0], texts[1], texts[2], texts[3]))
-        return state.run_id
+        return state.run_id, delta
 
     def _finish_runs(self, ws: Workspace) -> None:
         if not self._runs:
@@ -262,4 +288,4 @@ class Recorder:
 def _copy(state: _Rollout) -> _Rollout:
     return _Rollout(state.run_id, state.task_id, state.sample_index, state.created_at,
                     [StepFigures(**asdict(f)) for f in state.figures], state.prompt_tokens,
-                    state.completion_tokens, state.latency_ms)
+                    state.completion_tokens, state.latency_ms, state.failed)
