@@ -199,6 +199,8 @@ class MainWindow(QMainWindow):
         # reach a page that is about to be deleted (its reports are dropped from now on).
         for page in self.pages.values():
             abandon_jobs(page)
+            if hasattr(page, "stop_watching"):
+                page.stop_watching()   # no poll may reach the workspace being closed
             if hasattr(page, "on_changed"):
                 self.changes.changed.disconnect(page.on_changed)
         while self.stack.count():
@@ -315,6 +317,10 @@ class MainWindow(QMainWindow):
         if not cancel_all_and_wait(20000):
             log.warning("some background work did not stop in time")
         self.local_controller.stop()
+        self.proxy.stop()
+        for page in self.pages.values():
+            if hasattr(page, "stop_watching"):
+                page.stop_watching()
         if self.ws is not None:
             self.ws.close()
             self.ws = None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -274,10 +275,27 @@ class RunsPage(QWidget):
         self._seen_version = queries.data_version(ws)
         self._run_count = len(queries.run_ids(ws))
         self.watch_timer = QTimer(self, interval=WATCH_INTERVAL_MS)
-        self.watch_timer.timeout.connect(self.poll_workspace)
+        self.watch_timer.timeout.connect(self._watch)
         self.watch_timer.start()
 
     # --- other processes writing (a proxy's serve runs grow live) -------------------------------------
+
+    def stop_watching(self) -> None:
+        """Stop polling the workspace (it is about to be closed)."""
+        self.watch_timer.stop()
+
+    def _watch(self) -> None:
+        if not self.isVisible():
+            return  # a hidden page catches up when shown
+        try:
+            self.poll_workspace()
+        except sqlite3.ProgrammingError:
+            self.stop_watching()  # the workspace was closed under a page not yet deleted
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self.watch_timer.isActive():
+            self._watch()
 
     def poll_workspace(self) -> bool:
         """Show what other processes wrote since the last poll; True when something had changed."""
