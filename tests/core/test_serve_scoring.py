@@ -100,3 +100,29 @@ def test_client_disconnecting_mid_stream_leaves_the_exchange_recorded(tmp_path):
     assert row["status"] == "error" and "disconnected" in row["error"]
     assert row["output"].startswith("word0 word1 word2 word3 word4") and len(row["output"]) < len("".join(pieces))
     assert "as far as it went" in row["note"]
+
+
+def test_scored_served_rollouts_export_with_the_lessons_stripped(tmp_path):
+    from lessonlab.core.lessons import add_lesson
+    from lessonlab.core.transfer.training import export_sft
+
+    path = tmp_path / "ws.db"
+    with open_workspace(path) as ws:
+        add_lesson(ws, "Check each letter twice.")
+    with ScriptedServer(lambda req, n: Reply(body=completion("Answer: 3"))) as upstream:
+        with proxy_for(upstream.base_url, path) as proxy:
+            with_system = post(f"{proxy.url}/chat/completions", json_body={"messages": [
+                {"role": "system", "content": "You are terse."}, {"role": "user", "content": "r in strawberry?"}]})
+            bare = post(f"{proxy.url}/chat/completions", json_body={"messages": [{"role": "user", "content": "hi"}]})
+    with open_workspace(path) as ws:
+        for answer in (with_system, bare):
+            score_rollout(ws, answer.headers["X-Lessonlab-Rollout"], 1)
+        export_sft(ws, tmp_path / "kept.jsonl", suite="serve")
+        summary = export_sft(ws, tmp_path / "stripped.jsonl", suite="serve", strip_lessons=True)
+    assert summary.stripped == 2
+    kept = [json.loads(line)["messages"] for line in (tmp_path / "kept.jsonl").read_text().splitlines()]
+    stripped = [json.loads(line)["messages"] for line in (tmp_path / "stripped.jsonl").read_text().splitlines()]
+    assert all("Check each letter twice." in m[0]["content"] for m in kept)
+    by_user = {m[-2]["content"]: m for m in stripped}
+    assert by_user["r in strawberry?"][0] == {"role": "system", "content": "You are terse."}
+    assert [m["role"] for m in by_user["hi"]] == ["user", "assistant"]
