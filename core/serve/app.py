@@ -98,8 +98,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     rollout_id = continued or new_id("ro", 6)
     state.issued.add(rollout_id)
     upstream_body = {**body, "messages": inject(client_messages, block.text)}
-    if state.model != PASS_MODEL or "model" not in body:
-        upstream_body["model"] = state.model if state.model != PASS_MODEL else body.get("model")
+    if state.model != PASS_MODEL:
+        upstream_body["model"] = state.model
     exchange = Exchange(rollout_id=rollout_id, scope=scope, snapshot_id=block.snapshot.id,
                         messages=upstream_body["messages"],
                         request={k: v for k, v in upstream_body.items() if k != "messages"},
@@ -108,9 +108,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     started = time.perf_counter()
     try:
         if upstream_body.get("stream") is True:
-            response = await _forward_stream(request, state, payload, exchange, started)
+            response = await _forward_stream(request, state, payload, exchange)
         else:
-            response = await _forward_plain(state, payload, exchange, started)
+            response = await _forward_plain(state, payload, exchange)
     finally:
         exchange.latency_ms = (time.perf_counter() - started) * 1000
         reply = exchange.reply.message if exchange.reply and exchange.error is None else None
@@ -119,7 +119,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return response
 
 
-async def _forward_plain(state: ProxyState, payload: bytes, exchange: Exchange, started: float) -> web.Response:
+async def _forward_plain(state: ProxyState, payload: bytes, exchange: Exchange) -> web.Response:
     try:
         upstream = await state.upstream.post(payload, stream=False)
         async with upstream:
@@ -140,8 +140,8 @@ async def _forward_plain(state: ProxyState, payload: bytes, exchange: Exchange, 
     return response
 
 
-async def _forward_stream(request: web.Request, state: ProxyState, payload: bytes, exchange: Exchange,
-                          started: float) -> web.StreamResponse:
+async def _forward_stream(request: web.Request, state: ProxyState, payload: bytes,
+                          exchange: Exchange) -> web.StreamResponse:
     try:
         upstream = await state.upstream.post(payload, stream=True)
     except UPSTREAM_FAILURES as exc:

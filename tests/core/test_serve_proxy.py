@@ -190,3 +190,11 @@ def test_suite_header_scopes_lessons_and_runs(tmp_path):
         runs = ws.query("SELECT suite, kind, status, n_done FROM runs ORDER BY suite")
     assert runs == [{"suite": "letters", "kind": "serve", "status": "completed", "n_done": 1},
                     {"suite": "serve", "kind": "serve", "status": "completed", "n_done": 1}]
+
+
+def test_an_endpoint_model_of_star_passes_the_clients_model_through(tmp_path):
+    with ScriptedServer(lambda req, n: Reply(body=completion("ok"))) as upstream:
+        with proxy_for(upstream.base_url, tmp_path / "ws.db", model="*") as proxy:
+            post(f"{proxy.url}/chat/completions",
+                 json_body={"model": "client-choice", "messages": [{"role": "user", "content": "x"}]})
+    assert upstream.requests[0]["model"] == "client-choice"
