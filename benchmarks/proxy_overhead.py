@@ -6,6 +6,8 @@ Prints `name: value` lines:
 - requests_per_s: non-streamed requests through the proxy with 64 concurrent clients (target ≥ 500);
 - first_chunk_direct_ms / first_chunk_proxied_ms / first_chunk_added_ms: from the moment a streaming upstream
   writes its first chunk to the moment the client has it, median over streamed requests (target: added ≤ 5 ms);
+- proxy_cpu_ms_per_request: the proxy's CPU per request during the throughput phase (so the figures above can
+  be judged on a machine shared with other work; see loadavg_1m);
 - recorded: exchanges in the workspace after the proxy stopped (every one of them).
 """
 from __future__ import annotations
@@ -57,6 +59,13 @@ async def _stream_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWr
         pass  # the client left, or the benchmark is over
     finally:
         writer.close()
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_serve(tmp: Path, upstream: str, name: str) -> tuple[subprocess.Popen, str]:
@@ -117,7 +126,10 @@ async def run(args) -> dict:
                 direct = statistics.median(await sequential_ms(session, loop_url, args.requests))
                 proxied = statistics.median(await sequential_ms(session, proxy_url, args.requests))
             figures.update(median_direct_ms=direct, median_proxied_ms=proxied, median_added_ms=proxied - direct)
+            cpu_before = process_cpu_s(proxy.pid)
             figures["requests_per_s"] = await throughput(proxy_url, args.load, args.clients)
+            # CPU the proxy spent per request (both its threads): what a free core would allow, whatever the load.
+            figures["proxy_cpu_ms_per_request"] = (process_cpu_s(proxy.pid) - cpu_before) * 1000 / args.load
         finally:
             proxy.send_signal(signal.SIGTERM)
             proxy.wait(60)
