@@ -272,13 +272,16 @@ class RunsPage(QWidget):
         self._update_empty_state()
         if self.runs_model.rowCount():
             self.runs_view.selectRow(0)  # the newest run's rollouts, so the page opens on something
-        self._seen_version = queries.data_version(ws)
-        self._run_count = len(queries.run_ids(ws))
+        self._start_watching()
+
+    # --- other processes writing (a proxy's serve runs grow live) -------------------------------------
+
+    def _start_watching(self) -> None:
+        self._seen_version = queries.data_version(self.ws)
+        self._run_count = len(queries.run_ids(self.ws))
         self.watch_timer = QTimer(self, interval=WATCH_INTERVAL_MS)
         self.watch_timer.timeout.connect(self._watch)
         self.watch_timer.start()
-
-    # --- other processes writing (a proxy's serve runs grow live) -------------------------------------
 
     def stop_watching(self) -> None:
         """Stop polling the workspace (it is about to be closed)."""
