@@ -13,7 +13,7 @@ from typing import Callable
 
 from aiohttp import web
 
-from lessonlab.core.errors import BadInput
+from lessonlab.core.errors import BadInput, WorkFailed
 from lessonlab.core.serve.app import ProxyState, build_app
 from lessonlab.core.serve.episodes import Conversations
 from lessonlab.core.serve.forwarding import Upstream
@@ -130,6 +130,9 @@ class Proxy:
             await asyncio.to_thread(self._recorder.stop)
         if self._ws is not None:
             self._ws.close()
+            self._ws = None
+        if self._recorder is not None and self._recorder.failed:
+            raise WorkFailed(f"{self._recorder.failed} (locked by another process, read-only or full)")
 
     def run_ids(self) -> dict:
         """The serve run of each scope this proxy has recorded into."""
@@ -174,10 +177,12 @@ class ProxyThread:
 
     def stop(self) -> None:
         """Stop with everything recorded."""
-        asyncio.run_coroutine_threadsafe(self._proxy.stop(), self._loop).result(60)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        try:
+            asyncio.run_coroutine_threadsafe(self._proxy.stop(), self._loop).result(60)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
 
     def run_ids(self) -> dict:
         """The serve run per scope."""
