@@ -157,3 +157,19 @@ def test_score_from_the_cli_and_the_http_route(tmp_path):
     rows = rollouts(ws_path)
     assert [(r["reward"], r["feedback"]) for r in rows] == [(1.0, "right answer"), (0.0, "wrong")]
     assert rows[0]["mean_reward"] == 0.5
+
+
+def test_no_request_content_in_the_log(tmp_path):
+    ws_path = tmp_path / "ws.db"
+    with ScriptedServer(lambda req, n: Reply(status=500, body="upstream says no: SECRET-REPLY")) as upstream:
+        assert invoke("endpoints", "add", "up", "--base-url", upstream.base_url, "--model", "up-model").exit_code == 0
+        proc = subprocess.Popen([sys.executable, "-m", "lessonlab", "-vv", "serve", "--endpoint", "up", "--port", "0",
+                                 "-w", str(ws_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        url = proc.stdout.readline().split()[1]
+        try:
+            ask(url, "PRIVATE-PROMPT-TEXT")
+            post(f"{url}/chat/completions", content=b'{"messages": "PRIVATE-BROKEN', headers={})
+        finally:
+            proc.terminate()
+            _, stderr = proc.communicate(timeout=30)
+    assert "PRIVATE" not in stderr and "SECRET-REPLY" not in stderr

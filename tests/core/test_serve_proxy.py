@@ -198,3 +198,26 @@ def test_an_endpoint_model_of_star_passes_the_clients_model_through(tmp_path):
             post(f"{proxy.url}/chat/completions",
                  json_body={"model": "client-choice", "messages": [{"role": "user", "content": "x"}]})
     assert upstream.requests[0]["model"] == "client-choice"
+
+
+def test_a_locked_workspace_delays_the_record_but_loses_nothing(tmp_path):
+    import sqlite3
+    import time
+
+    path = tmp_path / "ws.db"
+    with ScriptedServer(lambda req, n: Reply(body=completion(f"reply {n}"))) as upstream:
+        with proxy_for(upstream.base_url, path) as proxy:
+            post(f"{proxy.url}/chat/completions", json_body={"messages": [{"role": "user", "content": "first"}]})
+            time.sleep(0.3)
+            blocker = sqlite3.connect(path, isolation_level=None, timeout=0)
+            blocker.execute("BEGIN IMMEDIATE")   # another process holding the write lock
+            started = time.perf_counter()
+            ids = [post(f"{proxy.url}/chat/completions",
+                        json_body={"messages": [{"role": "user", "content": f"q{i}"}]}).headers["X-Lessonlab-Rollout"]
+                   for i in range(5)]
+            assert time.perf_counter() - started < 3   # requests are answered while the writes wait
+            time.sleep(1.0)
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    rows = _rows(path)
+    assert len(rows) == 6 and set(ids) <= {r["id"] for r in rows}
