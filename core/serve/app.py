@@ -37,6 +37,7 @@ class ProxyState:
 
     workspace_path: Path
     model: str
+    params: dict          # the endpoint's default sampling params, for what a request leaves out
     suite: str | None
     token: str | None
     lessons: LessonSource
@@ -97,7 +98,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     continued, hashes = state.conversations.find(client_messages, scope or "", episode)
     rollout_id = continued or new_id("ro", 6)
     state.issued.add(rollout_id)
-    upstream_body = {**body, "messages": inject(client_messages, block.text)}
+    upstream_body = {**state.params, **body, "messages": inject(client_messages, block.text)}
     if state.model != PASS_MODEL:
         upstream_body["model"] = state.model
     exchange = Exchange(rollout_id=rollout_id, scope=scope, snapshot_id=block.snapshot.id,

@@ -110,7 +110,8 @@ class Proxy:
             endpoint=cfg.endpoint.name, base_url=cfg.base_url, model=cfg.endpoint.model, source=self.url,
             params=dict(cfg.endpoint.params)))
         self._recorder.start()
-        state = ProxyState(workspace_path=cfg.workspace_path, model=cfg.endpoint.model, suite=cfg.suite,
+        state = ProxyState(workspace_path=cfg.workspace_path, model=cfg.endpoint.model,
+                           params=dict(cfg.endpoint.params), suite=cfg.suite,
                            token=cfg.token(), lessons=LessonSource(self._ws), conversations=Conversations(),
                            recorder=self._recorder, upstream=self._upstream, issued=set())
         self._runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False,

@@ -192,12 +192,14 @@ def test_suite_header_scopes_lessons_and_runs(tmp_path):
                     {"suite": "serve", "kind": "serve", "status": "completed", "n_done": 1}]
 
 
-def test_an_endpoint_model_of_star_passes_the_clients_model_through(tmp_path):
+def test_an_endpoint_model_of_star_passes_the_clients_model_through_and_params_fill_gaps(tmp_path):
     with ScriptedServer(lambda req, n: Reply(body=completion("ok"))) as upstream:
-        with proxy_for(upstream.base_url, tmp_path / "ws.db", model="*") as proxy:
-            post(f"{proxy.url}/chat/completions",
-                 json_body={"model": "client-choice", "messages": [{"role": "user", "content": "x"}]})
-    assert upstream.requests[0]["model"] == "client-choice"
+        with proxy_for(upstream.base_url, tmp_path / "ws.db", model="*",
+                       params={"temperature": 0.2, "max_tokens": 99}) as proxy:
+            post(f"{proxy.url}/chat/completions", json_body={
+                "model": "client-choice", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]})
+    sent = upstream.requests[0]
+    assert sent["model"] == "client-choice" and sent["max_tokens"] == 5 and sent["temperature"] == 0.2
 
 
 def test_a_locked_workspace_delays_the_record_but_loses_nothing(tmp_path):

@@ -11,9 +11,10 @@ from tests.helpers.scripted_server import Reply, completion
 
 
 def proxy_for(upstream_url: str, workspace_path: Path, *, suite: str | None = None, model: str = "upstream-model",
-              key_env: str | None = None, timeout: float = 10.0) -> ProxyThread:
+              key_env: str | None = None, timeout: float = 10.0, params: dict | None = None) -> ProxyThread:
     """A ProxyThread (port 0) forwarding to `upstream_url`."""
-    endpoint = Endpoint(name="scripted", base_url=upstream_url, model=model, key_env=key_env, timeout=timeout)
+    endpoint = Endpoint(name="scripted", base_url=upstream_url, model=model, key_env=key_env, timeout=timeout,
+                        params=dict(params or {}))
     return ProxyThread(ServeConfig(endpoint=endpoint, base_url=upstream_url, workspace_path=workspace_path,
                                    port=0, suite=suite))
 
