@@ -6,7 +6,7 @@ import signal
 
 import click
 
-from . import app, curate, endpoints, impact, lessons, loop, reflect, runs, transfer
+from . import app, curate, endpoints, impact, lessons, loop, reflect, runs, serve, transfer
 
 
 @click.group(invoke_without_command=True)
@@ -30,6 +30,7 @@ COMMANDS = [
     curate.proposals_cmd, curate.accept_cmd, curate.reject_cmd,
     loop.loop_cmd,
     impact.impact_cmd, impact.timeline_cmd, impact.ablate_cmd,
+    serve.serve_cmd, serve.score_cmd,
     app.gui_cmd,
 ]
 for command in COMMANDS:

@@ -112,8 +112,9 @@ def print_run_tasks(tasks: list[dict]) -> None:
     width = max([len(t["task"]) for t in tasks] + [4])
     out(f"{'task':<{width}}  {'split':<7}  {'mean':>6}  rewards")
     for t in tasks:
+        unscored = f"{' ' if t['rewards'] else ''}{t['unscored']} unscored" if t.get("unscored") else ""
         out(f"{t['task']:<{width}}  {t['split']:<7}  {fmt.reward(t['mean_reward']):>6}  "
-            f"{fmt.rewards(t['rewards'])}")
+            f"{fmt.rewards(t['rewards']) if t['rewards'] or not unscored else ''}{unscored}")
 
 
 @click.command("runs")
@@ -171,6 +172,8 @@ def _show_run(ws, run_id: str, as_json: bool) -> None:
     if detail["kind"] == "import":
         out(f"imported from {detail['source']} ({detail.get('source_format') or '?'}), "
             f"up to {detail['samples']} sample(s) per task")
+    elif detail["kind"] == "serve":
+        out(f"recorded by the proxy at {detail['source']} (lessonlab serve); unscored rollouts have no reward yet")
     else:
         out(f"samples {detail['samples']}, params {json.dumps(detail['params'])}, seed {detail['seed']}")
     out(f"{detail['n_done']}/{detail['n_planned']} rollouts, {detail['n_errors']} errors, "
@@ -180,7 +183,8 @@ def _show_run(ws, run_id: str, as_json: bool) -> None:
     out("\nrollouts:")
     for r in detail["rollouts"]:
         what = r["feedback"] if r["status"] == "ok" else f"ERROR {r['error']}"
-        out(f"  {r['id']}  {r['task']} #{r['sample_index']}  {fmt.reward(r['reward'])}  {what}")
+        out(f"  {r['id']}  {r['task']} #{r['sample_index']}  {fmt.reward_label(r['reward'], r['status'])}  "
+            f"{what or ''}")
 
 
 def _show_rollout(ws, rollout_id: str, as_json: bool, *, full: bool = False) -> None:
@@ -197,7 +201,9 @@ def _show_rollout(ws, rollout_id: str, as_json: bool, *, full: bool = False) -> 
         f"seed {detail['seed']}")
     out("lessons in its prompt: " + (", ".join(f"{x['lesson_id']} v{x['version']}" for x in detail["lessons"])
                                            or "none"))
-    if detail["status"] == "ok":
+    if detail["status"] == "ok" and detail["reward"] is None:
+        out(f"unscored: give it a reward with `lessonlab score {rollout_id} --reward R [--feedback TEXT]`")
+    elif detail["status"] == "ok":
         out(f"reward {fmt.reward(detail['reward'])}: {detail['feedback']}")
     else:
         out(f"ERROR: {detail['error']}")

@@ -12,6 +12,16 @@ def reward(value: float | None) -> str:
     return DASH if value is None else f"{value:.3f}"
 
 
+UNSCORED = "unscored"
+
+
+def reward_label(value: float | None, status: str | None) -> str:
+    """A rollout's reward: three decimals; 'unscored' for an answered rollout nobody has scored; a dash for an error."""
+    if value is None and status == "ok":
+        return UNSCORED
+    return reward(value)
+
+
 def short_reward(value: float | None) -> str:
     """A reward in a row of many: two decimals; 'err' when the rollout failed."""
     return "err" if value is None else f"{value:.2f}"

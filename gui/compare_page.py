@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QRect, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QScrollArea,
+    QApplication, QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QScrollArea,
     QSizePolicy, QSplitter, QVBoxLayout, QWidget,
 )
 
@@ -22,6 +22,7 @@ from .compare_lessons import HEADER_WIDTH, GroupHeader, lesson_choices
 from .operations import find_tasks, latest_task, load_compare, load_rollouts
 from .reflection_panel import ReflectionPanel
 from .rollout_column import COLUMN_WIDTH, RolloutColumn
+from .scoring import ScoreBar, ScoreKeys, column_target
 from .step_alignment import StepAligner
 from .workers import Job, jobs_of, start_job
 
@@ -156,6 +157,11 @@ class ComparePage(QWidget):
         vsplit.addWidget(self.reflection)
         vsplit.setSizes([500, 180])
         rl.addWidget(vsplit, 1)
+        self.score_bar = ScoreBar(self.workspace_path, self.changes, self)
+        self.score_bar.scored.connect(lambda _r: self.show_task(self.task_id, self.scope_run_ids))
+        rl.addWidget(self.score_bar)
+        self.score_keys = ScoreKeys(self, self.score_bar,
+                                    lambda: column_target(self.visible_columns(), QApplication.focusWidget()))
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(picker)

@@ -28,6 +28,7 @@ from .impact_page import ImpactPage
 from .importing import Importer
 from .importing import summary as import_summary
 from .local_server import LocalModelController
+from .proxy_control import ProxyController, ProxyDialog
 from .lessons_page import LessonsPage
 from .recent import add_recent, load_recent
 from .review_page import ReviewPage
@@ -127,6 +128,18 @@ class MainWindow(QMainWindow):
         cancel = QAction("&Cancel run", self)
         cancel.triggered.connect(lambda: self.runs_page.cancel_run())
         run_menu.addAction(cancel)
+        run_menu.addSeparator()
+        proxy = QAction("&Proxy (lessonlab serve)…", self)
+        proxy.setToolTip("Start or stop a recording proxy that gives your own agent the lessons")
+        proxy.triggered.connect(self.open_proxy_dialog)
+        run_menu.addAction(proxy)
+        self.proxy = ProxyController(self)
+
+    def open_proxy_dialog(self) -> ProxyDialog:
+        """Start or stop the proxy for a chosen endpoint; shows the URL to copy."""
+        dialog = ProxyDialog(self.proxy, self.ws.path, self)
+        dialog.open()
+        return dialog
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -186,6 +199,8 @@ class MainWindow(QMainWindow):
         # reach a page that is about to be deleted (its reports are dropped from now on).
         for page in self.pages.values():
             abandon_jobs(page)
+            if hasattr(page, "stop_watching"):
+                page.stop_watching()   # no poll may reach the workspace being closed
             if hasattr(page, "on_changed"):
                 self.changes.changed.disconnect(page.on_changed)
         while self.stack.count():
@@ -302,6 +317,10 @@ class MainWindow(QMainWindow):
         if not cancel_all_and_wait(20000):
             log.warning("some background work did not stop in time")
         self.local_controller.stop()
+        self.proxy.stop()
+        for page in self.pages.values():
+            if hasattr(page, "stop_watching"):
+                page.stop_watching()
         if self.ws is not None:
             self.ws.close()
             self.ws = None

@@ -13,6 +13,7 @@ from lessonlab.core.text_diff import word_diff
 
 from .compare_lessons import LessonsList
 from .highlight import diff_ops_to_html, escape_text, text_to_html
+from .scoring import is_unscored
 from .style import ROLE_COLORS, reward_color
 from .trajectory_display import parts_html
 from .trajectory_view import SafeTextBrowser, TrajectoryView
@@ -70,7 +71,8 @@ class RolloutColumn(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setFixedWidth(COLUMN_WIDTH)
         reward = rollout["reward"]
-        self.badge = QLabel(formatting.reward(reward) if rollout["status"] == "ok" else "error")
+        self.badge = QLabel(formatting.reward_label(reward, "ok") if rollout["status"] == "ok" else "error")
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # a click picks the column the scoring keys apply to
         self.badge.setObjectName("rewardBadge")
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.badge.setFixedWidth(70)
@@ -95,8 +97,9 @@ class RolloutColumn(QFrame):
         self.feedback.setTextFormat(Qt.TextFormat.PlainText)  # feedback may quote the model's output
         self.feedback.setWordWrap(True)
         self.feedback.setStyleSheet("background:#fafafa;border:1px solid #e0e0e0;padding:3px")
-        self.feedback.setText("Verifier: " + (rollout["feedback"] or "—") if rollout["status"] == "ok"
-                              else "Error: " + (rollout["error"] or "?"))
+        self.feedback.setText(("Not scored yet: press 1 or 0 (or . and a number) to score it"
+                               if is_unscored(rollout) else "Verifier: " + (rollout["feedback"] or "—"))
+                              if rollout["status"] == "ok" else "Error: " + (rollout["error"] or "?"))
         self.lessons = LessonsList(rollout.get("lessons") or [])
         self.system_prompt = QPlainTextEdit()
         self.system_prompt.setReadOnly(True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -22,10 +23,14 @@ from . import changes as changed
 from .changes import Change, Changes
 from .errors import show_error, show_exception
 from .operations import RunCreated, RunRequest, ServerStarting, start_and_execute_run
+from .scoring import ScoreBar, ScoreKeys, is_unscored
 from .table_models import RolloutsModel, RunsModel
 from .workers import Job, start_job
 
 log = logging.getLogger("lessonlab.gui.runs")
+
+# How often the page asks whether another process (a `lessonlab serve` proxy, a CLI run) wrote to the workspace.
+WATCH_INTERVAL_MS = 1000
 
 # Measured on the embedded model (8 tasks x 3 samples, seed 1): strawberry mean 0.167 with 4 of 8
 # tasks mixed; arithmetic, game24 and format score 0 on every rollout, a first screen all red.
@@ -247,11 +252,14 @@ class RunsPage(QWidget):
         self.rollouts_view.selectionModel().currentRowChanged.connect(
             lambda cur, _prev: self.compare_button.setEnabled(cur.isValid()))
         self.rollouts_title = QLabel("Rollouts — select a run")
+        self.score_bar = ScoreBar(ws.path, self.changes, self)
+        self.score_keys = ScoreKeys(self.rollouts_view, self.score_bar, self._unscored_selected)
         lower = QWidget()
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
         lower_layout.addWidget(self.rollouts_title)
         lower_layout.addWidget(self.rollouts_view)
+        lower_layout.addWidget(self.score_bar)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.runs_view)
         splitter.addWidget(lower)
@@ -265,6 +273,56 @@ class RunsPage(QWidget):
         self._update_empty_state()
         if self.runs_model.rowCount():
             self.runs_view.selectRow(0)  # the newest run's rollouts, so the page opens on something
+        self._start_watching()
+
+    # --- other processes writing (a proxy's serve runs grow live) -------------------------------------
+
+    def _start_watching(self) -> None:
+        self._seen_version = queries.data_version(self.ws)
+        self._run_count = len(queries.run_ids(self.ws))
+        self.watch_timer = QTimer(self, interval=WATCH_INTERVAL_MS)
+        self.watch_timer.timeout.connect(self._watch)
+        self.watch_timer.start()
+
+    def stop_watching(self) -> None:
+        """Stop polling the workspace (it is about to be closed)."""
+        self.watch_timer.stop()
+
+    def _watch(self) -> None:
+        if not self.isVisible():
+            return  # a hidden page catches up when shown
+        try:
+            self.poll_workspace()
+        except sqlite3.ProgrammingError:
+            self.stop_watching()  # the workspace was closed under a page not yet deleted
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self.watch_timer.isActive():
+            self._watch()
+
+    def poll_workspace(self) -> bool:
+        """Show what other processes wrote since the last poll; True when something had changed."""
+        version = queries.data_version(self.ws)
+        if version == self._seen_version:
+            return False
+        self._seen_version = version
+        count = len(queries.run_ids(self.ws))
+        if count != self._run_count:
+            self._run_count = count
+            self._reload_runs()
+            self._update_empty_state()
+        else:
+            self.runs_model.refresh_all()
+        if self.rollouts_model.run_id is not None:
+            self.rollouts_model.poll_new()
+            self.rollouts_model.refresh_loaded()
+        return True
+
+    def _unscored_selected(self) -> str | None:
+        index = self.rollouts_view.selectionModel().currentIndex()
+        row = self.rollouts_model.row_data(index.row()) if index.isValid() else None
+        return row["id"] if row is not None and is_unscored(row) else None
 
     # --- empty workspace: lead somewhere ----------------------------------------------------------
 
@@ -407,6 +465,7 @@ class RunsPage(QWidget):
         if changed.ROLLOUTS in change and self.rollouts_model.run_id is not None \
                 and change.run_id in (None, self.rollouts_model.run_id):
             self.rollouts_model.poll_new()
+            self.rollouts_model.refresh_loaded()
 
     def _reload_runs(self) -> None:
         selected = self.selected_run_id()

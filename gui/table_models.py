@@ -95,6 +95,12 @@ class RunsModel(_ReadOnlyTable):
             return -1
         return row if row < self._shown else -1
 
+    def refresh_all(self) -> None:
+        """Re-read every shown run's row (another process changed their counters)."""
+        self._cache.clear()
+        if self._shown:
+            self.dataChanged.emit(self.index(0, 0), self.index(self._shown - 1, self.columnCount() - 1))
+
     def refresh_run(self, run_id: str) -> None:
         """Re-read one run's row (its counters changed)."""
         self._cache.pop(run_id, None)
@@ -233,6 +239,19 @@ class RolloutsModel(_ReadOnlyTable):
         self._append(page)
         return len(page)
 
+    def row_data(self, row: int) -> dict | None:
+        """The summary row shown at `row` (id, task, status, reward, …), or None."""
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def refresh_loaded(self, limit: int = 2000) -> None:
+        """Re-read the rows loaded so far (a reward given, a proxied conversation that grew); small runs only."""
+        if self.run_id is None or not self._rows or len(self._rows) > limit:
+            return
+        fresh = {r["id"]: r for r in queries.run_rollout_page(self.ws, self.run_id, after_rowid=0,
+                                                                limit=len(self._rows))}
+        self._rows = [fresh.get(r["id"], r) for r in self._rows]
+        self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, len(self.COLUMNS) - 1))
+
     def _append(self, page: list[dict]) -> None:
         if page:
             self.beginInsertRows(QModelIndex(), len(self._rows), len(self._rows) + len(page) - 1)
@@ -271,7 +290,7 @@ class RolloutsModel(_ReadOnlyTable):
         if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return None
         if key == "reward":
-            return formatting.reward(row["reward"])
+            return formatting.reward_label(row["reward"], row["status"])
         if key == "verdict":
             text = row["feedback"] if row["status"] == "ok" else f"ERROR: {row['error']}"
             return (text or "").replace("\n", " ")[:300]

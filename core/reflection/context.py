@@ -131,6 +131,8 @@ def build_reflect_context(ws: Workspace, rows: list[dict], lessons: list[Lesson]
     for row in rows:
         if row["split"] != "train":
             omitted.append({"rollout_id": row["id"], "reason": f"{row['split']} task (held-out tasks stay held out)"})
+        elif row["status"] == "ok" and row["reward"] is None:
+            omitted.append({"rollout_id": row["id"], "reason": "unscored (no reward given yet)"})
         elif row["status"] != "ok" or row["reward"] is None:
             omitted.append({"rollout_id": row["id"], "reason": "the model call failed; no output to review"})
         else:

@@ -72,7 +72,8 @@ def run_detail(ws: Workspace, run_id: str) -> dict:
                COUNT(r.id) AS rollouts,
                SUM(r.status = 'error') AS errors,
                AVG(r.reward) AS mean_reward,
-               json_group_array(r.reward) AS rewards
+               json_group_array(r.reward) FILTER (WHERE r.status IS NOT 'ok' OR r.reward IS NOT NULL) AS rewards,
+               SUM(r.status = 'ok' AND r.reward IS NULL) AS unscored
         FROM run_tasks rt
         JOIN tasks t ON t.id = rt.task_id
         LEFT JOIN rollouts r ON r.run_id = rt.run_id AND r.task_id = rt.task_id
@@ -84,6 +85,7 @@ def run_detail(ws: Workspace, run_id: str) -> dict:
     for task in tasks:
         task["rewards"] = json.loads(task["rewards"]) if task["rollouts"] else []
         task["errors"] = task["errors"] or 0
+        task["unscored"] = task["unscored"] or 0   # answered, no reward yet (the proxy's): not in `rewards`
     run["tasks"] = tasks
     return run
 
@@ -170,6 +172,11 @@ def runs_by_ids(ws: Workspace, ids: list[str]) -> dict[str, dict]:
         return {}
     marks = ",".join("?" * len(ids))
     return {row["id"]: _settled(row) for row in ws.query(f"SELECT {RUN_COLUMNS} FROM runs WHERE id IN ({marks})", ids)}
+
+
+def data_version(ws: Workspace) -> int:
+    """A number that changes when another connection (another process) commits to the workspace; cheap to poll."""
+    return ws.conn.execute("PRAGMA data_version").fetchone()[0]
 
 
 def run_rollout_page(ws: Workspace, run_id: str, *, after_rowid: int = 0, limit: int = 200) -> list[dict]:

@@ -470,3 +470,31 @@ def m008_trajectories(db: sqlite_utils.Database) -> None:
         ALTER TABLE rollout_texts ADD COLUMN steps_json TEXT;     -- per-step figures, NULL for one-call rollouts
         """,
     )
+
+
+@migration
+def m012_serve(db: sqlite_utils.Database) -> None:
+    """Rollouts scored after they were written (the proxy's, scored by hand) keep the impact cells in step.
+
+    `rollout_cells` was kept by insert and delete triggers only; a reward given or changed later
+    (`lessonlab score`) moves the rollout's cell contribution, as does a continued proxy rollout.
+    `rollout_texts.request_json` keeps what a proxied request sent besides its messages (tools, sampling).
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE rollout_texts ADD COLUMN request_json TEXT;   -- request fields besides messages (serve)
+        CREATE TRIGGER rollouts_cells_au AFTER UPDATE OF reward, model, task_id, snapshot_id ON rollouts BEGIN
+            UPDATE rollout_cells SET n = n - 1, reward_sum = reward_sum - old.reward
+                WHERE old.reward IS NOT NULL AND task_id = old.task_id AND model = COALESCE(old.model, '')
+                AND snapshot_id = old.snapshot_id;
+            DELETE FROM rollout_cells WHERE old.reward IS NOT NULL AND task_id = old.task_id
+                AND model = COALESCE(old.model, '') AND snapshot_id = old.snapshot_id AND n <= 0;
+            INSERT INTO rollout_cells (task_id, model, snapshot_id, n, reward_sum)
+                SELECT new.task_id, COALESCE(new.model, ''), new.snapshot_id, 1, new.reward
+                WHERE new.reward IS NOT NULL
+                ON CONFLICT (task_id, model, snapshot_id)
+                DO UPDATE SET n = n + 1, reward_sum = reward_sum + excluded.reward_sum;
+        END;
+        """,
+    )

@@ -188,6 +188,19 @@ def prompt_form(messages: list[dict]) -> str | list[dict]:
     return messages
 
 
+def derived_task(suite: str, name: str | None, prompt, verifier: dict) -> tuple[str, str, str]:
+    """(task id, content hash, name) of a task known only by its prompt; unnamed ones are named after the prompt hash.
+
+    The id is the one a suite task with this name, prompt and verifier gets (runner.task_row_id), so they meet.
+    """
+    canonical = json.dumps({"prompt": prompt, "verifier": verifier}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    content_hash = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+    name = name or f"prompt-{content_hash[:10]}"
+    task_id = "t_" + hashlib.sha256(f"{suite}\0{name}\0{content_hash}".encode()).hexdigest()[:12]
+    return task_id, content_hash, name
+
+
 class _FileWriter:
     """Writes one file's rollouts into the open transaction, batch by batch."""
 
@@ -374,12 +387,7 @@ class _FileWriter:
         task_id = self.task_ids.get(cache_key)
         if task_id is not None:
             return task_id
-        canonical = json.dumps({"prompt": prompt, "verifier": record.verifier}, sort_keys=True,
-                               separators=(",", ":"), ensure_ascii=False)
-        content_hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-        name = record.task_name or f"prompt-{content_hash[:10]}"
-        # The id a suite task with this name, prompt and verifier gets (runner.task_row_id), so they meet.
-        task_id = "t_" + hashlib.sha256(f"{suite}\0{name}\0{content_hash}".encode()).hexdigest()[:12]
+        task_id, content_hash, name = derived_task(suite, record.task_name, prompt, record.verifier)
         if len(self.task_ids) >= 100_000:
             self.task_ids.clear()  # bounded memory on huge files; a miss only recomputes the id
         self.task_ids[cache_key] = task_id

@@ -77,6 +77,8 @@ def without_lessons(messages: list[dict], row: dict) -> list[dict]:
         own = None
     elif content.startswith(system_prompt + "\n\n"):
         own = content[len(system_prompt) + 2:]
+    elif not row["base_prompt"] and content.endswith("\n\n" + system_prompt):
+        own = content[:-len(system_prompt) - 2]  # `lessonlab serve` appends the lessons to the client's prompt
     else:
         return messages  # this system message was not built from the snapshot; leave it as it is
     task_messages = ([{"role": "system", "content": own}] if own is not None else []) + list(messages[1:])
