@@ -470,3 +470,24 @@ def m008_trajectories(db: sqlite_utils.Database) -> None:
         ALTER TABLE rollout_texts ADD COLUMN steps_json TEXT;     -- per-step figures, NULL for one-call rollouts
         """,
     )
+
+
+@migration
+def m009_tool_modes(db: sqlite_utils.Database) -> None:
+    """Which tool-call protocol each endpoint accepted (native | hermes), and the tools and turn limit of a task."""
+    run_script(
+        db,
+        """
+        CREATE TABLE tool_modes (
+            endpoint TEXT NOT NULL,                -- endpoint profile name
+            base_url TEXT NOT NULL,                -- the profile's base URL ('' for the embedded model)
+            model TEXT NOT NULL,
+            mode TEXT NOT NULL,                    -- native | hermes
+            note TEXT,                             -- why (e.g. how the endpoint rejected `tools`)
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (endpoint, base_url, model)
+        );
+        ALTER TABLE tasks ADD COLUMN tools_json TEXT;   -- tool names the suite gave the task (NULL: none)
+        ALTER TABLE tasks ADD COLUMN max_turns INTEGER; -- model calls allowed in one rollout (NULL: the default)
+        """,
+    )
