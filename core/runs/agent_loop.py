@@ -80,10 +80,10 @@ class AgentLoopSender:
     """Sends a rollout of a task with tools as an agent loop (see the module docstring)."""
 
     def __init__(self, client, model: str, params: dict, retry: llm_client.RetryPolicy, *, modes: ToolModeMemo,
-                 toolboxes: ToolboxFactory, pool, trust: bool, tool_timeout: float = TOOL_CALL_TIMEOUT):
+                 toolboxes: ToolboxFactory, pool, trust: bool, tool_timeout: float | None = None):
         self.client, self.model, self.params, self.retry = client, model, params, retry
         self.modes, self.toolboxes, self.pool, self.trust = modes, toolboxes, pool, trust
-        self.tool_timeout = tool_timeout
+        self.tool_timeout = tool_timeout or TOOL_CALL_TIMEOUT
 
     async def send(self, job: RolloutJob, seed: int) -> Sent:
         """The whole loop; a rejected `tools` restarts it once under Hermes."""
