@@ -2,7 +2,9 @@
 
 `native` sends OpenAI `tools` and reads `tool_calls`; `hermes` puts the schemas in the system prompt and
 reads `<tool_call>` blocks from the text (see `hermes`). An endpoint is keyed as reflection reply modes
-are (`reflection.modes.endpoint_key`). Without a record a run starts with `native`.
+are (`reflection.modes.endpoint_key`). Without a record a run starts with `native`, except on the embedded
+model: llama-cpp-python accepts `tools` there but hands them to SmolLM2's chat template, which drops them,
+so the model would never see a schema; it starts with `hermes`.
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ class ToolModeMemo:
     def __init__(self, ws: Workspace, endpoint: Endpoint):
         self.ws, self.endpoint = ws, endpoint
         self._recorded = remembered_tool_mode(ws, endpoint)
-        self.mode = self._recorded or "native"
+        self.mode = self._recorded or ("hermes" if endpoint.is_local else "native")
         self._note: str | None = None
 
     def rejected_native(self, why: str) -> None:

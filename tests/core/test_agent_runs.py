@@ -181,3 +181,46 @@ def test_a_task_without_tools_is_one_call_with_nothing_new_stored(workspace, mak
         assert "tools" not in server.requests[0]
     row = stored(workspace, run_id)[0]
     assert (row["n_steps"], row["tool_mode"], row["steps_json"], row["reward"]) == (None, None, None, 1.0)
+
+
+@pytest.mark.model
+def test_an_agent_suite_on_the_embedded_model_stores_every_rollout_with_its_steps(workspace, local_model_url,
+                                                                                  local_endpoint):
+    suite = spelling_suite(3, max_turns=3)
+    run_id = create_run(workspace, suite, list(suite.tasks), endpoint=local_endpoint, snapshot=current_snapshot(workspace),
+                        samples=1, split="train", concurrency=2, seed=5)
+    result = asyncio.run(execute_run(workspace, run_id, local_endpoint, base_url=local_model_url, retry=FAST,
+                                     toolboxes=test_toolboxes))
+    assert (result.status, result.n_done, result.n_errors) == ("completed", 3, 0)
+    rows = stored(workspace, run_id)
+    assert len(rows) == 3
+    for row in rows:
+        assert row["tool_mode"] == "hermes"          # the embedded model starts with the text protocol
+        assert 1 <= row["n_steps"] <= 3 and row["output"] is not None and row["reward"] is not None
+        _, steps = read_trajectory(json.loads(row["messages_json"]), row["output"], row["steps_json"])
+        assert len(steps) == row["n_steps"] and steps[-1].final
+        assert all(s.figures.completion_tokens for s in steps) or row["n_steps"] == 1
+        assert "<tools>" in json.loads(row["messages_json"])[0]["content"]
+
+
+def test_the_tools_final_state_reaches_the_verifier(workspace, tmp_path, monkeypatch):
+    (tmp_path / "llv_state_check.py").write_text(
+        "def check(output, task):\n    return (1.0, f\"calls={task['tool_state']['calls']}\")\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # python verifiers are found in the current directory
+    suite = spelling_suite(1)
+    task = suite.tasks[0]
+    suite = type(suite)(suite.name, suite.source, (type(task)(task.id, task.prompt, {
+        "kind": "python", "function": "llv_state_check:check"}, tools=task.tools),))
+
+    def twice_then_answer(request, n):
+        if sum(m["role"] == "tool" for m in request["messages"]) < 2:
+            return Reply(body=tool_call_completion([("spell", '{"word": "ab"}')]))
+        return Reply(body=completion("done"))
+
+    with ScriptedServer(twice_then_answer) as server:
+        endpoint = Endpoint(name="scripted", base_url=server.base_url, model="scripted-model", timeout=5)
+        run_id = create_run(workspace, suite, list(suite.tasks), endpoint=endpoint, snapshot=current_snapshot(workspace),
+                            samples=1, split="train", seed=3, trust_verifiers=True)
+        run(workspace, run_id, endpoint)
+    row = stored(workspace, run_id)[0]
+    assert (row["n_steps"], row["feedback"]) == (3, "calls=2")
