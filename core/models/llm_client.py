@@ -14,6 +14,7 @@ from typing import Callable
 import openai
 
 from lessonlab.core.formatting import printable, storable
+from lessonlab.core.models.lean_http import LeanChatClient
 from lessonlab.core.settings import Endpoint
 
 log = logging.getLogger("lessonlab.llm_client")
@@ -61,11 +62,19 @@ class ModelCallError(Exception):
         self.retryable = retryable
 
 
-def make_client(endpoint: Endpoint, base_url: str | None = None) -> openai.AsyncOpenAI:
-    """An async client for the endpoint; retries are ours (max_retries=0) so each is visible."""
+def make_client(endpoint: Endpoint, base_url: str | None = None, *, lean: bool = False):
+    """An async client for the endpoint; retries are ours (max_retries=0) so each is visible.
+
+    `lean` (bulk runs) wraps it in a `LeanChatClient` that posts non-streamed completions directly.
+    """
     url = base_url or endpoint.base_url
     if not url:
         raise ValueError(f"endpoint {endpoint.name!r} has no base URL yet (is the local model started?)")
+    client = _openai_client(endpoint, url)
+    return LeanChatClient(client, url, endpoint.api_key(), endpoint.timeout) if lean else client
+
+
+def _openai_client(endpoint: Endpoint, url: str) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         base_url=url,
         api_key=endpoint.api_key(),
@@ -227,19 +236,24 @@ async def chat(
         attempt += 1
         try:
             if on_chunk is None:
-                # client.post is the openai package's documented route for raw requests; it skips
-                # the typed request transform, which costs more CPU per call than everything
-                # else in a run (it is what keeps many concurrent rollouts close to ideal time).
-                completion = await client.post(
-                    "/chat/completions",
-                    body={"model": model, "messages": messages, **params},
-                    cast_to=dict,  # plain JSON: model parsing costs as much as the request
-                )
+                body = {"model": model, "messages": messages, **params}
+                if isinstance(client, LeanChatClient):
+                    completion = await client.post_chat(body)
+                else:
+                    # client.post is the openai package's documented route for raw requests; it skips
+                    # the typed request transform, which costs more CPU per call than everything
+                    # else in a run (it is what keeps many concurrent rollouts close to ideal time).
+                    completion = await client.post(
+                        "/chat/completions",
+                        body=body,
+                        cast_to=dict,  # plain JSON: model parsing costs as much as the request
+                    )
                 output, server_model, p_tok, c_tok, finish = _extract(completion)
                 tool_calls = _tool_calls(completion) if "tools" in params else []
             else:
                 tool_calls = []
-                output, server_model, p_tok, c_tok, finish = await _stream(client, model, messages, params, on_chunk)
+                output, server_model, p_tok, c_tok, finish = await _stream(getattr(client, "openai", client), model,
+                                                                           messages, params, on_chunk)
             # JSON may escape half a surrogate pair ("\ud800"): such text cannot be stored, so it is
             # repaired here, once, for every caller (what is scored and kept is what was stored).
             output, replaced = storable(output)

@@ -98,7 +98,7 @@ class RunExecution:
 
     async def claim(self) -> None:
         """Open the client and take the run (RunBusy when another live process executes it)."""
-        self.client = llm_client.make_client(self.endpoint, self.base_url)
+        self.client = llm_client.make_client(self.endpoint, self.base_url, lean=True)
         try:
             run_owner.claim(self.ws, self.run_id, self.base_url)
         except BaseException:
