@@ -17,6 +17,7 @@ from lessonlab.core.runs import owner as run_owner
 from lessonlab.core.settings import Endpoint, SettingsError, check_params
 from lessonlab.core.lessons.snapshots import Snapshot, build_messages, load_snapshot
 from lessonlab.core.tasks.suites import Suite, Task
+from lessonlab.core.tools import check_tasks_trusted
 from lessonlab.core.verifiers import DEFAULT_VERIFY_TIMEOUT, VerifierPool
 from lessonlab.core.runs.writer import WRITE_PATIENCE_SECONDS, Finished, RolloutWriter, RunWriteError
 from lessonlab.core.storage import workspace as _workspace
@@ -62,6 +63,16 @@ def task_row_id(suite: str, task: Task) -> str:
     return f"t_{digest[:12]}"
 
 
+def task_tool_fields(row: dict) -> dict:
+    """`tools` and `max_turns` of a stored task row, as `toolbox_for` reads them (nothing for a one-call task)."""
+    fields: dict = {}
+    if row.get("tools_json"):
+        fields["tools"] = json.loads(row["tools_json"])
+    if row.get("max_turns") is not None:
+        fields["max_turns"] = row["max_turns"]
+    return fields
+
+
 def store_tasks(ws: Workspace, suite: Suite, tasks: list[Task]) -> list[str]:
     """Insert the tasks (once) and return their row ids in order."""
     ids = []
@@ -72,11 +83,12 @@ def store_tasks(ws: Workspace, suite: Suite, tasks: list[Task]) -> list[str]:
             ids.append(tid)
             ws.conn.execute(
                 "INSERT OR IGNORE INTO tasks (id, suite, name, split, content_hash, prompt_json, verifier_json,"
-                " metadata_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " metadata_json, created_at, tools_json, max_turns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     tid, suite.name, task.id, task.split, task.content_hash,
                     json.dumps(task.to_dict()["prompt"]), json.dumps(task.verifier),
                     json.dumps(task.metadata), stamp,
+                    json.dumps(list(task.tools)) if task.tools else None, task.max_turns,
                 ),
             )
     return ids
@@ -106,6 +118,7 @@ def create_run(
         raise RunError("--concurrency must be at least 1")
     if not tasks:
         raise RunError(f"suite {suite.name!r} has no tasks in split {split!r}")
+    check_tasks_trusted(tasks, trust_verifiers, suite.source)  # a python tool set is refused before anything is written
     merged = {**endpoint.params, **{k: v for k, v in (params or {}).items() if v is not None}}
     try:
         check_params(merged)
@@ -193,6 +206,7 @@ def _pending_jobs(ws: Workspace, run: dict, snapshot: Snapshot) -> list[_Job]:
                         "verifier": verifier,
                         "metadata": json.loads(row["metadata_json"]),
                         "split": row["split"],
+                        **task_tool_fields(row),
                     },
                 )
             )

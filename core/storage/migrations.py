@@ -470,3 +470,15 @@ def m008_trajectories(db: sqlite_utils.Database) -> None:
         ALTER TABLE rollout_texts ADD COLUMN steps_json TEXT;     -- per-step figures, NULL for one-call rollouts
         """,
     )
+
+
+@migration
+def m010_tools(db: sqlite_utils.Database) -> None:
+    """Tasks with tools: the suite line's `"tools"` (JSON list of names) and `"max_turns"`, NULL when not given."""
+    run_script(
+        db,
+        """
+        ALTER TABLE tasks ADD COLUMN tools_json TEXT;     -- ["letters.spell", "calc"]; NULL: a one-call task
+        ALTER TABLE tasks ADD COLUMN max_turns INTEGER;   -- as the suite wrote it; NULL: the default (10) with tools
+        """,
+    )

@@ -1,0 +1,145 @@
+"""The per-rollout API the agent loop calls: `toolbox_for(task)` and `Toolbox.call(...)`.
+
+A Toolbox holds the tools a task selected (their OpenAI schemas), the state its stateful sets start from,
+and runs one call at a time. `call` never raises: an unknown tool, arguments that are not a JSON object,
+missing or extra arguments, an exception or a timeout each become an "error: …" result the model reads.
+Built-in sets run in place (they are bounded and deterministic); a python set runs in the killable worker
+pool with a time limit.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from lessonlab.core.tools.python_tools import require_trust
+from lessonlab.core.tools.refs import DEFAULT_MAX_TURNS, builtin_tools, check_unique, parse_ref
+from lessonlab.core.tools.registry import Tool, ToolSet, ToolSpecError
+from lessonlab.core.tools.running import execute, find_set
+
+DEFAULT_TOOL_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """One call's result: the text the model reads, whether it is an error, and the state after it."""
+
+    content: str
+    error: bool
+    state: Any
+
+
+@dataclass(frozen=True)
+class _Selected:
+    tool_set: ToolSet
+    tool: Tool
+    validator: Draft202012Validator
+
+
+class Toolbox:
+    """The tools of one task, ready to be offered to a model and called."""
+
+    def __init__(self, selected: list[tuple[ToolSet, Tool]], metadata: dict, *,
+                 max_turns: int = DEFAULT_MAX_TURNS, timeout: float = DEFAULT_TOOL_TIMEOUT):
+        self._by_name = {t.name: _Selected(s, t, Draft202012Validator(t.parameters)) for s, t in selected}
+        self.schemas: list[dict] = [t.schema() for _, t in selected]
+        self.max_turns = max_turns
+        self.timeout = timeout
+        states = {}
+        for tool_set, _ in selected:
+            if tool_set.initial_state is not None and tool_set.name not in states:
+                states[tool_set.name] = tool_set.initial_state(copy.deepcopy(metadata))
+        self.initial_state: dict | None = states or None
+
+    @property
+    def names(self) -> list[str]:
+        """The names the model sees, in order."""
+        return list(self._by_name)
+
+    async def call(self, pool, name: str, arguments: str, state: dict | None) -> ToolOutcome:
+        """Run one tool call; never raises (every failure is an error result with the state unchanged)."""
+        chosen = self._by_name.get(name)
+        if chosen is None:
+            known = ", ".join(self._by_name) or "none"
+            return ToolOutcome(f"error: there is no tool named {name!r} (tools: {known})", True, state)
+        parsed = self._arguments(chosen.tool, chosen.validator, arguments)
+        if isinstance(parsed, str):
+            return ToolOutcome(parsed, True, state)
+        set_name = chosen.tool_set.name
+        set_state = (state or {}).get(set_name) if chosen.tool.stateful else None
+        try:
+            if chosen.tool_set.may_hang:
+                if pool is None:
+                    return ToolOutcome(f"error: tool {name} needs a worker pool to run in", True, state)
+                reply = await pool.run_tool(set_name, chosen.tool.name, parsed, set_state, timeout=self.timeout)
+                content, error, new_set_state = reply["content"], reply["error"], reply["state"]
+            else:
+                content, error, new_set_state = execute(chosen.tool_set, chosen.tool, parsed, copy.deepcopy(set_state))
+        except Exception as exc:  # noqa: BLE001 - the contract is that a call never raises
+            return ToolOutcome(f"error: {type(exc).__name__}: {exc}", True, state)
+        if error or not chosen.tool.stateful:
+            return ToolOutcome(content, error, state)
+        return ToolOutcome(content, False, {**(state or {}), set_name: new_set_state})
+
+    @staticmethod
+    def _arguments(chosen: Tool, validator: Draft202012Validator, arguments: Any) -> dict | str:
+        """The arguments as a checked dict, or the error text for the model."""
+        if isinstance(arguments, dict):
+            parsed = arguments
+        elif arguments is None or (isinstance(arguments, str) and not arguments.strip()):
+            parsed = {}
+        else:
+            try:
+                parsed = json.loads(arguments)
+            except (TypeError, ValueError) as exc:
+                return f"error: the arguments of {chosen.name} are not valid JSON ({exc}); send a JSON object"
+        if not isinstance(parsed, dict):
+            return f"error: the arguments of {chosen.name} must be a JSON object, got {json.dumps(parsed)[:80]}"
+        properties = chosen.parameters.get("properties", {})
+        missing = [k for k in chosen.parameters.get("required", []) if k not in parsed]
+        if missing:
+            return f"error: {chosen.name} needs the argument(s) {', '.join(missing)}"
+        extra = [k for k in parsed if k not in properties]
+        if extra and chosen.parameters.get("additionalProperties") is False:
+            allowed = ", ".join(properties) or "none"
+            return f"error: {chosen.name} has no argument(s) {', '.join(extra)} (its arguments: {allowed})"
+        problem = next(iter(validator.iter_errors(parsed)), None)
+        if problem is not None:
+            where = ".".join(str(p) for p in problem.absolute_path) or "arguments"
+            return f"error: {chosen.name}: {where}: {problem.message}"
+        return parsed
+
+
+def _task_fields(task: Any) -> tuple[list, dict, int | None]:
+    """(tools, metadata, max_turns) of a Task or of a task dict as the runner builds it."""
+    if isinstance(task, dict):
+        return list(task.get("tools") or []), dict(task.get("metadata") or {}), task.get("max_turns")
+    return list(getattr(task, "tools", ()) or ()), dict(getattr(task, "metadata", {}) or {}), getattr(task, "max_turns", None)
+
+
+def toolbox_for(task: Any, trust: bool = False, *, timeout: float = DEFAULT_TOOL_TIMEOUT) -> Toolbox:
+    """The Toolbox for a task (a Task or a task dict); BadInput for a python set without trust or a bad set."""
+    names, metadata, max_turns = _task_fields(task)
+    selected: list[tuple[ToolSet, Tool]] = []
+    for name in names:
+        ref = parse_ref(name)
+        if ref.is_python:
+            require_trust(ref.set_ref, trust)
+            try:
+                tool_set = find_set(ref.set_ref)
+            except ToolSpecError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - importing user code can fail in any way
+                raise ToolSpecError(f"cannot load tool set {ref.set_ref!r}: {type(exc).__name__}: {exc}") from None
+            chosen = list(tool_set.tools) if ref.tool is None else [tool_set.tool(ref.tool)]
+            if chosen == [None]:
+                raise ToolSpecError(f"tool set {ref.set_ref!r} has no tool {ref.tool!r} "
+                                    f"(its tools: {', '.join(tool_set.tool_names())})")
+        else:
+            tool_set, chosen = builtin_tools(ref)
+        selected.extend((tool_set, t) for t in chosen)
+    check_unique([(s.name, t) for s, t in selected])
+    return Toolbox(selected, metadata, max_turns=max_turns or DEFAULT_MAX_TURNS, timeout=timeout)
