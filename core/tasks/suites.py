@@ -99,6 +99,10 @@ class Suite:
         chosen = [task for task in self.tasks if split == "all" or task.split == split]
         return chosen if limit is None else chosen[:limit]
 
+    def tools(self) -> list[str]:
+        """The tool names its tasks give, in order of first use (empty for a suite without tools)."""
+        return list(dict.fromkeys(name for task in self.tasks for name in task.tools))
+
     def counts(self) -> dict:
         """Number of tasks per split and in total."""
         train = sum(1 for task in self.tasks if task.split == "train")

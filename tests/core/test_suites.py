@@ -10,7 +10,7 @@ import pytest
 
 from lessonlab.core.tasks.suites import SPLITS, Suite, SuiteError, Task, builtin_suites, load_suite
 
-BUILTINS = ("arithmetic", "format", "game24", "strawberry")
+BUILTINS = ("arithmetic", "arithmetic-tools", "format", "game24", "shop", "strawberry", "strawberry-tools")
 SUITES_DIR = Path(__file__).resolve().parents[2] / "resources" / "suites"
 
 GOOD = {"id": "t1", "prompt": "What is 2+2?", "verifier": {"kind": "numeric", "answer": 4}}
@@ -206,7 +206,7 @@ def test_missing_file_lists_builtins(tmp_path):
     error = load_error(missing)
     assert error.source == missing and error.line is None
     assert "no such file" in error.reason
-    assert "built-in: arithmetic, format, game24, strawberry" in error.reason
+    assert "built-in: arithmetic, arithmetic-tools, format, game24, shop, strawberry, strawberry-tools" in error.reason
     assert "no built-in suite" in str(load_error("strawbery"))
 
 
