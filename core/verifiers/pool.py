@@ -25,6 +25,8 @@ DEFAULT_VERIFY_TIMEOUT = 5.0
 # Replies up to this long are scored in place: microseconds, cheaper than any hand-off.
 INLINE_LIMIT_CHARS = 100_000
 _START_TIMEOUT = 60.0
+# The largest reply line a worker sends; a tool result (and state) over it becomes an error result instead.
+MAX_REPLY_BYTES = 32 * 1024 * 1024
 
 
 class _WorkerFailed(Exception):
@@ -43,6 +45,7 @@ class _Worker:
             sys.executable, "-m", "lessonlab.core.verifiers.worker", str(os.getpid()),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal is for lessonlab, which then kills the worker
+            limit=MAX_REPLY_BYTES + 1024,  # a reply is one line; asyncio's default (64 KB) is below a tool's result
         )
         worker = cls(proc)
         try:

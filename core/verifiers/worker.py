@@ -32,6 +32,7 @@ def main() -> None:
     replies = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    from lessonlab.core.verifiers.pool import MAX_REPLY_BYTES
     from lessonlab.core.verifiers.registry import verify
     from lessonlab.core.verifiers import text, numeric, json_schema, game24, python_function, state  # noqa: F401 - registers the kinds
 
@@ -46,7 +47,12 @@ def main() -> None:
             verdict = verify(request["spec"], request["output"], task=request.get("task"),
                              trust_python=bool(request.get("trust")))
             reply = {"reward": verdict.reward, "feedback": verdict.feedback}
-        replies.write(json.dumps(reply).encode() + b"\n")
+        line = json.dumps(reply).encode()
+        if len(line) > MAX_REPLY_BYTES:
+            line = json.dumps({"content": f"error: the tool returned {len(line):,} bytes with its state; at most "
+                                          f"{MAX_REPLY_BYTES:,} can come back", "error": True,
+                               "state": request.get("state")}).encode()
+        replies.write(line + b"\n")
 
 
 if __name__ == "__main__":

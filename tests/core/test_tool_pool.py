@@ -164,3 +164,19 @@ def test_builtin_sets_also_run_in_a_worker():
 
     reply = asyncio.run(with_pool(work))
     assert reply == {"content": "error: division by zero", "error": True, "state": None}
+
+
+@pytest.mark.timeout(60, method="thread")
+def test_a_large_result_comes_back_whole_and_a_huge_one_is_an_error(user_module):
+    box = toolbox_for({"tools": [f"python:{user_module}:tools.echo"]}, trust=True)
+
+    async def work(pool):
+        large = await box.call(pool, "echo", '{"text": "abcd", "times": 50000}', None)         # 200 KB
+        huge = await box.call(pool, "echo", '{"text": "abcdefgh", "times": 5000000}', None)    # 40 MB
+        after = await box.call(pool, "echo", '{"text": "ok"}', None)
+        return large, huge, after
+
+    large, huge, after = asyncio.run(with_pool(work))
+    assert not large.error and large.content == "abcd" * 50000       # the loop cuts it when it stores it
+    assert huge.error and "at most 33,554,432 can come back" in huge.content
+    assert after.content == "ok"
