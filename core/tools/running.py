@@ -48,8 +48,9 @@ def execute(tool_set: ToolSet, tool: Tool, arguments: dict, state: Any) -> tuple
                 return (f"error: tool {tool.name} is stateful but returned {type(returned).__name__}, "
                         "not (result, new_state)"), True, state
             result, new_state = returned
-            # A state that cannot cross a process boundary would work inline and fail in a worker: refuse it here too.
-            new_state = json.loads(json.dumps(new_state))
+            if tool_set.may_hang:
+                # User code: its state must cross the process boundary (built-in sets keep theirs JSON-ready).
+                new_state = json.loads(json.dumps(new_state))
         else:
             result, new_state = tool.function(**arguments), state
         return result_text(result), False, new_state

@@ -8,13 +8,11 @@ pool with a time limit.
 """
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
+from lessonlab.core.tools.arguments import ArgumentCheck, argument_check
 from lessonlab.core.tools.python_tools import require_trust
 from lessonlab.core.tools.refs import DEFAULT_MAX_TURNS, builtin_tools, check_unique, parse_ref
 from lessonlab.core.tools.registry import Tool, ToolSet, ToolSpecError
@@ -36,7 +34,7 @@ class ToolOutcome:
 class _Selected:
     tool_set: ToolSet
     tool: Tool
-    validator: Draft202012Validator
+    check: ArgumentCheck
 
 
 class Toolbox:
@@ -44,14 +42,16 @@ class Toolbox:
 
     def __init__(self, selected: list[tuple[ToolSet, Tool]], metadata: dict, *,
                  max_turns: int = DEFAULT_MAX_TURNS, timeout: float = DEFAULT_TOOL_TIMEOUT):
-        self._by_name = {t.name: _Selected(s, t, Draft202012Validator(t.parameters)) for s, t in selected}
+        self._by_name = {t.name: _Selected(s, t, argument_check(t)) for s, t in selected}
         self.schemas: list[dict] = [t.schema() for _, t in selected]
         self.max_turns = max_turns
         self.timeout = timeout
         states = {}
         for tool_set, _ in selected:
             if tool_set.initial_state is not None and tool_set.name not in states:
-                states[tool_set.name] = tool_set.initial_state(copy.deepcopy(metadata))
+                # Built-in sets never change what they are given; user code gets its own copy.
+                given = json.loads(json.dumps(metadata)) if tool_set.may_hang else metadata
+                states[tool_set.name] = tool_set.initial_state(given)
         self.initial_state: dict | None = states or None
 
     @property
@@ -65,7 +65,7 @@ class Toolbox:
         if chosen is None:
             known = ", ".join(self._by_name) or "none"
             return ToolOutcome(f"error: there is no tool named {name!r} (tools: {known})", True, state)
-        parsed = self._arguments(chosen.tool, chosen.validator, arguments)
+        parsed = chosen.check.parse(arguments)
         if isinstance(parsed, str):
             return ToolOutcome(parsed, True, state)
         set_name = chosen.tool_set.name
@@ -77,40 +77,12 @@ class Toolbox:
                 reply = await pool.run_tool(set_name, chosen.tool.name, parsed, set_state, timeout=self.timeout)
                 content, error, new_set_state = reply["content"], reply["error"], reply["state"]
             else:
-                content, error, new_set_state = execute(chosen.tool_set, chosen.tool, parsed, copy.deepcopy(set_state))
+                content, error, new_set_state = execute(chosen.tool_set, chosen.tool, parsed, set_state)
         except Exception as exc:  # noqa: BLE001 - the contract is that a call never raises
             return ToolOutcome(f"error: {type(exc).__name__}: {exc}", True, state)
         if error or not chosen.tool.stateful:
             return ToolOutcome(content, error, state)
         return ToolOutcome(content, False, {**(state or {}), set_name: new_set_state})
-
-    @staticmethod
-    def _arguments(chosen: Tool, validator: Draft202012Validator, arguments: Any) -> dict | str:
-        """The arguments as a checked dict, or the error text for the model."""
-        if isinstance(arguments, dict):
-            parsed = arguments
-        elif arguments is None or (isinstance(arguments, str) and not arguments.strip()):
-            parsed = {}
-        else:
-            try:
-                parsed = json.loads(arguments)
-            except (TypeError, ValueError) as exc:
-                return f"error: the arguments of {chosen.name} are not valid JSON ({exc}); send a JSON object"
-        if not isinstance(parsed, dict):
-            return f"error: the arguments of {chosen.name} must be a JSON object, got {json.dumps(parsed)[:80]}"
-        properties = chosen.parameters.get("properties", {})
-        missing = [k for k in chosen.parameters.get("required", []) if k not in parsed]
-        if missing:
-            return f"error: {chosen.name} needs the argument(s) {', '.join(missing)}"
-        extra = [k for k in parsed if k not in properties]
-        if extra and chosen.parameters.get("additionalProperties") is False:
-            allowed = ", ".join(properties) or "none"
-            return f"error: {chosen.name} has no argument(s) {', '.join(extra)} (its arguments: {allowed})"
-        problem = next(iter(validator.iter_errors(parsed)), None)
-        if problem is not None:
-            where = ".".join(str(p) for p in problem.absolute_path) or "arguments"
-            return f"error: {chosen.name}: {where}: {problem.message}"
-        return parsed
 
 
 def _task_fields(task: Any) -> tuple[list, dict, int | None]:

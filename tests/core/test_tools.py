@@ -198,12 +198,35 @@ def test_shop_checks_its_catalogue(metadata, message):
     ("spell", '["straw"]', "error: the arguments of spell must be a JSON object"),
     ("spell", "{}", "error: spell needs the argument(s) word"),
     ("spell", '{"word": "a", "times": 2}', "error: spell has no argument(s) times (its arguments: word)"),
-    ("spell", '{"word": 7}', "error: spell: word: 7 is not of type 'string'"),
+    ("spell", '{"word": 7}', "error: spell: word: 7 is not of type string"),
 ])
 def test_bad_calls_become_error_results(name, arguments, message):
     outcome = call(toolbox_for({"tools": ["letters"]}), name, arguments, {"kept": 1})
     assert outcome.error and outcome.content.startswith(message)
     assert outcome.state == {"kept": 1}
+
+
+def test_an_integer_written_as_2_0_reaches_the_tool_as_2():
+    box = toolbox_for({"tools": ["shop"], "metadata": SHOP_METADATA})
+    added = call(box, "add_to_cart", {"item": "bread-oat", "qty": 2.0}, box.initial_state)
+    assert added.state["shop"]["cart"] == {"bread-oat": 2} and "Added 2 x bread-oat" in added.content
+    wrong = call(box, "add_to_cart", {"item": "bread-oat", "qty": 2.5}, box.initial_state)
+    assert wrong.content == "error: add_to_cart: qty: 2.5 is not of type integer"
+
+
+def test_a_richer_schema_is_checked_by_jsonschema(monkeypatch):
+    def pick(colour):
+        """Pick a colour."""
+        return colour
+
+    monkeypatch.setattr(registry, "_SETS", dict(registry._SETS))
+    chosen = tool(pick, {"colour": ("string", "a colour")})
+    chosen.parameters["properties"]["colour"]["enum"] = ["red", "blue"]
+    tools.register(ToolSet("colours", (chosen,)))
+    box = toolbox_for({"tools": ["colours"]})
+    assert call(box, "pick", {"colour": "red"}).content == "red"
+    outcome = call(box, "pick", {"colour": "green"})
+    assert outcome.error and outcome.content == "error: pick: colour: 'green' is not one of ['red', 'blue']"
 
 
 def test_a_builtin_tool_that_raises_becomes_an_error_result(monkeypatch):
