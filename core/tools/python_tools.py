@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 from lessonlab.core.errors import BadInput
 from lessonlab.core.tools.refs import PYTHON_PREFIX, parse_ref
-from lessonlab.core.tools.registry import Tool, ToolSet, ToolSpecError
+from lessonlab.core.tools.registry import SET_NAME_RE, Tool, ToolSet, ToolSpecError
 from lessonlab.core.verifiers.python_function import code_file, load_function
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object"}
@@ -37,13 +37,17 @@ def load_python_set(set_ref: str) -> ToolSet:
     except SystemExit as exc:
         raise ToolSpecError(f"tool set {set_ref!r}: the factory called sys.exit({exc.code})") from None
     if isinstance(made, ToolSet):
-        return ToolSet(name=set_ref, tools=made.tools, initial_state=made.initial_state,
-                       check_metadata=made.check_metadata, may_hang=True)
+        # Its own name keys its state (a path the state verifier reads, so a plain name); `source` finds it again.
+        if not SET_NAME_RE.match(made.name):
+            raise ToolSpecError(f"tool set {set_ref!r}: its ToolSet name {made.name!r} must be a plain name "
+                                "(letters, digits, _ and -)")
+        return ToolSet(name=made.name, tools=made.tools, initial_state=made.initial_state,
+                       check_metadata=made.check_metadata, may_hang=True, source=set_ref)
     if not isinstance(made, (list, tuple)) or not made:
         raise ToolSpecError(f"tool set {set_ref!r}: the factory must return a ToolSet or a non-empty list of "
                             f"tools or functions, got {type(made).__name__}")
     tools = tuple(item if isinstance(item, Tool) else function_tool(item, set_ref) for item in made)
-    return ToolSet(name=set_ref, tools=tools, may_hang=True)
+    return ToolSet(name=set_ref, tools=tools, may_hang=True, source=set_ref)
 
 
 def function_tool(function: Callable, set_ref: str = "") -> Tool:

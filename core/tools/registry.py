@@ -5,6 +5,7 @@ all). A user's own set is named `python:module:factory` and is loaded by `python
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -51,6 +52,13 @@ class ToolSet:
     check_metadata: Callable[[dict], None] = field(default=lambda metadata: None)
     # Whether a call may run without end (user code): such calls run in a killable worker with a time limit.
     may_hang: bool = False
+    # How a worker process finds the set: "python:module:factory" for a user's set; None for a built-in one.
+    source: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """The name a worker loads the set by."""
+        return self.source or self.name
 
     def tool(self, name: str) -> Tool | None:
         """The set's tool of that name, or None."""
@@ -79,6 +87,7 @@ def tool(function: Callable[..., Any], properties: dict[str, tuple[str | list[st
                 function=function, stateful=stateful)
 
 
+SET_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _SETS: dict[str, ToolSet] = {}
 
 
@@ -86,8 +95,8 @@ def register(tool_set: ToolSet) -> None:
     """Make a built-in tool set available under its name."""
     if tool_set.name in _SETS:
         raise ValueError(f"tool set {tool_set.name!r} is already registered")
-    if tool_set.name == "python" or "." in tool_set.name or ":" in tool_set.name:
-        raise ValueError(f"tool set name {tool_set.name!r} is reserved or holds '.' or ':'")
+    if tool_set.name == "python" or not SET_NAME_RE.match(tool_set.name):
+        raise ValueError(f"tool set name {tool_set.name!r} is reserved or not a plain name (letters, digits, _ and -)")
     _SETS[tool_set.name] = tool_set
 
 

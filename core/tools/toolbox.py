@@ -50,8 +50,7 @@ class Toolbox:
         for tool_set, _ in selected:
             if tool_set.initial_state is not None and tool_set.name not in states:
                 # Built-in sets never change what they are given; user code gets its own copy.
-                given = json.loads(json.dumps(metadata)) if tool_set.may_hang else metadata
-                states[tool_set.name] = tool_set.initial_state(given)
+                states[tool_set.name] = _first_state(tool_set, metadata)
         self.initial_state: dict | None = states or None
 
     @property
@@ -74,7 +73,8 @@ class Toolbox:
             if chosen.tool_set.may_hang:
                 if pool is None:
                     return ToolOutcome(f"error: tool {name} needs a worker pool to run in", True, state)
-                reply = await pool.run_tool(set_name, chosen.tool.name, parsed, set_state, timeout=self.timeout)
+                reply = await pool.run_tool(chosen.tool_set.ref, chosen.tool.name, parsed, set_state,
+                                            timeout=self.timeout)
                 content, error, new_set_state = reply["content"], reply["error"], reply["state"]
             else:
                 content, error, new_set_state = execute(chosen.tool_set, chosen.tool, parsed, set_state)
@@ -85,11 +85,33 @@ class Toolbox:
         return ToolOutcome(content, False, {**(state or {}), set_name: new_set_state})
 
 
+def _first_state(tool_set: ToolSet, metadata: dict) -> Any:
+    """A set's initial state; a user's set gets its own copy of the metadata, and its failure is bad input."""
+    if not tool_set.may_hang:
+        return tool_set.initial_state(metadata)  # built-in sets never change what they are given
+    try:
+        return json.loads(json.dumps(tool_set.initial_state(json.loads(json.dumps(metadata)))))
+    except Exception as exc:  # noqa: BLE001 - user code can fail in any way
+        raise ToolSpecError(f"tool set {tool_set.ref!r}: its initial state failed: {type(exc).__name__}: {exc}") from None
+
+
 def _task_fields(task: Any) -> tuple[list, dict, int | None]:
     """(tools, metadata, max_turns) of a Task or of a task dict as the runner builds it."""
     if isinstance(task, dict):
         return list(task.get("tools") or []), dict(task.get("metadata") or {}), task.get("max_turns")
     return list(getattr(task, "tools", ()) or ()), dict(getattr(task, "metadata", {}) or {}), getattr(task, "max_turns", None)
+
+
+def check_state_names(selected: list[tuple[ToolSet, Tool]]) -> None:
+    """ToolSpecError when two different stateful sets would keep their state under one name."""
+    refs: dict[str, str] = {}
+    for tool_set, _ in selected:
+        if tool_set.initial_state is None:
+            continue
+        first = refs.setdefault(tool_set.name, tool_set.ref)
+        if first != tool_set.ref:
+            raise ToolSpecError(f"tool sets {first!r} and {tool_set.ref!r} both keep their state as "
+                                f"{tool_set.name!r}; rename one")
 
 
 def toolbox_for(task: Any, trust: bool = False, *, timeout: float = DEFAULT_TOOL_TIMEOUT) -> Toolbox:
@@ -113,5 +135,6 @@ def toolbox_for(task: Any, trust: bool = False, *, timeout: float = DEFAULT_TOOL
         else:
             tool_set, chosen = builtin_tools(ref)
         selected.extend((tool_set, t) for t in chosen)
-    check_unique([(s.name, t) for s, t in selected])
+    check_unique([(s.ref, t) for s, t in selected])
+    check_state_names(selected)
     return Toolbox(selected, metadata, max_turns=max_turns or DEFAULT_MAX_TURNS, timeout=timeout)

@@ -143,7 +143,7 @@ def test_a_timed_out_worker_is_killed(user_module):
 @pytest.mark.timeout(60, method="thread")
 def test_state_crosses_the_process_boundary(user_module):
     box = toolbox_for({"tools": [f"python:{user_module}:counter"], "metadata": {"start": 5}}, trust=True)
-    assert box.initial_state == {f"python:{user_module}:counter": {"n": 5}}
+    assert box.initial_state == {"counter": {"n": 5}}      # a ToolSet's own name keys its state
 
     async def work(pool):
         first = await box.call(pool, "count", '{"by": 2}', box.initial_state)
@@ -153,9 +153,29 @@ def test_state_crosses_the_process_boundary(user_module):
 
     first, second, wrong = asyncio.run(with_pool(work))
     assert first.content == "now 7" and second.content == "now 10"
-    assert second.state == {f"python:{user_module}:counter": {"n": 10}}
+    assert second.state == {"counter": {"n": 10}}
     assert wrong.error and wrong.state == second.state
-    assert box.initial_state == {f"python:{user_module}:counter": {"n": 5}}
+    assert box.initial_state == {"counter": {"n": 5}}      # the first state is untouched
+
+
+def test_two_stateful_sets_cannot_share_a_state_name(user_module, tmp_path):
+    (tmp_path / f"{user_module}_b.py").write_text(
+        "from lessonlab.core.tools import ToolSet, tool\n"
+        "def tally(state):\n    \"\"\"Tally.\"\"\"\n    return 'ok', state\n"
+        "def make():\n    return ToolSet('counter', (tool(tally, stateful=True),), initial_state=lambda m: {})\n",
+        encoding="utf-8")
+    with pytest.raises(ToolSpecError, match="both keep their state as 'counter'"):
+        toolbox_for({"tools": [f"python:{user_module}:counter", f"python:{user_module}_b:make"]}, trust=True)
+
+
+def test_a_failing_initial_state_is_bad_input(user_module, tmp_path):
+    (tmp_path / f"{user_module}_c.py").write_text(
+        "from lessonlab.core.tools import ToolSet\n"
+        f"from {user_module} import counter\n"
+        "def make():\n    return ToolSet('broken', counter().tools, initial_state=lambda m: m['absent'])\n",
+        encoding="utf-8")
+    with pytest.raises(ToolSpecError, match="its initial state failed: KeyError: 'absent'"):
+        toolbox_for({"tools": [f"python:{user_module}_c:make"]}, trust=True)
 
 
 def test_builtin_sets_also_run_in_a_worker():
