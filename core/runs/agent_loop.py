@@ -2,15 +2,16 @@
 
 Native function calling first (`tools` in the request, `tool_calls` in the reply). When the endpoint rejects
 `tools` the rollout starts again under the Hermes text protocol (`hermes`), and the run's `ToolModeMemo`
-switches every later rollout and remembers the mode for the endpoint. A call with an unknown tool name or
-arguments that are not a JSON object, a tool that raises or one past its time limit, each becomes an error
-result the model reads; the loop goes on. After `max_turns` model calls the last reply is the output and
-its calls are recorded as unanswered. Every model call keeps llm_client's retries and backoff.
+switches every later rollout and remembers the mode for the endpoint. The task's `Toolbox`
+(`lessonlab.core.tools.toolbox_for`) runs each call and turns an unknown tool, bad arguments, an exception
+or a timeout into an "error: …" result the model reads; the loop only guards against a toolbox that breaks
+that promise, and reads a Hermes block that is not JSON as such an error. After `max_turns` model calls the
+last reply is the output and its calls are recorded as unanswered. Every model call keeps llm_client's
+retries and backoff.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
@@ -21,26 +22,18 @@ from lessonlab.core.runs.senders import Sent
 from lessonlab.core.runs.tool_modes import ToolModeMemo
 from lessonlab.core.runs.trajectory import StepFigures, cut_tool_result
 
-# A tool call that has not answered after this long is given up on (the worker pool's own limit comes first).
+# A tool call that has not answered after this long is given up on (the toolbox's own limit comes first).
 TOOL_CALL_TIMEOUT = 30.0
 
 
-class ToolOutcome(Protocol):
-    """What one tool call returned: text for the model, or an error, and the tools' state after it."""
-
-    content: str
-    error: str | None
-    state: Any
-
-
 class Toolbox(Protocol):
-    """The tools of one rollout (from `lessonlab.core.tools.toolbox_for`)."""
+    """What the loop needs of `lessonlab.core.tools.Toolbox`: schemas, a first state, and calls that never raise."""
 
     schemas: list[dict]
     initial_state: Any
 
-    async def call(self, pool, name: str, arguments: str, state: Any) -> ToolOutcome:
-        """Run one tool call; never raises."""
+    async def call(self, pool, name: str, arguments: str, state: Any) -> Any:
+        """Run one call: an outcome with `.content` (the text the model reads), `.error` and `.state`."""
         ...
 
 
@@ -128,10 +121,9 @@ class AgentLoopSender:
                       calls: list[dict]) -> None:
         """Append the assistant message and the result of every call it made, in order."""
         run.messages.append({"role": "assistant", "content": reply.output, "tool_calls": calls})
-        names = {s.get("function", s).get("name") for s in toolbox.schemas}
         results = []
         for call in calls:
-            text = await self._run_call(run, toolbox, names, call)
+            text = await self._run_call(run, toolbox, call)
             text, size = cut_tool_result(text)
             if size:
                 run.figures[-1].cut[call["id"]] = size
@@ -142,20 +134,11 @@ class AgentLoopSender:
         if run.mode == "hermes":
             run.messages.append(hermes.response_message(results))
 
-    async def _run_call(self, run: _Trajectory, toolbox: Toolbox, names: set, call: dict) -> str:
+    async def _run_call(self, run: _Trajectory, toolbox: Toolbox, call: dict) -> str:
         """The result text of one call; every failure is a readable error, never an exception."""
         name, arguments = call["function"]["name"], call["function"]["arguments"]
-        if not name:
+        if not name:  # a Hermes block that did not parse: the toolbox would only say the name is unknown
             return f"error: a tool call must be JSON with a name and arguments, got: {arguments[:200]}"
-        if name not in names:
-            known = ", ".join(sorted(n for n in names if n))
-            return f"error: there is no tool {name!r} (the tools are: {known})"
-        try:
-            parsed = json.loads(arguments) if arguments.strip() else {}
-        except ValueError as exc:
-            return f"error: the arguments of {name} are not valid JSON ({exc}): {arguments[:200]}"
-        if not isinstance(parsed, dict):
-            return f"error: the arguments of {name} must be a JSON object, got: {arguments[:200]}"
         try:
             outcome = await asyncio.wait_for(toolbox.call(self.pool, name, arguments or "{}", run.state),
                                              self.tool_timeout)
@@ -163,10 +146,7 @@ class AgentLoopSender:
             return f"error: tool {name} did not answer within {self.tool_timeout:g} s"
         except Exception as exc:  # noqa: BLE001 - a tool set's bug becomes a result the model can read
             return f"error: tool {name} failed: {type(exc).__name__}: {exc}"
-        if getattr(outcome, "state", None) is not None:
-            run.state = outcome.state
-        if outcome.error:
-            return f"error: {outcome.error}"
+        run.state = outcome.state
         return str(outcome.content)
 
     def _sent(self, run: _Trajectory, reply: llm_client.ChatResult, stopped_at: int | None) -> Sent:

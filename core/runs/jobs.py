@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 
 from lessonlab.core.lessons.snapshots import Snapshot, build_messages
 from lessonlab.core.storage.workspace import Workspace
-
-# A task with tools and no turn limit of its own stops after this many model calls.
-DEFAULT_MAX_TURNS = 10
+from lessonlab.core.tools import DEFAULT_MAX_TURNS
 
 
 @dataclass
@@ -49,11 +47,21 @@ def pending_jobs(ws: Workspace, run: dict, snapshot: Snapshot) -> list[RolloutJo
             for row in rows if (row["id"], sample_index) not in done]
 
 
+def task_tool_fields(row: dict) -> dict:
+    """`tools` and `max_turns` of a stored task row, as `toolbox_for` reads them (nothing for a one-call task)."""
+    fields: dict = {}
+    if row.get("tools_json"):
+        fields["tools"] = json.loads(row["tools_json"])
+    if row.get("max_turns") is not None:
+        fields["max_turns"] = row["max_turns"]
+    return fields
+
+
 def _job(row: dict, sample_index: int, snapshot: Snapshot) -> RolloutJob:
     prompt = json.loads(row["prompt_json"])
     verifier = json.loads(row["verifier_json"])
     task_messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
-    tools = json.loads(row.get("tools_json") or "[]")
+    tool_fields = task_tool_fields(row)
     return RolloutJob(
         task_id=row["id"],
         sample_index=sample_index,
@@ -66,8 +74,8 @@ def _job(row: dict, sample_index: int, snapshot: Snapshot) -> RolloutJob:
             "verifier": verifier,
             "metadata": json.loads(row["metadata_json"]),
             "split": row["split"],
-            **({"tools": tools, "max_turns": row.get("max_turns") or DEFAULT_MAX_TURNS} if tools else {}),
+            **tool_fields,
         },
-        tools=tools,
-        max_turns=row.get("max_turns") or DEFAULT_MAX_TURNS,
+        tools=tool_fields.get("tools", []),
+        max_turns=tool_fields.get("max_turns") or DEFAULT_MAX_TURNS,
     )

@@ -14,16 +14,17 @@ from typing import Callable
 from lessonlab.core.models import llm_client
 from lessonlab.core.runs.agent_loop import ToolboxFactory
 from lessonlab.core.runs.execution import RunError, RunExecution, RunProgress, RunResult
-from lessonlab.core.runs.jobs import rollout_seed
+from lessonlab.core.runs.jobs import rollout_seed, task_tool_fields
 from lessonlab.core.settings import Endpoint, SettingsError, check_params
 from lessonlab.core.lessons.snapshots import Snapshot
 from lessonlab.core.tasks.suites import Suite, Task
+from lessonlab.core.tools import check_tasks_trusted
 from lessonlab.core.verifiers import DEFAULT_VERIFY_TIMEOUT
 from lessonlab.core.runs.writer import WRITE_PATIENCE_SECONDS
 from lessonlab.core.storage.workspace import Workspace, new_id, now
 
 __all__ = ["RunError", "RunProgress", "RunResult", "create_run", "execute_run", "rollout_seed", "store_tasks",
-           "task_row_id"]
+           "task_row_id", "task_tool_fields"]
 
 ProgressCallback = Callable[[RunProgress], None]
 
@@ -48,16 +49,11 @@ def store_tasks(ws: Workspace, suite: Suite, tasks: list[Task]) -> list[str]:
                 (
                     tid, suite.name, task.id, task.split, task.content_hash,
                     json.dumps(task.to_dict()["prompt"]), json.dumps(task.verifier),
-                    json.dumps(task.metadata), stamp, *_tools_columns(task),
+                    json.dumps(task.metadata), stamp,
+                    json.dumps(list(task.tools)) if task.tools else None, task.max_turns,
                 ),
             )
     return ids
-
-
-def _tools_columns(task: Task) -> tuple[str | None, int | None]:
-    """(tools_json, max_turns) of a task row; NULLs for a task without tools."""
-    tools = list(getattr(task, "tools", None) or ())
-    return (json.dumps(tools), getattr(task, "max_turns", None)) if tools else (None, None)
 
 
 def create_run(
@@ -84,6 +80,7 @@ def create_run(
         raise RunError("--concurrency must be at least 1")
     if not tasks:
         raise RunError(f"suite {suite.name!r} has no tasks in split {split!r}")
+    check_tasks_trusted(tasks, trust_verifiers, suite.source)  # a python tool set is refused before anything is written
     merged = {**endpoint.params, **{k: v for k, v in (params or {}).items() if v is not None}}
     try:
         check_params(merged)

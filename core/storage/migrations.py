@@ -474,7 +474,7 @@ def m008_trajectories(db: sqlite_utils.Database) -> None:
 
 @migration
 def m009_tool_modes(db: sqlite_utils.Database) -> None:
-    """Which tool-call protocol each endpoint accepted (native | hermes), and the tools and turn limit of a task."""
+    """Which tool-call protocol each endpoint accepted for agent loops (native | hermes)."""
     run_script(
         db,
         """
@@ -487,7 +487,17 @@ def m009_tool_modes(db: sqlite_utils.Database) -> None:
             updated_at TEXT NOT NULL,
             PRIMARY KEY (endpoint, base_url, model)
         );
-        ALTER TABLE tasks ADD COLUMN tools_json TEXT;   -- tool names the suite gave the task (NULL: none)
-        ALTER TABLE tasks ADD COLUMN max_turns INTEGER; -- model calls allowed in one rollout (NULL: the default)
+        """,
+    )
+
+
+@migration
+def m010_tools(db: sqlite_utils.Database) -> None:
+    """Tasks with tools: the suite line's `"tools"` (JSON list of names) and `"max_turns"`, NULL when not given."""
+    run_script(
+        db,
+        """
+        ALTER TABLE tasks ADD COLUMN tools_json TEXT;     -- ["letters.spell", "calc"]; NULL: a one-call task
+        ALTER TABLE tasks ADD COLUMN max_turns INTEGER;   -- as the suite wrote it; NULL: the default (10) with tools
         """,
     )

@@ -1,68 +1,43 @@
-"""A tiny in-test tool set and agent tasks for runner tests (the real tool sets live in lessonlab.core.tools)."""
+"""Agent tasks for runner tests, on the real tool sets, and a toolbox that breaks the Toolbox promise."""
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import dataclass
-from typing import Any
 
 from lessonlab.core.tasks.suites import Suite, Task
+from lessonlab.core.tools import toolbox_for
 
-
-@dataclass(frozen=True)
-class AgentTask(Task):
-    """A Task with tools and a turn limit (what suites give tasks with a `tools` field)."""
-
-    tools: tuple = ("test.spell",)
-    max_turns: int | None = None
-
-
-@dataclass
-class Outcome:
-    content: str
-    error: str | None
-    state: Any
-
-
-def _schema(name: str, params: dict) -> dict:
-    return {"type": "function", "function": {"name": name, "description": f"test tool {name}",
-                                             "parameters": {"type": "object", "properties": params}}}
-
-
-class TestToolbox:
-    """spell(word), big() (100 KB), boom() (raises), hang() (never answers); state counts the calls made."""
-
-    __test__ = False  # not a pytest class
-
-    schemas = [_schema("spell", {"word": {"type": "string"}}), _schema("big", {}), _schema("boom", {}),
-               _schema("hang", {})]
-    initial_state = {"calls": 0}
-
-    async def call(self, pool, name: str, arguments: str, state: dict) -> Outcome:
-        state = {"calls": state["calls"] + 1}
-        args = json.loads(arguments)
-        if name == "spell":
-            return Outcome("\n".join(args["word"]), None, state)
-        if name == "big":
-            return Outcome("x" * 100_000, None, state)
-        if name == "boom":
-            raise RuntimeError("the tool broke")
-        await asyncio.sleep(3600)
-        raise AssertionError("hang() answered")
-
-
-def test_toolboxes(job, trust):
-    """The toolbox factory runner tests pass to execute_run."""
-    return TestToolbox()
-
-
-test_toolboxes.__test__ = False
+WORDS = ["strawberry", "error", "mirror", "carrier", "terror", "barrier", "arrear", "rare"]
 
 
 def spelling_suite(n: int, max_turns: int | None = None) -> Suite:
-    """n tasks asking how many r's are in a word, each with the test tools."""
-    words = ["strawberry", "error", "mirror", "carrier", "terror", "barrier", "arrear", "rare"][:n]
-    tasks = tuple(AgentTask(f"w{i}", f"How many r's are in \"{w}\"? End with 'Answer: <n>'.",
-                            {"kind": "numeric", "answer": w.count("r")}, max_turns=max_turns)
-                  for i, w in enumerate(words))
+    """n tasks asking how many r's are in a word, each with `letters.spell`."""
+    tasks = tuple(Task(f"w{i}", f"How many r's are in \"{w}\"? End with 'Answer: <n>'.",
+                       {"kind": "numeric", "answer": w.count("r")}, tools=("letters.spell",), max_turns=max_turns)
+                  for i, w in enumerate(WORDS[:n]))
     return Suite("spelling", "test", tasks)
+
+
+def _schema(name: str) -> dict:
+    return {"type": "function", "function": {"name": name, "description": f"test tool {name}",
+                                             "parameters": {"type": "object", "properties": {}}}}
+
+
+class BrokenToolbox:
+    """The task's real toolbox plus boom() that raises and hang() that never answers (a toolbox must never do either)."""
+
+    def __init__(self, real):
+        self.real = real
+        self.schemas = [*real.schemas, _schema("boom"), _schema("hang")]
+        self.initial_state = real.initial_state
+
+    async def call(self, pool, name: str, arguments: str, state):
+        if name == "boom":
+            raise RuntimeError("the tool broke")
+        if name == "hang":
+            await asyncio.sleep(3600)
+        return await self.real.call(pool, name, arguments, state)
+
+
+def broken_toolboxes(job, trust):
+    """A toolbox factory for execute_run: the real toolbox wrapped in BrokenToolbox."""
+    return BrokenToolbox(toolbox_for(job.task, trust=trust))
