@@ -212,8 +212,7 @@ def test_an_agent_suite_on_the_embedded_model_stores_every_rollout_with_its_step
     suite = spelling_suite(3, max_turns=3)
     run_id = create_run(workspace, suite, list(suite.tasks), endpoint=local_endpoint, snapshot=current_snapshot(workspace),
                         samples=1, split="train", concurrency=2, seed=5)
-    result = asyncio.run(execute_run(workspace, run_id, local_endpoint, base_url=local_model_url, retry=FAST,
-                                     ))
+    result = asyncio.run(execute_run(workspace, run_id, local_endpoint, base_url=local_model_url, retry=FAST))
     assert (result.status, result.n_done, result.n_errors) == ("completed", 3, 0)
     rows = stored(workspace, run_id)
     assert len(rows) == 3
