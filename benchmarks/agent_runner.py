@@ -5,7 +5,7 @@ single calls (tasks without tools) and agent loops (each rollout makes TOOL_STEP
 In each phase a bare aiohttp client first drives the same requests in this same process (same bodies, the
 same loop of appending the assistant and tool messages), then lessonlab runs them through `execute_run`.
 Prints `name: value` lines: wall / ideal, rollouts/s, peak memory, and `ratio_to_bare_client` (target ≤ 1.1).
-The benchmark's tool is an in-process echo, so the figures measure the runner, not a tool set's worker pool.
+The tool is the built-in `letters.spell` through the real toolbox (built-in sets run in place, not in workers).
 """
 from __future__ import annotations
 
@@ -17,9 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
@@ -28,38 +26,13 @@ from lessonlab.core.runs.runner import create_run, execute_run
 from lessonlab.core.settings import Endpoint
 from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.core.tasks.suites import Suite, Task
-
-ECHO_SCHEMA = {"type": "function", "function": {"name": "echo", "description": "Say the text back.",
-                                                "parameters": {"type": "object",
-                                                               "properties": {"text": {"type": "string"}}}}}
-
-
-@dataclass(frozen=True)
-class BenchTask(Task):
-    tools: tuple = ()
-    max_turns: int | None = None
-
-
-@dataclass
-class EchoOutcome:
-    content: str
-    error: str | None = None
-    state: Any = None
-
-
-@dataclass
-class EchoToolbox:
-    schemas: list = field(default_factory=lambda: [ECHO_SCHEMA])
-    initial_state: Any = None
-
-    async def call(self, pool, name: str, arguments: str, state: Any) -> EchoOutcome:
-        return EchoOutcome(json.loads(arguments).get("text", ""))
-
+from lessonlab.core.tools import toolbox_for
 
 def suite_of(n_tasks: int, with_tools: bool) -> Suite:
-    tools = ("bench.echo",) if with_tools else ()
+    tools = ("letters.spell",) if with_tools else ()
     return Suite("bench", "benchmark", tuple(
-        BenchTask(f"t{i}", f"What is {i} + 1?", {"kind": "numeric", "answer": 1}, tools=tools, max_turns=20)
+        Task(f"t{i}", f"What is {i} + 1?", {"kind": "numeric", "answer": 1}, tools=tools,
+             max_turns=20 if with_tools else None)
         for i in range(n_tasks)))
 
 
@@ -80,8 +53,8 @@ async def bare_client(url: str, bodies: list[dict], concurrency: int) -> float:
                 messages.append({"role": "assistant", "content": message["content"],
                                  "tool_calls": message["tool_calls"]})
                 for call in message["tool_calls"]:
-                    text = json.loads(call["function"]["arguments"]).get("text", "")
-                    messages.append({"role": "tool", "tool_call_id": call["id"], "name": "echo", "content": text})
+                    text = "\n".join(json.loads(call["function"]["arguments"])["word"])
+                    messages.append({"role": "tool", "tool_call_id": call["id"], "name": "spell", "content": text})
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
@@ -97,7 +70,7 @@ def lessonlab_run(tmp: Path, port: int, suite: Suite, samples: int, concurrency:
     run_id = create_run(ws, suite, list(suite.tasks), endpoint=endpoint, snapshot=current_snapshot(ws),
                         samples=samples, split="train", concurrency=concurrency, seed=1)
     started = time.perf_counter()
-    result = asyncio.run(execute_run(ws, run_id, endpoint, toolboxes=lambda job, trust: EchoToolbox()))
+    result = asyncio.run(execute_run(ws, run_id, endpoint))
     wall = time.perf_counter() - started
     assert result.n_errors == 0, result
     ws.close()
@@ -114,7 +87,7 @@ def phase(name: str, tmp: Path, args, with_tools: bool) -> None:
         samples = max(1, args.rollouts // args.tasks)
         system = current_snapshot(open_workspace(tmp / "prompt.db")).system_prompt
         bodies = [{"model": "loopback-model", "messages": build_messages(system, task.messages()),
-                   **({"tools": [ECHO_SCHEMA]} if with_tools else {})}
+                   **({"tools": toolbox_for(task).schemas} if with_tools else {})}
                   for _ in range(samples) for task in suite.tasks]
         bare = asyncio.run(bare_client(f"http://127.0.0.1:{port}/v1/chat/completions", bodies, args.concurrency))
         wall, n = lessonlab_run(tmp, port, suite, samples, args.concurrency)

@@ -1,7 +1,7 @@
 """A minimal asyncio OpenAI-compatible server for benchmarks: answers every chat completion after a fixed delay.
 
 Arguments: port (0: any), delay in seconds, and optionally TOOL_STEPS: when given, a request holding fewer
-than TOOL_STEPS `tool` messages is answered with one native call of `echo`, so every rollout of a task with
+than TOOL_STEPS `tool` messages is answered with one native call of `spell` (letters.spell), so every rollout of a task with
 tools makes TOOL_STEPS tool calls and then answers (TOOL_STEPS + 1 model calls).
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ TOOL_REPLY = json.dumps({
     "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": "loopback-model",
     "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
         "role": "assistant", "content": "", "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "echo", "arguments": "{\"text\": \"hi\"}"}}]}}],
+            {"id": "call_1", "type": "function", "function": {"name": "spell", "arguments": "{\"word\": \"hi\"}"}}]}}],
     "usage": {"prompt_tokens": 20, "completion_tokens": 3, "total_tokens": 23},
 }).encode()
 

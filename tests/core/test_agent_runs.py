@@ -259,3 +259,13 @@ def test_a_wrong_final_state_scores_zero(workspace):
                             snapshot=current_snapshot(workspace), samples=1, split="train", seed=3)
         result = run(workspace, run_id, endpoint)
     assert result.mean_reward == 0.0 and stored(workspace, run_id)[0]["n_steps"] == 1
+
+
+def test_step_figures_are_stored_with_every_field():
+    import dataclasses
+
+    from lessonlab.core.runs.trajectory import StepFigures, figures_json
+
+    figures = [StepFigures(1.5, 20, 3, "tool_calls", cut={"call_1": 70_000}),
+               StepFigures(2.0, 30, 4, "stop", unanswered_calls=[{"id": "call_2", "type": "function"}])]
+    assert json.loads(figures_json(figures)) == [dataclasses.asdict(f) for f in figures]
