@@ -269,3 +269,20 @@ def test_step_figures_are_stored_with_every_field():
     figures = [StepFigures(1.5, 20, 3, "tool_calls", cut={"call_1": 70_000}),
                StepFigures(2.0, 30, 4, "stop", unanswered_calls=[{"id": "call_2", "type": "function"}])]
     assert json.loads(figures_json(figures)) == [dataclasses.asdict(f) for f in figures]
+
+
+def test_a_model_call_that_fails_mid_loop_keeps_the_steps_before_it_with_the_error(workspace):
+    def fail_second(request, n):
+        if request["messages"][-1]["role"] != "tool":
+            return Reply(body=tool_call_completion([("spell", '{"word": "rr"}')]))
+        return Reply(status=500, body={"error": {"message": "down"}})
+
+    with ScriptedServer(fail_second) as server:
+        run_id, endpoint = start(workspace, server, spelling_suite(1))
+        result = run(workspace, run_id, endpoint)
+    assert (result.status, result.n_errors) == ("failed", 1)
+    row = stored(workspace, run_id)[0]
+    assert row["status"] == "error" and "HTTP 500" in row["error"] and row["output"] is None
+    assert (row["n_steps"], row["tool_mode"], row["attempts"]) == (1, "native", 1 + FAST.max_attempts)
+    _, steps = read_trajectory(json.loads(row["messages_json"]), row["output"], row["steps_json"])
+    assert len(steps) == 1 and steps[0].results[0].content == "r\nr" and not steps[0].final
