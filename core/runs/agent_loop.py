@@ -77,10 +77,15 @@ class AgentLoopSender:
         self.client, self.model, self.params, self.retry = client, model, params, retry
         self.modes, self.toolboxes, self.pool, self.trust = modes, toolboxes, pool, trust
         self.tool_timeout = tool_timeout or TOOL_CALL_TIMEOUT
+        # One toolbox per task for the whole run: a toolbox holds no rollout's state (every call takes the
+        # state and returns a new one), and building it resolves the task's tool names each time.
+        self._toolboxes: dict[str, Toolbox] = {}
 
     async def send(self, job: RolloutJob, seed: int) -> Sent:
         """The whole loop; a rejected `tools` restarts it once under Hermes."""
-        toolbox = self.toolboxes(job, self.trust)
+        toolbox = self._toolboxes.get(job.task_id)
+        if toolbox is None:
+            toolbox = self._toolboxes[job.task_id] = self.toolboxes(job, self.trust)
         mode = self.modes.mode
         try:
             return await self._loop(job, seed, toolbox, mode)
