@@ -92,14 +92,16 @@ def _first_state(tool_set: ToolSet, metadata: dict) -> Any:
     try:
         return json.loads(json.dumps(tool_set.initial_state(json.loads(json.dumps(metadata)))))
     except Exception as exc:  # noqa: BLE001 - user code can fail in any way
-        raise ToolSpecError(f"tool set {tool_set.ref!r}: its initial state failed: {type(exc).__name__}: {exc}") from None
+        raise ToolSpecError(f"tool set {tool_set.ref!r}: its initial state failed: "
+                            f"{type(exc).__name__}: {exc}") from None
 
 
 def _task_fields(task: Any) -> tuple[list, dict, int | None]:
     """(tools, metadata, max_turns) of a Task or of a task dict as the runner builds it."""
     if isinstance(task, dict):
         return list(task.get("tools") or []), dict(task.get("metadata") or {}), task.get("max_turns")
-    return list(getattr(task, "tools", ()) or ()), dict(getattr(task, "metadata", {}) or {}), getattr(task, "max_turns", None)
+    tools, metadata = getattr(task, "tools", ()) or (), getattr(task, "metadata", {}) or {}
+    return list(tools), dict(metadata), getattr(task, "max_turns", None)
 
 
 def check_state_names(selected: list[tuple[ToolSet, Tool]]) -> None:
