@@ -51,7 +51,8 @@ def suites_cmd(as_json: bool) -> None:
               help="Override the endpoint's temperature (0 to 2).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Override the endpoint's max tokens.")
 @click.option("--seed", type=int, default=None, help="Run seed; each rollout's seed derives from it.")
-@click.option("--trust-verifiers", is_flag=True, help="Allow `python` verifiers to run code from the suite.")
+@click.option("--trust-verifiers", is_flag=True,
+              help="Allow `python` verifiers and python tool sets to run code from the suite.")
 @click.option("--verify-timeout", type=float, default=DEFAULT_VERIFY_TIMEOUT, show_default=True,
               callback=checked("timeout"), metavar="SECONDS",
               help="A regex, schema pattern or python verifier still running after this scores 0.")

@@ -34,7 +34,7 @@ WELCOME_SUITE = "strawberry"
 
 def confirm_python_code(parent, suite: str, verifiers: list[tuple[str, str | None]],
                         tool_sets: list[tuple[str, str | None]] = ()) -> bool:
-    """Ask whether to run the suite's own Python code, naming each verifier and tool set and its file; True to run it."""
+    """Ask whether to run the suite's own Python code, naming each verifier and tool set with its file; True: run."""
     sections = []
     if verifiers:
         sections.append("Verifiers (they score the replies):\n" + _described_lines(
@@ -130,12 +130,14 @@ class NewRunDialog(QDialog):
     def _describe_suite(self, name: str) -> None:
         # Suites are small local files; reading one is fast enough to do here.
         try:
-            counts = load_suite(name).counts() if name else None
+            suite = load_suite(name) if name else None
         except Exception as exc:  # noqa: BLE001 - shown inline; the error path runs when the user presses Start
             self.suite_info.setText(f"cannot load: {exc}"[:160])
             return
-        if counts:
-            self.suite_info.setText(f"{counts['train']} train, {counts['heldout']} heldout tasks")
+        if suite:
+            counts, tools = suite.counts(), suite.tools()
+            self.suite_info.setText(f"{counts['train']} train, {counts['heldout']} heldout tasks"
+                                    + (f"; tools: {', '.join(tools)}" if tools else ""))
 
     def request(self) -> RunRequest:
         """The run the dialog describes (raises SettingsError for an unknown endpoint)."""

@@ -44,7 +44,10 @@ def _open(state: dict) -> None:
 
 
 def list_items(state: dict) -> tuple[str, dict]:
-    """List the shop's items: one line per item with its id, name and price. Details and stock are not shown here; inspect an item to see them."""
+    """List the shop's items: one line per item with its id, name and price.
+
+    Details and stock are not shown here; inspect an item to see them.
+    """
     lines = [f"{entry['id']}: {entry['name']}, {_money(Decimal(entry['price']))}" for entry in state["catalogue"]]
     return "\n".join(lines), state
 

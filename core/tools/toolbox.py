@@ -14,7 +14,7 @@ from typing import Any
 
 from lessonlab.core.tools.arguments import ArgumentCheck, argument_check
 from lessonlab.core.tools.python_tools import require_trust
-from lessonlab.core.tools.refs import DEFAULT_MAX_TURNS, builtin_tools, check_unique, parse_ref
+from lessonlab.core.tools.refs import DEFAULT_MAX_TURNS, ToolRef, builtin_tools, check_unique, parse_ref
 from lessonlab.core.tools.registry import Tool, ToolSet, ToolSpecError
 from lessonlab.core.tools.running import execute, find_set
 
@@ -49,7 +49,6 @@ class Toolbox:
         states = {}
         for tool_set, _ in selected:
             if tool_set.initial_state is not None and tool_set.name not in states:
-                # Built-in sets never change what they are given; user code gets its own copy.
                 states[tool_set.name] = _first_state(tool_set, metadata)
         self.initial_state: dict | None = states or None
 
@@ -60,7 +59,7 @@ class Toolbox:
 
     async def call(self, pool, name: str, arguments: str, state: dict | None) -> ToolOutcome:
         """Run one tool call; never raises (every failure is an error result with the state unchanged)."""
-        chosen = self._by_name.get(name)
+        chosen = self._by_name.get(name) if isinstance(name, str) else None
         if chosen is None:
             known = ", ".join(self._by_name) or "none"
             return ToolOutcome(f"error: there is no tool named {name!r} (tools: {known})", True, state)
@@ -92,14 +91,16 @@ def _first_state(tool_set: ToolSet, metadata: dict) -> Any:
     try:
         return json.loads(json.dumps(tool_set.initial_state(json.loads(json.dumps(metadata)))))
     except Exception as exc:  # noqa: BLE001 - user code can fail in any way
-        raise ToolSpecError(f"tool set {tool_set.ref!r}: its initial state failed: {type(exc).__name__}: {exc}") from None
+        raise ToolSpecError(f"tool set {tool_set.ref!r}: its initial state failed: "
+                            f"{type(exc).__name__}: {exc}") from None
 
 
 def _task_fields(task: Any) -> tuple[list, dict, int | None]:
     """(tools, metadata, max_turns) of a Task or of a task dict as the runner builds it."""
     if isinstance(task, dict):
         return list(task.get("tools") or []), dict(task.get("metadata") or {}), task.get("max_turns")
-    return list(getattr(task, "tools", ()) or ()), dict(getattr(task, "metadata", {}) or {}), getattr(task, "max_turns", None)
+    tools, metadata = getattr(task, "tools", ()) or (), getattr(task, "metadata", {}) or {}
+    return list(tools), dict(metadata), getattr(task, "max_turns", None)
 
 
 def check_state_names(selected: list[tuple[ToolSet, Tool]]) -> None:
@@ -114,26 +115,31 @@ def check_state_names(selected: list[tuple[ToolSet, Tool]]) -> None:
                                 f"{tool_set.name!r}; rename one")
 
 
+def _python_tools(ref: ToolRef, trust: bool) -> tuple[ToolSet, list[Tool]]:
+    """A python set (imported once, only with trust) and the tools a ref selects from it."""
+    require_trust(ref.set_ref, trust)
+    try:
+        tool_set = find_set(ref.set_ref)
+    except ToolSpecError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - importing user code can fail in any way
+        raise ToolSpecError(f"cannot load tool set {ref.set_ref!r}: {type(exc).__name__}: {exc}") from None
+    if ref.tool is None:
+        return tool_set, list(tool_set.tools)
+    chosen = tool_set.tool(ref.tool)
+    if chosen is None:
+        raise ToolSpecError(f"tool set {ref.set_ref!r} has no tool {ref.tool!r} "
+                            f"(its tools: {', '.join(tool_set.tool_names())})")
+    return tool_set, [chosen]
+
+
 def toolbox_for(task: Any, trust: bool = False, *, timeout: float = DEFAULT_TOOL_TIMEOUT) -> Toolbox:
     """The Toolbox for a task (a Task or a task dict); BadInput for a python set without trust or a bad set."""
     names, metadata, max_turns = _task_fields(task)
     selected: list[tuple[ToolSet, Tool]] = []
     for name in names:
         ref = parse_ref(name)
-        if ref.is_python:
-            require_trust(ref.set_ref, trust)
-            try:
-                tool_set = find_set(ref.set_ref)
-            except ToolSpecError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - importing user code can fail in any way
-                raise ToolSpecError(f"cannot load tool set {ref.set_ref!r}: {type(exc).__name__}: {exc}") from None
-            chosen = list(tool_set.tools) if ref.tool is None else [tool_set.tool(ref.tool)]
-            if chosen == [None]:
-                raise ToolSpecError(f"tool set {ref.set_ref!r} has no tool {ref.tool!r} "
-                                    f"(its tools: {', '.join(tool_set.tool_names())})")
-        else:
-            tool_set, chosen = builtin_tools(ref)
+        tool_set, chosen = _python_tools(ref, trust) if ref.is_python else builtin_tools(ref)
         selected.extend((tool_set, t) for t in chosen)
     check_unique([(s.ref, t) for s, t in selected])
     check_state_names(selected)

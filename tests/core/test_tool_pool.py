@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from lessonlab.core.tools import UntrustedToolSet, ToolSpecError, check_tasks_trusted, describe_python_tool_sets, toolbox_for
+from lessonlab.core.tools import (
+    ToolSpecError, UntrustedToolSet, check_tasks_trusted, describe_python_tool_sets, toolbox_for,
+)
 from lessonlab.core.verifiers import WorkerPool
 
 USER_TOOLS = '''

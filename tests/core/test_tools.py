@@ -239,5 +239,11 @@ def test_a_builtin_tool_that_raises_becomes_an_error_result(monkeypatch):
     assert outcome.error and outcome.content == "error: KeyError: 'boom'"
 
 
+@pytest.mark.parametrize("name", [None, 3, ["spell"], {"name": "spell"}])
+def test_a_name_that_is_not_text_is_an_unknown_tool(name):
+    outcome = asyncio.run(toolbox_for({"tools": ["letters"]}).call(None, name, "{}", None))
+    assert outcome.error and outcome.content.startswith("error: there is no tool named")
+
+
 def test_tool_error_reads_as_its_message():
     assert str(ToolError("division by zero")) == "division by zero"
