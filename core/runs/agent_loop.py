@@ -18,7 +18,7 @@ from typing import Any, Callable, Protocol
 from lessonlab.core.models import llm_client
 from lessonlab.core.runs import hermes
 from lessonlab.core.runs.jobs import RolloutJob
-from lessonlab.core.runs.senders import Sent
+from lessonlab.core.runs.senders import SendContext, Sent, register_sender
 from lessonlab.core.runs.tool_modes import ToolModeMemo
 from lessonlab.core.runs.trajectory import StepFigures, cut_tool_result
 
@@ -166,3 +166,11 @@ class AgentLoopSender:
         exc.latency_ms += run.latency_ms      # the rollout's totals, not only the failed call's
         exc.attempts += run.attempts
         return Sent(run.messages, None, exc, run.figures, tool_mode=run.mode, tool_state=run.state)
+
+
+def _agent_loop_for_run(ctx: SendContext) -> AgentLoopSender:
+    return AgentLoopSender(ctx.client, ctx.model, ctx.params, ctx.retry, modes=ToolModeMemo(ctx.ws, ctx.endpoint),
+                           toolboxes=ctx.toolboxes, pool=ctx.pool, trust=ctx.trust)
+
+
+register_sender("agent_loop", lambda job: bool(job.tools), _agent_loop_for_run)

@@ -1,8 +1,8 @@
 """Executing a run as small steps: plan → claim → (send one rollout → verify → write) × jobs → finish.
 
 `RunExecution` holds what the steps share (the run row, its client, writer, verifier pool, counters).
-Sending is the seam (`senders`): `choose_sender` gives a task without tools the single-call sender and a
-task with tools the agent loop. Verifying runs in the killable verifier pool; writing goes through
+Sending is the seam (`senders`): `choose_sender` takes the registered sender that applies to the job (the
+agent loop for a task with tools) or the single call. Verifying runs in the killable verifier pool; writing goes through
 `RolloutWriter` in batches. Cancelling (an event, or cancelling the asyncio task on Ctrl-C) keeps every
 finished rollout and marks the run interrupted; `--resume` sends only the rollouts not stored, whole.
 """
@@ -18,10 +18,10 @@ from typing import Callable
 
 from lessonlab.core.models import llm_client
 from lessonlab.core.runs import owner as run_owner
-from lessonlab.core.runs.agent_loop import AgentLoopSender, ToolboxFactory
+from lessonlab.core.runs import agent_loop  # noqa: F401 - registers the agent-loop sender
+from lessonlab.core.runs.agent_loop import ToolboxFactory
 from lessonlab.core.runs.jobs import RolloutJob, pending_jobs, rollout_seed
-from lessonlab.core.runs.senders import RolloutSender, Sent, SingleCallSender
-from lessonlab.core.runs.tool_modes import ToolModeMemo
+from lessonlab.core.runs.senders import RolloutSender, SendContext, Sent, sender_kind
 from lessonlab.core.runs.trajectory import figures_json
 from lessonlab.core.runs.writer import Finished, RolloutWriter, RunWriteError
 from lessonlab.core.lessons.snapshots import load_snapshot
@@ -109,20 +109,19 @@ class RunExecution:
         self.writer = RolloutWriter(self.ws, self.run, self.snapshot.id, self._written, patience=self.write_patience)
         self.trust = bool(self.run["trust_verifiers"])
         self.verifiers = VerifierPool(timeout=self.verify_timeout)
-        self.single = SingleCallSender(self.client, self.run["model"], self.params, self.retry)
-        self._agent: AgentLoopSender | None = None
+        self.send_context = SendContext(self.client, self.run["model"], self.params, self.retry, self.ws,
+                                        self.endpoint, self.verifiers, self.trust, self.toolboxes)
+        self._senders: dict[str, RolloutSender] = {}
 
     # --- one rollout: send, verify, write ---------------------------------------------------------
 
     def choose_sender(self, job: RolloutJob) -> RolloutSender:
-        """The sender for this job's task: the agent loop when it has tools, else one call."""
-        if not job.tools:
-            return self.single
-        if self._agent is None:
-            self._agent = AgentLoopSender(self.client, self.run["model"], self.params, self.retry,
-                                          modes=ToolModeMemo(self.ws, self.endpoint), toolboxes=self.toolboxes,
-                                          pool=self.verifiers, trust=self.trust)
-        return self._agent
+        """The sender for this job's task (one instance of each kind per run)."""
+        name, make = sender_kind(job)
+        sender = self._senders.get(name)
+        if sender is None:
+            sender = self._senders[name] = make(self.send_context)
+        return sender
 
     async def verify(self, job: RolloutJob, seed: int, sent: Sent) -> Finished:
         """The finished rollout, scored when there is a reply (off the event loop, with a time limit)."""

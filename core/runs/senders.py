@@ -9,13 +9,15 @@ sender's business and nothing else's:
   without calls or the turn limit, native function calling or the Hermes text protocol.
 
 A sender never raises for a failed model call: the failure comes back in `Sent.error`, with whatever steps
-came before it. A new way to send (the proxy, a recorded replay) is one class with `send` plus one line in
-`execution.choose_sender`.
+came before it. Senders are registered (`register_sender(name, applies, make)`): the first whose `applies(job)`
+is true sends the job, one instance per run made from the run's `SendContext`; the single-call sender takes
+whatever no other claims. A new way to send (a recorded replay, say) is one module with a class that has
+`send`, plus its `register_sender` line and its import in `execution`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from lessonlab.core.models import llm_client
 from lessonlab.core.runs.jobs import RolloutJob
@@ -57,3 +59,35 @@ class SingleCallSender:
         except llm_client.ModelCallError as exc:
             return Sent(job.messages, None, exc)
         return Sent(job.messages, result, None)
+
+
+@dataclass
+class SendContext:
+    """What a run gives its senders: the client and request settings, the workspace, the worker pool, trust."""
+
+    client: Any
+    model: str
+    params: dict
+    retry: llm_client.RetryPolicy
+    ws: Any
+    endpoint: Any
+    pool: Any
+    trust: bool
+    toolboxes: Callable | None = None
+
+
+SenderFactory = Callable[[SendContext], RolloutSender]
+_SENDERS: list[tuple[str, Callable[[RolloutJob], bool], SenderFactory]] = []
+
+
+def register_sender(name: str, applies: Callable[[RolloutJob], bool], make: SenderFactory) -> None:
+    """Add a way to send rollouts, used for every job where `applies(job)` is true (first registered first)."""
+    _SENDERS.append((name, applies, make))
+
+
+def sender_kind(job: RolloutJob) -> tuple[str, SenderFactory]:
+    """The name and factory of the sender for this job (the single call when no other applies)."""
+    for name, applies, make in _SENDERS:
+        if applies(job):
+            return name, make
+    return "single_call", lambda ctx: SingleCallSender(ctx.client, ctx.model, ctx.params, ctx.retry)
