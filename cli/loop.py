@@ -32,7 +32,8 @@ from .common import (EXIT_FAILED, emit_json, endpoint_url, fmt, handle_errors, j
 @click.option("--concurrency", "-c", type=click.IntRange(min=1, max=1024), default=4, show_default=True)
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Override max tokens of the rollouts.")
 @click.option("--seed", type=int, default=None, help="Seed shared by the matched held-out runs.")
-@click.option("--trust-verifiers", is_flag=True, help="Allow `python` verifiers to run code from the suite.")
+@click.option("--trust-verifiers", is_flag=True,
+              help="Allow `python` verifiers and python tool sets to run code from the suite.")
 @workspace_option
 @json_option
 @handle_errors

@@ -29,13 +29,13 @@ def suites_cmd(as_json: bool) -> None:
     rows = []
     for name in builtin_suites():
         suite = load_suite(name)
-        rows.append({"name": name, **suite.counts(), "source": suite.source})
+        rows.append({"name": name, **suite.counts(), "tools": suite.tools(), "source": suite.source})
     if as_json:
         emit_json(rows)
         return
-    out(f"{'suite':<14}{'train':>7}{'heldout':>9}{'total':>7}")
+    out(f"{'suite':<18}{'train':>7}{'heldout':>9}{'total':>7}  tools")
     for row in rows:
-        out(f"{row['name']:<14}{row['train']:>7}{row['heldout']:>9}{row['total']:>7}")
+        out(f"{row['name']:<18}{row['train']:>7}{row['heldout']:>9}{row['total']:>7}  {', '.join(row['tools']) or '-'}")
     out("\n--suite also takes a path to a JSONL file of your own.")
 
 
@@ -51,7 +51,8 @@ def suites_cmd(as_json: bool) -> None:
               help="Override the endpoint's temperature (0 to 2).")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=None, help="Override the endpoint's max tokens.")
 @click.option("--seed", type=int, default=None, help="Run seed; each rollout's seed derives from it.")
-@click.option("--trust-verifiers", is_flag=True, help="Allow `python` verifiers to run code from the suite.")
+@click.option("--trust-verifiers", is_flag=True,
+              help="Allow `python` verifiers and python tool sets to run code from the suite.")
 @click.option("--verify-timeout", type=float, default=DEFAULT_VERIFY_TIMEOUT, show_default=True,
               callback=checked("timeout"), metavar="SECONDS",
               help="A regex, schema pattern or python verifier still running after this scores 0.")

@@ -16,6 +16,7 @@ from lessonlab.core.runs import queries
 from lessonlab.core.runs.runner import RunProgress, RunResult
 from lessonlab.core.settings import LOCAL_ENDPOINT, load_settings
 from lessonlab.core.tasks.suites import builtin_suites, load_suite
+from lessonlab.core.tools import describe_python_tool_sets
 from lessonlab.core.verifiers.python_function import describe_python_verifiers
 from lessonlab.core.storage.workspace import Workspace
 
@@ -37,20 +38,30 @@ WATCH_INTERVAL_MS = 1000
 WELCOME_SUITE = "strawberry"
 
 
-def confirm_python_verifiers(parent, suite: str, described: list[tuple[str, str | None]]) -> bool:
-    """Ask whether to run the suite's own Python code, naming each function and its file; True to run it."""
-    lines = "\n".join(f"• {ref}\n    {path or 'file not found: this verifier will score 0 with an error'}"
-                      for ref, path in described)
+def confirm_python_code(parent, suite: str, verifiers: list[tuple[str, str | None]],
+                        tool_sets: list[tuple[str, str | None]] = ()) -> bool:
+    """Ask whether to run the suite's own Python code, naming each verifier and tool set with its file; True: run."""
+    sections = []
+    if verifiers:
+        sections.append("Verifiers (they score the replies):\n" + _described_lines(
+            verifiers, "this verifier will score 0 with an error"))
+    if tool_sets:
+        sections.append("Tool sets (the model calls them during the run):\n" + _described_lines(
+            tool_sets, "its tools cannot be loaded"))
     box = QMessageBox(QMessageBox.Icon.Warning, "Run this suite's Python code?",
-                      f"The suite {suite} scores replies with Python code of its own. Starting the run imports "
-                      f"and calls, inside lessonlab, with your permissions:\n\n{lines}\n\n"
-                      "Run it only if you trust these files. Without it, these tasks cannot be scored.",
+                      f"The suite {suite} runs Python code of its own. Starting the run imports "
+                      f"and calls, inside lessonlab, with your permissions:\n\n" + "\n\n".join(sections) + "\n\n"
+                      "Run it only if you trust these files. Without it, these tasks cannot run or be scored.",
                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
     box.setObjectName("trustPythonDialog")
     box.setTextFormat(Qt.TextFormat.PlainText)  # paths and names are shown as they are
     box.button(QMessageBox.StandardButton.Yes).setText("Run this code")
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
     return box.exec() == QMessageBox.StandardButton.Yes
+
+
+def _described_lines(described: list[tuple[str, str | None]], when_missing: str) -> str:
+    return "\n".join(f"• {ref}\n    {path or 'file not found: ' + when_missing}" for ref, path in described)
 
 
 class NewRunDialog(QDialog):
@@ -125,12 +136,14 @@ class NewRunDialog(QDialog):
     def _describe_suite(self, name: str) -> None:
         # Suites are small local files; reading one is fast enough to do here.
         try:
-            counts = load_suite(name).counts() if name else None
+            suite = load_suite(name) if name else None
         except Exception as exc:  # noqa: BLE001 - shown inline; the error path runs when the user presses Start
             self.suite_info.setText(f"cannot load: {exc}"[:160])
             return
-        if counts:
-            self.suite_info.setText(f"{counts['train']} train, {counts['heldout']} heldout tasks")
+        if suite:
+            counts, tools = suite.counts(), suite.tools()
+            self.suite_info.setText(f"{counts['train']} train, {counts['heldout']} heldout tasks"
+                                    + (f"; tools: {', '.join(tools)}" if tools else ""))
 
     def request(self) -> RunRequest:
         """The run the dialog describes (raises SettingsError for an unknown endpoint)."""
@@ -153,11 +166,11 @@ class NewRunDialog(QDialog):
         except Exception as exc:  # noqa: BLE001 - the one error path
             show_exception(self, "Cannot use this suite", exc)
             return
-        # The tasks this run would score: their python verifiers run only with an explicit yes.
-        described = describe_python_verifiers(tasks)
+        # The tasks this run would send: their python verifiers and tool sets run only with an explicit yes.
+        verifiers, tool_sets = describe_python_verifiers(tasks), describe_python_tool_sets(tasks)
         self.trust_verifiers = False
-        if described:
-            if not confirm_python_verifiers(self, suite.name, described):
+        if verifiers or tool_sets:
+            if not confirm_python_code(self, suite.name, verifiers, tool_sets):
                 return  # back to the dialog: change the suite, or cancel
             self.trust_verifiers = True
         self.accept()

@@ -8,12 +8,13 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import openai
 
 from lessonlab.core.formatting import printable, storable
+from lessonlab.core.models.lean_http import LeanChatClient
 from lessonlab.core.settings import Endpoint
 
 log = logging.getLogger("lessonlab.llm_client")
@@ -47,6 +48,8 @@ class ChatResult:
     latency_ms: float
     attempts: int
     replaced: int = 0    # characters of the reply that could not be stored (lone surrogates) and were replaced
+    # OpenAI `tool_calls` of the reply (sent with `tools` in params), made storable; empty for a plain answer.
+    tool_calls: list[dict] = field(default_factory=list)
 
 
 class ModelCallError(Exception):
@@ -59,11 +62,19 @@ class ModelCallError(Exception):
         self.retryable = retryable
 
 
-def make_client(endpoint: Endpoint, base_url: str | None = None) -> openai.AsyncOpenAI:
-    """An async client for the endpoint; retries are ours (max_retries=0) so each is visible."""
+def make_client(endpoint: Endpoint, base_url: str | None = None, *, lean: bool = False):
+    """An async client for the endpoint; retries are ours (max_retries=0) so each is visible.
+
+    `lean` (bulk runs) wraps it in a `LeanChatClient` that posts non-streamed completions directly.
+    """
     url = base_url or endpoint.base_url
     if not url:
         raise ValueError(f"endpoint {endpoint.name!r} has no base URL yet (is the local model started?)")
+    client = _openai_client(endpoint, url)
+    return LeanChatClient(client, url, endpoint.api_key(), endpoint.timeout) if lean else client
+
+
+def _openai_client(endpoint: Endpoint, url: str) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         base_url=url,
         api_key=endpoint.api_key(),
@@ -173,6 +184,36 @@ def _extract(completion) -> tuple[str, str | None, int | None, int | None, str |
     )
 
 
+def _tool_calls(completion: dict) -> list[dict]:
+    """The reply's `tool_calls` in OpenAI shape with storable text; ValueError when they are not that shape."""
+    calls = completion["choices"][0]["message"].get("tool_calls") or []
+    if not isinstance(calls, list):
+        raise ValueError(f"tool_calls is not a list: {str(calls)[:80]!r}")
+    shaped = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict):
+            raise ValueError(f"tool call without a function: {str(call)[:80]!r}")
+        arguments = function.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments if arguments is not None else {}, ensure_ascii=False)
+        call_id = call.get("id") if isinstance(call.get("id"), str) else f"call_{len(shaped) + 1}"
+        shaped.append({"id": storable(call_id)[0], "type": "function",
+                       "function": {"name": storable(str(function.get("name") or ""))[0],
+                                    "arguments": storable(arguments)[0]}})
+    return shaped
+
+
+def rejects_tools(exc: ModelCallError) -> bool:
+    """True when a failed call says the endpoint does not take `tools` (400/422, or llama-cpp-python's words)."""
+    cause = exc.__cause__
+    if isinstance(cause, openai.APIStatusError) and cause.status_code in (400, 422):
+        return True
+    text = str(exc).lower()
+    return "tool" in text and any(words in text for words in (
+        "not support", "unsupported", "function calling", "chat_format", "chat format"))
+
+
 def _int_or_none(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -195,17 +236,24 @@ async def chat(
         attempt += 1
         try:
             if on_chunk is None:
-                # client.post is the openai package's documented route for raw requests; it skips
-                # the typed request transform, which costs more CPU per call than everything
-                # else in a run (it is what keeps many concurrent rollouts close to ideal time).
-                completion = await client.post(
-                    "/chat/completions",
-                    body={"model": model, "messages": messages, **params},
-                    cast_to=dict,  # plain JSON: model parsing costs as much as the request
-                )
+                body = {"model": model, "messages": messages, **params}
+                if isinstance(client, LeanChatClient):
+                    completion = await client.post_chat(body)
+                else:
+                    # client.post is the openai package's documented route for raw requests; it skips
+                    # the typed request transform, which costs more CPU per call than everything
+                    # else in a run (it is what keeps many concurrent rollouts close to ideal time).
+                    completion = await client.post(
+                        "/chat/completions",
+                        body=body,
+                        cast_to=dict,  # plain JSON: model parsing costs as much as the request
+                    )
                 output, server_model, p_tok, c_tok, finish = _extract(completion)
+                tool_calls = _tool_calls(completion) if "tools" in params else []
             else:
-                output, server_model, p_tok, c_tok, finish = await _stream(client, model, messages, params, on_chunk)
+                tool_calls = []
+                output, server_model, p_tok, c_tok, finish = await _stream(getattr(client, "openai", client), model,
+                                                                           messages, params, on_chunk)
             # JSON may escape half a surrogate pair ("\ud800"): such text cannot be stored, so it is
             # repaired here, once, for every caller (what is scored and kept is what was stored).
             output, replaced = storable(output)
@@ -218,6 +266,7 @@ async def chat(
                 latency_ms=(time.perf_counter() - started) * 1000,
                 attempts=attempt,
                 replaced=replaced,
+                tool_calls=tool_calls,
             )
         except asyncio.CancelledError:
             raise

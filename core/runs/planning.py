@@ -11,6 +11,7 @@ from lessonlab.core.runs.runner import create_run
 from lessonlab.core.settings import Endpoint, Settings
 from lessonlab.core.lessons.snapshots import current_snapshot
 from lessonlab.core.tasks.suites import load_suite
+from lessonlab.core.tools import check_tasks_trusted
 from lessonlab.core.storage.workspace import Workspace
 
 
@@ -44,6 +45,7 @@ def plan_run(ws: Workspace, settings: Settings, *, suite: str, endpoint: Endpoin
     """Load the suite, take the current snapshot and record a new run; return its plan."""
     loaded = load_suite(suite)
     tasks = loaded.select(split, limit)
+    check_tasks_trusted(tasks, trust_verifiers, loaded.source)  # refused before the snapshot is written
     if not isinstance(endpoint, Endpoint):
         endpoint = settings.endpoint(endpoint or settings.default_endpoint)
     snapshot = current_snapshot(ws, settings, loaded.name)

@@ -54,6 +54,9 @@ class Finished:
     output: str | None = None          # the reply as stored and scored (made storable)
     verdict: Verdict | None = None
     replaced: int = 0                  # characters of the reply replaced to make it storable
+    n_steps: int | None = None         # model calls of an agent loop (None: a single call)
+    tool_mode: str | None = None       # native | hermes for an agent loop
+    steps_json: str | None = None      # per-step figures (trajectory.figures_json)
 
 
 @dataclass
@@ -66,6 +69,9 @@ class _Row:
     prompt_tokens: int
     completion_tokens: int
     server_model: str | None
+
+
+_NOTE = 17   # index of `note` in a rollouts row (the columns of `_transaction`'s INSERT)
 
 
 def _is_busy(exc: BaseException) -> bool:
@@ -202,7 +208,7 @@ class RolloutWriter:
             return value.encode("ascii", "backslashreplace").decode("ascii") if isinstance(value, str) else value
 
         values = [escape(v) for v in row.values]
-        values[-1] = f"text stored with escapes after a write error ({type(exc).__name__}: {exc})"[:300]
+        values[_NOTE] = f"text stored with escapes after a write error ({type(exc).__name__}: {exc})"[:300]
         copy = _Row(**{**row.__dict__, "values": values, "text": tuple(escape(v) for v in row.text)})
         try:
             self._transaction([copy])
@@ -228,10 +234,11 @@ class RolloutWriter:
             conn.executemany(
                 "INSERT INTO rollouts (id, run_id, task_id, sample_index, snapshot_id, seed, status, reward,"
                 " feedback, error, prompt_tokens, completion_tokens, latency_ms, attempts, model, finish_reason,"
-                " created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " created_at, note, n_steps, tool_mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [r.values for r in rows],
             )
-            conn.executemany("INSERT INTO rollout_texts (rollout_id, messages_json, output) VALUES (?, ?, ?)",
+            conn.executemany("INSERT INTO rollout_texts (rollout_id, messages_json, output, steps_json)"
+                             " VALUES (?, ?, ?, ?)",
                              [r.text for r in rows])
             conn.execute(
                 "UPDATE runs SET n_done = n_done + :n, n_errors = n_errors + :e, reward_sum = reward_sum + :r,"
@@ -270,11 +277,13 @@ class RolloutWriter:
             result.finish_reason if result else None,
             now(),
             None,
+            item.n_steps,
+            item.tool_mode,
         ]
         if replaced:
-            values[-1] = (f"{replaced} character{'s' if replaced > 1 else ''} that cannot be stored as UTF-8 "
+            values[_NOTE] = (f"{replaced} character{'s' if replaced > 1 else ''} that cannot be stored as UTF-8 "
                           "(lone surrogates) replaced with U+FFFD")
-        text = (values[0], json.dumps(item.messages), None if failed else item.output)
+        text = (values[0], json.dumps(item.messages), None if failed else item.output, item.steps_json)
         return _Row(values[0], values, text, None if failed else verdict.reward, failed,
                     (result.prompt_tokens or 0) if result else 0, (result.completion_tokens or 0) if result else 0,
                     values[14])

@@ -473,6 +473,37 @@ def m008_trajectories(db: sqlite_utils.Database) -> None:
 
 
 @migration
+def m009_tool_modes(db: sqlite_utils.Database) -> None:
+    """Which tool-call protocol each endpoint accepted for agent loops (native | hermes)."""
+    run_script(
+        db,
+        """
+        CREATE TABLE tool_modes (
+            endpoint TEXT NOT NULL,                -- endpoint profile name
+            base_url TEXT NOT NULL,                -- the profile's base URL ('' for the embedded model)
+            model TEXT NOT NULL,
+            mode TEXT NOT NULL,                    -- native | hermes
+            note TEXT,                             -- why (e.g. how the endpoint rejected `tools`)
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (endpoint, base_url, model)
+        );
+        """,
+    )
+
+
+@migration
+def m010_tools(db: sqlite_utils.Database) -> None:
+    """Tasks with tools: the suite line's `"tools"` (JSON list of names) and `"max_turns"`, NULL when not given."""
+    run_script(
+        db,
+        """
+        ALTER TABLE tasks ADD COLUMN tools_json TEXT;     -- ["letters.spell", "calc"]; NULL: a one-call task
+        ALTER TABLE tasks ADD COLUMN max_turns INTEGER;   -- as the suite wrote it; NULL: the default (10) with tools
+        """,
+    )
+
+
+@migration
 def m012_serve(db: sqlite_utils.Database) -> None:
     """Rollouts scored after they were written (the proxy's, scored by hand) keep the impact cells in step.
 

@@ -1,6 +1,6 @@
 """Suites: named sets of tasks loaded from JSONL files, built-in or the user's own.
 
-One task per line: ``{"id", "prompt", "verifier", "split"?, "metadata"?}``. Loading
+One task per line: ``{"id", "prompt", "verifier", "split"?, "metadata"?, "tools"?, "max_turns"?}``. Loading
 checks every line and stops at the first problem with its line number, so a
 person can fix a hand-written suite without guessing.
 """
@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from lessonlab.core.errors import BadInput
+from lessonlab.core.tools import DEFAULT_MAX_TURNS, ToolSpecError, check_max_turns, check_tool_refs
 from lessonlab.core.verifiers import VerifierSpecError, validate_spec
 
 SPLITS = ("train", "heldout")
 ROLES = ("system", "user", "assistant")
-FIELDS = ("id", "prompt", "verifier", "split", "metadata")
+FIELDS = ("id", "prompt", "verifier", "split", "metadata", "tools", "max_turns")
 # A prompt longer than this is a document pasted by mistake (no model reads a million characters).
 MAX_PROMPT_CHARS = 1_000_000
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -28,13 +29,20 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 @dataclass(frozen=True)
 class Task:
-    """One prompt plus the verifier that scores responses to it."""
+    """One prompt plus the verifier that scores responses to it, and the tools it may call (if any)."""
 
     id: str
     prompt: str | tuple
     verifier: dict
     split: str = "train"
     metadata: dict = field(default_factory=dict)
+    tools: tuple[str, ...] = ()          # "set" or "set.tool" names; empty: a one-call task
+    max_turns: int | None = None         # as written in the suite; None: DEFAULT_MAX_TURNS when there are tools
+
+    @property
+    def turn_limit(self) -> int:
+        """How many model calls a rollout of this task may make."""
+        return self.max_turns if self.max_turns is not None else (DEFAULT_MAX_TURNS if self.tools else 1)
 
     def messages(self) -> list[dict]:
         """The prompt as chat messages (a copy, safe to extend)."""
@@ -43,22 +51,33 @@ class Task:
         return [dict(message) for message in self.prompt]
 
     def to_dict(self) -> dict:
-        """The task as its JSONL fields."""
-        return {
+        """The task as its JSONL fields (`tools` and `max_turns` only when the suite gave them)."""
+        fields = {
             "id": self.id,
             "prompt": self._prompt_json(),
             "verifier": copy.deepcopy(self.verifier),
             "split": self.split,
             "metadata": copy.deepcopy(self.metadata),
         }
+        fields.update(self._tool_fields())
+        return fields
+
+    def _tool_fields(self) -> dict:
+        fields: dict[str, Any] = {}
+        if self.tools:
+            fields["tools"] = list(self.tools)
+        if self.max_turns is not None:
+            fields["max_turns"] = self.max_turns
+        return fields
 
     def _prompt_json(self) -> str | list[dict]:
         return self.prompt if isinstance(self.prompt, str) else [dict(m) for m in self.prompt]
 
     @property
     def content_hash(self) -> str:
-        """sha256 of the canonical JSON of prompt and verifier, so edited tasks are told apart from unchanged ones."""
-        canonical = json.dumps({"prompt": self._prompt_json(), "verifier": self.verifier},
+        """sha256 of the canonical JSON of prompt and verifier (and tools, max_turns when given), so edited tasks
+        are told apart from unchanged ones while tasks without tools keep the hash they always had."""
+        canonical = json.dumps({"prompt": self._prompt_json(), "verifier": self.verifier, **self._tool_fields()},
                                sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -79,6 +98,10 @@ class Suite:
             raise ValueError("limit must be zero or more")
         chosen = [task for task in self.tasks if split == "all" or task.split == split]
         return chosen if limit is None else chosen[:limit]
+
+    def tools(self) -> list[str]:
+        """The tool names its tasks give, in order of first use (empty for a suite without tools)."""
+        return list(dict.fromkeys(name for task in self.tasks for name in task.tools))
 
     def counts(self) -> dict:
         """Number of tasks per split and in total."""
@@ -216,8 +239,22 @@ def _parse_task(record: Any, seen: dict[str, int], line: int) -> Task:
     if not isinstance(metadata, dict):
         raise _LineError(f'"metadata" must be an object, got {_type_name(metadata)}')
 
+    tools, max_turns = _parse_tools(record, metadata)
     seen[task_id] = line
-    return Task(id=task_id, prompt=prompt, verifier=verifier, split=split, metadata=metadata)
+    return Task(id=task_id, prompt=prompt, verifier=verifier, split=split, metadata=metadata,
+                tools=tools, max_turns=max_turns)
+
+
+def _parse_tools(record: dict, metadata: dict) -> tuple[tuple[str, ...], int | None]:
+    """The task's validated `tools` and `max_turns` (a turn limit needs tools to limit)."""
+    try:
+        tools = check_tool_refs(record["tools"], metadata) if "tools" in record else ()
+        max_turns = check_max_turns(record["max_turns"]) if "max_turns" in record else None
+    except ToolSpecError as exc:
+        raise _LineError(str(exc)) from None
+    if max_turns is not None and not tools:
+        raise _LineError('"max_turns" limits tool calls, but the task has no "tools"')
+    return tools, max_turns
 
 
 def _parse_suite(data: bytes, name: str, source: str) -> Suite:

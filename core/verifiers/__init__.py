@@ -10,10 +10,10 @@ the imports below fix the order of KINDS.
 """
 from __future__ import annotations
 
-from lessonlab.core.verifiers import text, numeric, json_schema, game24, python_function  # noqa: F401 - registers the kinds
+from lessonlab.core.verifiers import text, numeric, json_schema, game24, python_function, state  # noqa: F401 - registers the kinds
 from lessonlab.core.verifiers.answers import final_answer
 from lessonlab.core.verifiers.game24 import GAME24_MAX_CHARS
-from lessonlab.core.verifiers.pool import DEFAULT_VERIFY_TIMEOUT, VerifierPool
+from lessonlab.core.verifiers.pool import DEFAULT_VERIFY_TIMEOUT, VerifierPool, WorkerPool
 from lessonlab.core.verifiers.registry import VerifierKind, kind_names, needs_isolation, register, validate_spec, verify
 from lessonlab.core.verifiers.spec import VerifierSpecError
 from lessonlab.core.verifiers.verdict import FEEDBACK_LIMIT, Verdict
@@ -29,6 +29,7 @@ __all__ = [
     "VerifierKind",
     "VerifierPool",
     "VerifierSpecError",
+    "WorkerPool",
     "final_answer",
     "needs_isolation",
     "register",

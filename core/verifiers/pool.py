@@ -1,10 +1,12 @@
-"""Scoring off the event loop, with a time limit for verifiers that can run for ever.
+"""One pool of killable worker processes for work that may run for ever: verifiers and tool calls.
 
 Most kinds (exact, contains, numeric, game24, json_schema without patterns) take time linear in the
 reply and are scored in place (a very long reply in a thread). A user's regex, a schema with `pattern`,
 and trusted `python` functions may backtrack or loop without end, and neither a thread nor a signal can
 stop Python's regex engine; they go to a small set of worker processes, and one that runs past the time
 limit is killed (and replaced when next needed): the rollout scores 0 with "verifier timed out".
+A tool call from a user's own tool set goes the same way (`run_tool`); one that runs past its limit is
+killed and becomes an error result the model reads. The same workers serve both, one request at a time.
 """
 from __future__ import annotations
 
@@ -23,6 +25,12 @@ DEFAULT_VERIFY_TIMEOUT = 5.0
 # Replies up to this long are scored in place: microseconds, cheaper than any hand-off.
 INLINE_LIMIT_CHARS = 100_000
 _START_TIMEOUT = 60.0
+# The largest reply line a worker sends; a tool result (and state) over it becomes an error result instead.
+MAX_REPLY_BYTES = 32 * 1024 * 1024
+
+
+class _WorkerFailed(Exception):
+    """A worker that could not be started, died, or answered with something unreadable."""
 
 
 class _Worker:
@@ -37,6 +45,7 @@ class _Worker:
             sys.executable, "-m", "lessonlab.core.verifiers.worker", str(os.getpid()),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal is for lessonlab, which then kills the worker
+            limit=MAX_REPLY_BYTES + 1024,  # a reply is one line; asyncio's default (64 KB) is below a tool's result
         )
         worker = cls(proc)
         try:
@@ -46,7 +55,7 @@ class _Worker:
             raise
         if not ready:
             await worker.kill()
-            raise RuntimeError(f"the verifier worker exited at start (code {proc.returncode})")
+            raise RuntimeError(f"the worker process exited at start (code {proc.returncode})")
         return worker
 
     async def call(self, request: dict, timeout: float) -> dict | None:
@@ -60,7 +69,7 @@ class _Worker:
             return None
         if not line:
             await self.kill()
-            raise RuntimeError(f"the verifier worker died (exit code {self.proc.returncode})")
+            raise RuntimeError(f"the worker process died (exit code {self.proc.returncode})")
         return json.loads(line)
 
     async def kill(self) -> None:
@@ -83,8 +92,8 @@ class _Worker:
         await self.kill()
 
 
-class VerifierPool:
-    """Scores replies without blocking the event loop; verifiers that may hang get a time limit."""
+class WorkerPool:
+    """Scores replies and runs tool calls without blocking the event loop, with a time limit where work may hang."""
 
     def __init__(self, *, timeout: float = DEFAULT_VERIFY_TIMEOUT, workers: int | None = None):
         self.timeout = timeout
@@ -99,26 +108,48 @@ class VerifierPool:
             if len(output) <= INLINE_LIMIT_CHARS:
                 return verify(spec, output, task=task, trust_python=trust)
             return await asyncio.to_thread(verify, spec, output, task=task, trust_python=trust)
-        request = {"spec": spec, "output": output, "task": task, "trust": trust}
+        request = {"op": "verify", "spec": spec, "output": output, "task": task, "trust": trust}
+        try:
+            reply = await self._ask(request, self.timeout)
+        except _WorkerFailed as exc:
+            return Verdict(0.0, f"verifier error: {exc}")
+        if reply is None:
+            return Verdict(0.0, f"verifier timed out after {self.timeout:g} s (a pattern that backtracks "
+                                "without end, or user code that does not return)")
+        return Verdict(reply["reward"], reply["feedback"])
+
+    async def run_tool(self, set_ref: str, tool: str, arguments: dict, state, *, timeout: float) -> dict:
+        """One tool call in a worker: {"content", "error", "state"}; never raises, a timeout kills the worker."""
+        request = {"op": "tool", "set": set_ref, "tool": tool, "arguments": arguments, "state": state}
+        try:
+            reply = await self._ask(request, timeout)
+        except _WorkerFailed as exc:
+            return {"content": f"error: {exc}", "error": True, "state": state}
+        if reply is None:
+            return {"content": f"error: the tool {tool} timed out after {timeout:g} s and was stopped",
+                    "error": True, "state": state}
+        return reply
+
+    async def _ask(self, request: dict, timeout: float) -> dict | None:
+        """A worker's reply, None after a timeout (that worker is killed); _WorkerFailed when it broke."""
         async with self._slots:
             worker = None
             try:
                 worker = self._idle.pop() if self._idle else await self._start()
-                reply = await worker.call(request, self.timeout)
+                reply = await worker.call(request, timeout)
             except asyncio.CancelledError:
                 if worker is not None:
                     await asyncio.shield(self._discard(worker))  # its state is unknown: never reuse it
                 raise
-            except Exception as exc:  # noqa: BLE001 - the contract is that scoring never raises
+            except Exception as exc:  # noqa: BLE001 - callers turn any failure into a result
                 if worker is not None:
                     await self._discard(worker)
-                return Verdict(0.0, f"verifier error: {type(exc).__name__}: {exc}")
+                raise _WorkerFailed(f"{type(exc).__name__}: {exc}") from exc
             if reply is None:
                 await self._discard(worker)
-                return Verdict(0.0, f"verifier timed out after {self.timeout:g} s (a pattern that backtracks "
-                                    "without end, or user code that does not return)")
+                return None
             self._idle.append(worker)
-            return Verdict(reply["reward"], reply["feedback"])
+            return reply
 
     async def _start(self) -> _Worker:
         worker = await _Worker.start()
@@ -135,3 +166,7 @@ class VerifierPool:
         """End every worker process."""
         workers, self._all, self._idle = list(self._all), set(), []
         await asyncio.gather(*(worker.close() for worker in workers), return_exceptions=True)
+
+
+# The name callers used before the pool also ran tool calls.
+VerifierPool = WorkerPool

@@ -16,7 +16,7 @@ from lessonlab.core.verifiers.verdict import Verdict
 _FUNCTION_REF_RE = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 
 
-def _load_function(ref: str) -> Callable:
+def load_function(ref: str) -> Callable:
     """Import 'module:function', looking in the current directory as well as sys.path."""
     module_name, func_name = ref.split(":")
     cwd = os.getcwd()
@@ -60,15 +60,16 @@ def describe_python_verifiers(tasks: Iterable) -> list[tuple[str, str | None]]:
         if isinstance(spec, dict) and spec.get("kind") == "python" and isinstance(spec.get("function"), str):
             if spec["function"] not in refs:
                 refs.append(spec["function"])
-    # The same search order as _load_function: the current directory, then sys.path.
+    return [(ref, code_file(ref)) for ref in refs]
+
+
+def code_file(ref: str) -> str | None:
+    """The file `module:function` would be imported from, found without importing it (None: not found)."""
+    module_name = ref.split(":")[0]
+    # The same search order as load_function: the current directory, then sys.path.
     search = [os.getcwd(), *(p or os.getcwd() for p in sys.path)]
-    described = []
-    for ref in refs:
-        module_name = ref.split(":")[0]
-        loaded = sys.modules.get(module_name)
-        origin = getattr(loaded, "__file__", None) if loaded is not None else _module_file(module_name, search)
-        described.append((ref, origin))
-    return described
+    loaded = sys.modules.get(module_name)
+    return getattr(loaded, "__file__", None) if loaded is not None else _module_file(module_name, search)
 
 
 def _to_verdict(result: Any) -> Verdict:
@@ -100,7 +101,7 @@ def _score(spec: dict, output: str, *, task: dict | None, trust: bool) -> Verdic
     ref = spec["function"]
     if not trust:
         return Verdict(0.0, f"python verifier refused: rerun with --trust-verifiers to run user code {ref!r}")
-    func = _load_function(ref)
+    func = load_function(ref)
     try:
         result = func(output, task)
     except SystemExit as exc:

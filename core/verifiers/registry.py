@@ -20,6 +20,8 @@ class VerifierKind:
     score: Callable[..., Verdict]
     # A kind that runs the user's code also gets the task and the caller's trust decision.
     runs_user_code: bool = False
+    # A kind that reads the task itself (the final tool state, for `state`) gets it as `task=`.
+    needs_task: bool = False
     # Whether scoring this spec may run without end (a backtracking pattern, user code): such specs
     # are scored in a worker process that can be killed at the time limit.
     may_hang: Callable[[dict], bool] = lambda spec: False
@@ -71,6 +73,8 @@ def verify(spec: dict, output: str, *, task: dict | None = None, trust_python: b
         kind = _KINDS[spec["kind"]]
         if kind.runs_user_code:
             return kind.score(spec, output, task=task, trust=trust_python)
+        if kind.needs_task:
+            return kind.score(spec, output, task=task)
         return kind.score(spec, output)
     except Exception as exc:  # noqa: BLE001 - the contract is that scoring never raises
         return Verdict(0.0, f"verifier error: {type(exc).__name__}: {exc}")

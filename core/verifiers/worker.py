@@ -1,8 +1,9 @@
-"""A verifier worker process: reads one JSON request per line on stdin, writes one verdict per line.
+"""A worker process: reads one JSON request per line on stdin, writes one JSON reply per line.
 
-Started by `VerifierPool` for verifiers that can run for ever (a user's regex, a schema `pattern`, a
-`python` function). It lives in its own session, so Ctrl-C in the terminal reaches only lessonlab, which
-kills it; it also dies with its parent (Linux) and exits when its stdin closes.
+Started by `WorkerPool` for work that can run for ever: verifiers (a user's regex, a schema `pattern`, a
+`python` function) scored as verdicts, and tool calls of a user's own tool set (`"op": "tool"`). It lives
+in its own session, so Ctrl-C in the terminal reaches only lessonlab, which kills it; it also dies with its
+parent (Linux) and exits when its stdin closes.
 """
 from __future__ import annotations
 
@@ -31,15 +32,27 @@ def main() -> None:
     replies = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    from lessonlab.core.verifiers.pool import MAX_REPLY_BYTES
     from lessonlab.core.verifiers.registry import verify
-    from lessonlab.core.verifiers import text, numeric, json_schema, game24, python_function  # noqa: F401 - registers the kinds
+    from lessonlab.core.verifiers import text, numeric, json_schema, game24, python_function, state  # noqa: F401 - registers the kinds
 
     replies.write(b'{"ready": true}\n')
     for line in sys.stdin.buffer:
         request = json.loads(line)
-        verdict = verify(request["spec"], request["output"], task=request.get("task"),
-                         trust_python=bool(request.get("trust")))
-        replies.write(json.dumps({"reward": verdict.reward, "feedback": verdict.feedback}).encode() + b"\n")
+        if request.get("op") == "tool":
+            from lessonlab.core.tools.running import execute_request
+
+            reply = execute_request(request)
+        else:
+            verdict = verify(request["spec"], request["output"], task=request.get("task"),
+                             trust_python=bool(request.get("trust")))
+            reply = {"reward": verdict.reward, "feedback": verdict.feedback}
+        line = json.dumps(reply).encode()
+        if len(line) > MAX_REPLY_BYTES:
+            line = json.dumps({"content": f"error: the tool returned {len(line):,} bytes with its state; at most "
+                                          f"{MAX_REPLY_BYTES:,} can come back", "error": True,
+                               "state": request.get("state")}).encode()
+        replies.write(line + b"\n")
 
 
 if __name__ == "__main__":

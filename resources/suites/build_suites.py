@@ -1,4 +1,5 @@
-"""Regenerate the built-in suites (strawberry, arithmetic, game24, format) deterministically.
+"""Regenerate the built-in suites deterministically: strawberry, arithmetic, game24, format, and the agent
+suites with tools (strawberry-tools, arithmetic-tools, shop).
 
 Run from anywhere: ``python resources/suites/build_suites.py``. The output files sit next
 to this script. A fixed seed makes every run produce byte-identical files, so a diff of
@@ -31,8 +32,8 @@ def write_suite(name: str, tasks: list[dict]) -> None:
     """Write tasks as JSONL with a stable field order."""
     ids = [task["id"] for task in tasks]
     assert len(ids) == len(set(ids)), f"duplicate ids in {name}"
-    lines = [json.dumps({key: task[key] for key in ("id", "prompt", "verifier", "split", "metadata")},
-                        ensure_ascii=False) for task in tasks]
+    order = ("id", "prompt", "tools", "max_turns", "verifier", "split", "metadata")
+    lines = [json.dumps({key: task[key] for key in order if key in task}, ensure_ascii=False) for task in tasks]
     (HERE / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"{name}: {len(tasks)} tasks")
 
@@ -210,12 +211,109 @@ def format_tasks(rng: random.Random) -> list[dict]:
     return assign_splits(tasks, rng)
 
 
+# ---------------------------------------------------------------- agent suites (tasks with tools)
+
+def strawberry_tools_tasks(rng: random.Random) -> list[dict]:
+    """The strawberry questions with the letters.spell tool: the lesson to learn is to spell before counting."""
+    tasks = strawberry_tasks(rng)
+    for task in tasks:
+        task["id"] = task["id"].replace("strawberry-", "strawberry-tools-", 1)
+        task["tools"] = ["letters.spell"]
+        task["max_turns"] = 4
+    return tasks
+
+
+def arithmetic_tools_tasks(rng: random.Random) -> list[dict]:
+    """The arithmetic questions with the exact calc tools: the lesson to learn is to compute with them."""
+    tasks = arithmetic_tasks(rng)
+    for task in tasks:
+        task["id"] = task["id"].replace("arithmetic-", "arithmetic-tools-", 1)
+        task["tools"] = ["calc"]
+        task["max_turns"] = 4
+    return tasks
+
+
+SHOP_BRANDS = ["Millers", "Harvest", "Golden", "Meadow", "Northfield", "Riverside", "Oakwood", "Sunny Vale"]
+SHOP_CATEGORIES = {  # category: ((one, several) for the prompt, base ingredients)
+    "bread": (("loaf of bread", "loaves of bread"), ["wheat flour", "water", "yeast", "salt"]),
+    "biscuits": (("pack of biscuits", "packs of biscuits"), ["wheat flour", "sugar", "sunflower oil"]),
+    "cereal": (("box of cereal", "boxes of cereal"), ["oats", "sugar", "salt"]),
+    "soup": (("tin of soup", "tins of soup"), ["tomatoes", "onion", "salt"]),
+    "chocolate": (("bar of chocolate", "bars of chocolate"), ["cocoa", "sugar", "cocoa butter"]),
+    "granola": (("granola bar", "granola bars"), ["oats", "glucose syrup", "raisins"]),
+}
+ALLERGENS = ["walnuts", "peanuts", "sesame", "soya", "egg"]
+ANIMAL = ["milk", "egg", "honey", "butter"]
+SIZES = ["250 g", "400 g", "500 g", "750 g", "1 kg"]
+
+
+def shop_item(category: str, brand: str, ingredients: list[str], size: str, rng: random.Random) -> dict:
+    vegan = not any(word in ingredients for word in ANIMAL)
+    return {"id": f"{category}-{brand.lower().replace(' ', '-')}", "name": f"{brand} {category}",
+            "price": f"{rng.randint(80, 600) / 100:.2f}", "stock": rng.randint(3, 9),
+            "details": f"Ingredients: {', '.join(ingredients)}. Pack: {size}. "
+                       f"Suitable for vegans: {'yes' if vegan else 'no'}."}
+
+
+def shop_choice(category: str, rng: random.Random) -> tuple[str, list[dict], int]:
+    """(what to buy, the category's items, index of the one item that fits): only inspect tells them apart."""
+    base = SHOP_CATEGORIES[category][1]
+    brands = rng.sample(SHOP_BRANDS, rng.randint(3, 4))
+    target = rng.randrange(len(brands))
+    rule = rng.choice(["free", "vegan", "size"])
+    items = []
+    if rule == "free":
+        allergen = rng.choice(ALLERGENS)
+        want = f"the one with no {allergen} in it"
+        for i, brand in enumerate(brands):
+            extra = [] if i == target else [allergen]
+            items.append(shop_item(category, brand, base + extra, rng.choice(SIZES), rng))
+    elif rule == "vegan":
+        want = "the one that is suitable for vegans"
+        for i, brand in enumerate(brands):
+            extra = [] if i == target else [rng.choice(ANIMAL)]
+            items.append(shop_item(category, brand, base + extra, rng.choice(SIZES), rng))
+    else:
+        sizes = rng.sample(SIZES, len(brands))
+        want = f"the one in the {sizes[target]} pack"
+        for brand, size in zip(brands, sizes):
+            items.append(shop_item(category, brand, base, size, rng))
+    return want, items, target
+
+
+def shop_tasks(rng: random.Random) -> list[dict]:
+    """Shopping errands whose right item shows only when inspected: the lesson is to inspect before adding."""
+    tasks = []
+    for number in range(40):
+        category, other = rng.sample(sorted(SHOP_CATEGORIES), 2)
+        want, items, target = shop_choice(category, rng)
+        distractors = shop_choice(other, rng)[1]
+        catalogue = items + distractors
+        rng.shuffle(catalogue)
+        qty = rng.randint(1, 3)
+        chosen = items[target]["id"]
+        one, several = SHOP_CATEGORIES[category][0]
+        tasks.append({
+            "id": f"shop-{number:02d}-{category}",
+            "prompt": (f"Buy {qty} {several if qty > 1 else one}, choosing {want}, and nothing else; then check "
+                       "out. Use the shop's tools; when the order is placed, say what you bought."),
+            "tools": ["shop"],
+            "max_turns": 10,
+            "verifier": {"kind": "state", "expect": {"shop.cart": {chosen: qty}, "shop.checked_out": True}},
+            "metadata": {"answer": {chosen: qty}, "shop": {"items": catalogue}, "source": SOURCE},
+        })
+    return assign_splits(tasks, rng)
+
+
 def main() -> None:
     # One generator per suite, so changing one suite never reshuffles the others.
     write_suite("strawberry", strawberry_tasks(random.Random(f"{SEED}-strawberry")))
     write_suite("arithmetic", arithmetic_tasks(random.Random(f"{SEED}-arithmetic")))
     write_suite("game24", game24_tasks(random.Random(f"{SEED}-game24")))
     write_suite("format", format_tasks(random.Random(f"{SEED}-format")))
+    write_suite("strawberry-tools", strawberry_tools_tasks(random.Random(f"{SEED}-strawberry")))
+    write_suite("arithmetic-tools", arithmetic_tools_tasks(random.Random(f"{SEED}-arithmetic")))
+    write_suite("shop", shop_tasks(random.Random(f"{SEED}-shop")))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,16 @@ def test_suites_lists_builtins_with_counts_as_json():
     rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert {"strawberry", "arithmetic", "game24", "format"} <= set(rows)
     assert rows["strawberry"]["total"] >= 60 and rows["strawberry"]["heldout"] > 0
+    assert rows["strawberry"]["tools"] == [] and rows["strawberry-tools"]["tools"] == ["letters.spell"]
+    assert rows["shop"]["tools"] == ["shop"]
+
+
+def test_suites_table_names_the_tools():
+    result = invoke("suites")
+    assert result.exit_code == 0
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert lines["strawberry-tools"].endswith("  letters.spell")
+    assert lines["strawberry"].endswith("  -")
 
 
 def test_run_then_runs_and_show(tmp_path, make_suite, scripted_endpoint):

@@ -10,7 +10,7 @@ import pytest
 
 from lessonlab.core.tasks.suites import SPLITS, Suite, SuiteError, Task, builtin_suites, load_suite
 
-BUILTINS = ("arithmetic", "format", "game24", "strawberry")
+BUILTINS = ("arithmetic", "arithmetic-tools", "format", "game24", "shop", "strawberry", "strawberry-tools")
 SUITES_DIR = Path(__file__).resolve().parents[2] / "resources" / "suites"
 
 GOOD = {"id": "t1", "prompt": "What is 2+2?", "verifier": {"kind": "numeric", "answer": 4}}
@@ -206,9 +206,79 @@ def test_missing_file_lists_builtins(tmp_path):
     error = load_error(missing)
     assert error.source == missing and error.line is None
     assert "no such file" in error.reason
-    assert "built-in: arithmetic, format, game24, strawberry" in error.reason
+    assert "built-in: arithmetic, arithmetic-tools, format, game24, shop, strawberry, strawberry-tools" in error.reason
     assert "no built-in suite" in str(load_error("strawbery"))
 
 
 def test_directory_is_not_a_suite(tmp_path):
     assert "directory" in load_error(tmp_path).reason
+
+
+# --------------------------------------------------------------------------- tools and max_turns
+
+TOOL_TASK = {"id": "r", "prompt": "How many r's are in \"strawberry\"?", "tools": ["letters.spell"], "max_turns": 6,
+             "verifier": {"kind": "numeric", "answer": 3}}
+
+
+def test_tools_and_max_turns_load_and_round_trip(tmp_path):
+    suite = load_suite(str(write_lines(tmp_path, [GOOD, TOOL_TASK])))
+    plain, agent = suite.tasks
+    assert plain.tools == () and plain.max_turns is None and plain.turn_limit == 1
+    assert agent.tools == ("letters.spell",) and agent.max_turns == 6 and agent.turn_limit == 6
+    assert "tools" not in plain.to_dict() and "max_turns" not in plain.to_dict()
+    assert agent.to_dict()["tools"] == ["letters.spell"] and agent.to_dict()["max_turns"] == 6
+    default = Task("d", "p", {"kind": "numeric", "answer": 1}, tools=("calc",))
+    assert default.turn_limit == 10 and "max_turns" not in default.to_dict()
+
+
+def test_tools_enter_the_hash_only_when_present():
+    plain = Task("t", "p", {"kind": "numeric", "answer": 1})
+    # The hash a task without tools always had: sha256 of {"prompt", "verifier"} alone.
+    import hashlib
+    legacy = hashlib.sha256(json.dumps({"prompt": "p", "verifier": {"kind": "numeric", "answer": 1}},
+                                       sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert plain.content_hash == legacy
+    with_tools = Task("t", "p", {"kind": "numeric", "answer": 1}, tools=("calc",))
+    with_turns = Task("t", "p", {"kind": "numeric", "answer": 1}, tools=("calc",), max_turns=3)
+    assert len({plain.content_hash, with_tools.content_hash, with_turns.content_hash}) == 3
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"tools": ["letters.count"]}, "tool set 'letters' has no tool 'count' (its tools: spell)"),
+    ({"tools": ["abacus"]}, "unknown tool set 'abacus' (built-in: letters, calc, shop"),
+    ({"tools": ["calc", "calc.add"]}, "two tools are named 'add' (calc, twice)"),
+    ({"tools": []}, '"tools" must be a non-empty list'),
+    ({"tools": "letters"}, '"tools" must be a non-empty list'),
+    ({"tools": [3]}, "a tool must be named by a non-empty string, got 3"),
+    ({"tools": ["python:mod"]}, 'must look like "python:module:factory"'),
+    ({"max_turns": 0}, '"max_turns" must be an integer from 1 to 200, got 0'),
+    ({"max_turns": 2.5}, '"max_turns" must be an integer from 1 to 200, got 2.5'),
+    ({"max_turns": True}, '"max_turns" must be an integer from 1 to 200, got true'),
+    ({"tools": None, "max_turns": 3}, '"tools" must be a non-empty list'),
+])
+def test_bad_tools_are_reported_with_file_and_line(tmp_path, change, reason):
+    path = write_lines(tmp_path, [GOOD | {"id": "ok"}, {**TOOL_TASK, **change}])
+    error = load_error(path)
+    assert error.line == 2
+    assert str(error).startswith(f"{path.resolve()}:2: ")
+    assert reason in str(error)
+
+
+def test_max_turns_without_tools_is_an_error(tmp_path):
+    task = {key: value for key, value in TOOL_TASK.items() if key != "tools"}
+    error = load_error(write_lines(tmp_path, [task]))
+    assert error.line == 1 and '"max_turns" limits tool calls, but the task has no "tools"' in str(error)
+
+
+def test_a_stateful_set_checks_the_task_metadata(tmp_path):
+    task = {"id": "s", "prompt": "Buy bread.", "tools": ["shop"], "verifier": {"kind": "state", "expect": {"shop.checked_out": True}},
+            "metadata": {"shop": {"items": [{"id": "b", "name": "Bread", "price": "two", "stock": 1}]}}}
+    error = load_error(write_lines(tmp_path, [task]))
+    assert error.line == 1 and 'metadata.shop.items[0]: "price" must be a decimal string' in str(error)
+
+
+def test_python_tool_sets_are_checked_for_form_only_at_load(tmp_path):
+    # Importing user code needs trust, so a module that does not exist loads; the run refuses it without trust.
+    task = {**TOOL_TASK, "tools": ["letters", "python:no_such_module:make.tool"]}
+    suite = load_suite(str(write_lines(tmp_path, [task])))
+    assert suite.tasks[0].tools == ("letters", "python:no_such_module:make.tool")

@@ -31,7 +31,7 @@ def check(spec, output, reward, *fragments, **kwargs):
 # --------------------------------------------------------------------------- basics
 
 def test_kinds_listed():
-    assert KINDS == ("exact", "contains", "regex", "numeric", "json_schema", "game24", "python")
+    assert KINDS == ("exact", "contains", "regex", "numeric", "json_schema", "game24", "python", "state")
 
 
 def test_verdict_clamps_and_flattens():

@@ -90,3 +90,48 @@ def test_suites_without_python_verifiers_ask_nothing(make_suite, scripted, monke
     assert shown == [] and dialog.result() == NewRunDialog.DialogCode.Accepted
     assert dialog.request().trust_verifiers is False
 
+
+
+TOOLS_MODULE = "llv_gui_tools"
+
+
+@pytest.fixture
+def python_tools_suite(tmp_path, make_suite, monkeypatch):
+    """A suite whose tasks use the tool set python:llv_gui_tools:make and a python verifier."""
+    (tmp_path / f"{TOOLS_MODULE}.py").write_text(
+        "def shout(text: str) -> str:\n    \"\"\"Shout.\"\"\"\n    return text.upper()\n\n\ndef make():\n    return [shout]\n",
+        encoding="utf-8")
+    (tmp_path / f"{MODULE}.py").write_text("def check(output, task):\n    return 1.0\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    tasks = [{**t, "tools": [f"python:{TOOLS_MODULE}:make", "letters"]} for t in numeric_tasks(2)]
+    tasks[1]["verifier"] = {"kind": "python", "function": f"{MODULE}:check"}
+    yield make_suite(tasks, name="toolsuite")
+    sys.modules.pop(TOOLS_MODULE, None)
+    sys.modules.pop(MODULE, None)
+
+
+def test_python_tool_sets_are_named_with_their_file(tmp_path, python_tools_suite, scripted, monkeypatch, qtbot):
+    scripted_endpoint(scripted)
+    shown = answer(monkeypatch, QMessageBox.StandardButton.Yes)
+    dialog = NewRunDialog(suite=str(python_tools_suite), endpoint="scripted")
+    qtbot.addWidget(dialog)
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    assert len(shown) == 1
+    text = shown[0]
+    assert "Tool sets (the model calls them during the run):" in text
+    assert f"• python:{TOOLS_MODULE}:make\n    {tmp_path / f'{TOOLS_MODULE}.py'}" in text
+    assert f"• {MODULE}:check\n    {tmp_path / f'{MODULE}.py'}" in text
+    assert "letters" not in text                       # built-in sets are not user code
+    assert dialog.result() == NewRunDialog.DialogCode.Accepted and dialog.request().trust_verifiers is True
+    assert TOOLS_MODULE not in sys.modules            # naming the file did not import it
+
+
+def test_cancel_on_a_python_tool_set_keeps_the_dialog_open(python_tools_suite, scripted, monkeypatch, qtbot):
+    scripted_endpoint(scripted)
+    shown = answer(monkeypatch, QMessageBox.StandardButton.Cancel)
+    dialog = NewRunDialog(suite=str(python_tools_suite), endpoint="scripted")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
+    assert len(shown) == 1 and dialog.isVisible() and dialog.request().trust_verifiers is False
+    dialog.reject()

@@ -135,3 +135,23 @@ class ScriptedServer:
 def echo_answer(answer: str) -> Script:
     """A script that always answers with `answer`."""
     return lambda request, n: Reply(body=completion(answer))
+
+
+def tool_call_completion(calls: list[tuple[str, str]], content: str = "", prompt_tokens: int = 11,
+                         completion_tokens: int = 7) -> dict:
+    """A chat.completion whose one choice asks for native tool calls: (name, arguments JSON text) each."""
+    body = completion(content, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    body["choices"][0]["message"]["tool_calls"] = [
+        {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": arguments}}
+        for i, (name, arguments) in enumerate(calls, start=1)]
+    body["choices"][0]["finish_reason"] = "tool_calls"
+    return body
+
+
+def rejects_tools(script: Script, status: int = 400) -> Script:
+    """`script`, except that a request carrying `tools` is refused the way servers without function calling do."""
+    def run(request: dict, n: int) -> Reply:
+        if "tools" in request:
+            return Reply(status=status, body={"error": {"message": "tools are not supported by this model"}})
+        return script(request, n)
+    return run
