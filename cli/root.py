@@ -6,7 +6,7 @@ import signal
 
 import click
 
-from . import app, curate, endpoints, impact, lessons, loop, reflect, runs, serve, transfer
+from . import app, curate, endpoints, impact, lessons, loop, reflect, runs, serve, tools, transfer
 
 
 @click.group(invoke_without_command=True)
@@ -23,6 +23,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 COMMANDS = [
     runs.suites_cmd, runs.run_cmd, runs.runs_cmd, runs.show_cmd,
+    tools.tools_cmd,
     endpoints.endpoints_cmd,
     lessons.lessons_cmd, lessons.export_cmd,  # export: prompt here; sft, dpo, rollouts, lessons in transfer
     transfer.import_cmd,

@@ -14,7 +14,9 @@ from lessonlab.core.tools.python_tools import (
     UntrustedToolSet, check_tasks_trusted, describe_python_tool_sets, python_tool_sets,
 )
 from lessonlab.core.tools.refs import DEFAULT_MAX_TURNS, MAX_TURNS_LIMIT, check_max_turns, check_tool_refs
-from lessonlab.core.tools.registry import Tool, ToolError, ToolSet, ToolSpecError, register, set_names, tool
+from lessonlab.core.tools.registry import (
+    Tool, ToolError, ToolSet, ToolSpecError, describe_builtin_sets, register, set_names, signature, tool,
+)
 from lessonlab.core.tools.toolbox import DEFAULT_TOOL_TIMEOUT, ToolOutcome, Toolbox, toolbox_for
 
 __all__ = [
@@ -31,10 +33,12 @@ __all__ = [
     "check_max_turns",
     "check_tasks_trusted",
     "check_tool_refs",
+    "describe_builtin_sets",
     "describe_python_tool_sets",
     "python_tool_sets",
     "register",
     "set_names",
+    "signature",
     "tool",
     "toolbox_for",
 ]

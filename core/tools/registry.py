@@ -108,3 +108,21 @@ def set_names() -> tuple[str, ...]:
 def builtin_set(name: str) -> ToolSet | None:
     """The built-in set of that name, or None."""
     return _SETS.get(name)
+
+
+def describe_builtin_sets() -> list[dict]:
+    """Every built-in set with its tools as plain data: name, whether stateful, each tool's schema."""
+    return [{"set": tool_set.name, "stateful": tool_set.initial_state is not None,
+             "tools": [t.schema()["function"] for t in tool_set.tools]} for tool_set in _SETS.values()]
+
+
+def signature(function_schema: dict) -> str:
+    """A tool as the model would call it: `add(a: number|string, b: number|string)`."""
+    params = function_schema.get("parameters", {})
+    required = set(params.get("required", []))
+    parts = []
+    for name, spec in (params.get("properties") or {}).items():
+        kinds = spec.get("type") if isinstance(spec, dict) else None
+        kinds = "|".join(kinds) if isinstance(kinds, list) else kinds
+        parts.append(f"{name}{'' if name in required else '?'}" + (f": {kinds}" if kinds else ""))
+    return f"{function_schema['name']}({', '.join(parts)})"

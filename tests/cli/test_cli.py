@@ -233,3 +233,15 @@ def test_a_read_only_workspace_lists_but_refuses_writes_with_one_line(tmp_path, 
     result = invoke("lessons", "add", "Check the units.", "-w", str(ws_path))
     assert result.exit_code == 1
     assert "read-only" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_tools_lists_the_builtin_sets_with_signatures():
+    result = invoke("tools")
+    assert result.exit_code == 0
+    assert "  spell(word: string)\n      Spell a word: returns the word one letter per line" in result.stdout
+    assert "shop  (stateful)\n  list_items()\n" in result.stdout
+    assert "  add_to_cart(item: string, qty: integer)" in result.stdout
+    sets = {entry["set"]: entry for entry in json.loads(invoke("tools", "--json").stdout)}
+    assert list(sets)[:3] == ["letters", "calc", "shop"]
+    assert sets["calc"]["stateful"] is False and [t["name"] for t in sets["calc"]["tools"]] == ["add", "sub", "mul", "div"]
+    assert sets["letters"]["tools"][0]["parameters"]["required"] == ["word"]
