@@ -5,12 +5,11 @@ It owns the reflection panel ("Reflect on these", and "Reflect on this run" sent
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from PySide6.QtCore import QRect, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QRect, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit,
-    QPushButton, QScrollArea, QSizePolicy, QSplitter, QTextBrowser, QVBoxLayout, QWidget,
+    QPushButton, QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget,
 )
 
 from lessonlab.core import formatting
@@ -18,29 +17,19 @@ from lessonlab.core.text_diff import word_diff
 from lessonlab.core.settings import load_settings
 
 from . import changes as changed
-from .changes import Change, Changes
+from .changes import Change
+from .common_widgets import SafeTextBrowser
 from .compare_lessons import HEADER_WIDTH, GroupHeader, LessonsList, lesson_choices
 from .highlight import diff_ops_to_html, escape_text, text_to_html
+from .pages import Page, PageContext
 from .operations import find_tasks, latest_task, load_compare, load_rollouts
 from .reflection_panel import ReflectionPanel
 from .style import ROLE_COLORS, reward_color
-from .workers import Job, jobs_of, start_job
+from .workers import Job, start_job
 
 log = logging.getLogger("lessonlab.gui.compare")
 
 COLUMN_WIDTH = 400
-
-
-class SafeTextBrowser(QTextBrowser):
-    """A read-only rich text view that never follows links nor loads any resource."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setOpenLinks(False)
-        self.setOpenExternalLinks(False)
-
-    def loadResource(self, type_: int, name: QUrl):  # noqa: N802 - Qt override
-        return None  # images, stylesheets, anything: never fetched
 
 
 def transcript_html(rollout: dict, *, diff_ops: list[tuple[str, str]] | None = None) -> str:
@@ -175,17 +164,16 @@ class RolloutColumn(QFrame):
         self.rendered_with = key
 
 
-class ComparePage(QWidget):
+class ComparePage(Page):
     """Pick a task (from a run or by search); its rollouts appear side by side."""
 
     loaded = Signal(int)               # number of columns shown
     review_requested = Signal()        # "Open Review" after a reflection
 
-    def __init__(self, workspace_path: Path, local_controller=None, changes: Changes | None = None, parent=None):
-        super().__init__(parent)
-        self.workspace_path = Path(workspace_path)
-        self.changes = changes if changes is not None else Changes(self)
-        self.changes.changed.connect(self.on_changed)
+    def __init__(self, context: PageContext, parent=None):
+        super().__init__(context, parent)
+        local_controller = context.local_controller
+        self.review_requested.connect(lambda: context.navigation.go_to.emit("review"))
         self._primed = False  # the picker and the first task load when the page is first shown
         self.task_id: str | None = None
         self.scope_run_ids: list[str] | None = None
@@ -350,9 +338,6 @@ class ComparePage(QWidget):
         if self._primed and (changed.RUNS in change or changed.ROLLOUTS in change):
             self.refresh_tasks()  # rollout counts and new tasks; an unprimed page loads them when shown
 
-    def is_loading(self) -> bool:
-        """Whether a task list, a task or a reflection is still being loaded in the background."""
-        return bool(jobs_of(self))
 
     # --- picking a task ---------------------------------------------------------------------------
 

@@ -15,16 +15,17 @@ from lessonlab.core.transfer import export_lessons
 from lessonlab.core.reflection import ReflectionResult
 from lessonlab.core.settings import load_settings
 from lessonlab.core.lessons.snapshots import current_snapshot
-from lessonlab.core.storage.workspace import Workspace
+
 
 from . import changes as changed
-from .changes import Change, Changes
+from .changes import Change
 from .errors import show_error, show_exception
 from .lesson_detail import LessonDetail
 from .lesson_dialogs import DistillDialog, LessonEditorDialog
 from .lessons_model import LessonsModel
 from .operations import ServerStarting, distill, load_impacts
-from .workers import Job, jobs_of, start_job
+from .pages import Page, PageContext
+from .workers import Job, start_job
 
 log = logging.getLogger("lessonlab.gui.lessons")
 
@@ -36,19 +37,17 @@ OVER_STYLE = _BAR + " QProgressBar::chunk { background: #e53935; }"
 UNDER_STYLE = _BAR + " QProgressBar::chunk { background: #81c784; }"
 
 
-class LessonsPage(QWidget):
+class LessonsPage(Page):
     """Every lesson with its use and impact; select one for its history, provenance and actions."""
 
     compare_rollouts_requested = Signal(list)   # evidence rollouts to show side by side
     review_requested = Signal()                 # distill's proposals wait in Review
 
-    def __init__(self, ws: Workspace, local_controller=None, changes: Changes | None = None, parent=None):
-        super().__init__(parent)
-        self.ws = ws
-        self.workspace_path = ws.path
-        self.local_controller = local_controller
-        self.changes = changes if changes is not None else Changes(self)
-        self.changes.changed.connect(self.on_changed)
+    def __init__(self, context: PageContext, parent=None):
+        super().__init__(context, parent)
+        ws = context.workspace
+        self.compare_rollouts_requested.connect(context.navigation.compare_rollouts)
+        self.review_requested.connect(lambda: context.navigation.go_to.emit("review"))
         self._primed = False          # impact figures load when the page is first shown
         self._impacts_generation = 0
         self.distill_job: Job | None = None
@@ -129,7 +128,7 @@ class LessonsPage(QWidget):
             if width:
                 self.table.setColumnWidth(column, width)
         self.table.selectionModel().currentRowChanged.connect(lambda current, _prev: self._row_changed(current.row()))
-        self.detail = LessonDetail(ws, local_controller, self.changes)
+        self.detail = LessonDetail(self.ws, self.local_controller, self.changes)
         self.detail.compare_rollouts_requested.connect(self.compare_rollouts_requested)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
@@ -184,9 +183,6 @@ class LessonsPage(QWidget):
         if generation == self._impacts_generation:
             self.model.set_impacts(rows)
 
-    def is_loading(self) -> bool:
-        """Whether impact figures, a history, a diff, a distill or an ablation are still running."""
-        return bool(jobs_of(self))
 
     def _fill_scopes(self) -> None:
         chosen = self.scope_filter.currentData()

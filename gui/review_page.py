@@ -19,15 +19,16 @@ from PySide6.QtWidgets import (
 from lessonlab.core import formatting
 
 from lessonlab.core.lessons import review
-from lessonlab.core.storage.workspace import Workspace
+
 
 from . import changes as changed
-from .changes import Change, Changes
+from .changes import Change
 from .diff_view import DiffView
 from .errors import show_exception
 from .failed_reflections import FailedReflectionPane
 from .reply_dialog import ReflectionReplyDialog, open_reflection_dialog
-from .workers import Job, jobs_of
+from .pages import Page, PageContext
+from .workers import Job
 
 log = logging.getLogger("lessonlab.gui.review")
 
@@ -46,19 +47,16 @@ def _plain_label(text: str = "", *, wrap: bool = True, style: str = "") -> QLabe
     return label
 
 
-class ReviewPage(QWidget):
+class ReviewPage(Page):
     """Pending proposals grouped by reflection (newest first), one at a time in the pane on the right."""
 
     compare_rollouts_requested = Signal(list)   # rollout ids to show side by side on the Compare page
     lesson_requested = Signal(str)              # a lesson to show on the Lessons page
 
-    def __init__(self, ws: Workspace, local_controller=None, changes: Changes | None = None, parent=None):
-        super().__init__(parent)
-        self.ws = ws
-        self.workspace_path = ws.path
-        self.local_controller = local_controller
-        self.changes = changes if changes is not None else Changes(self)
-        self.changes.changed.connect(self.on_changed)
+    def __init__(self, context: PageContext, parent=None):
+        super().__init__(context, parent)
+        self.compare_rollouts_requested.connect(context.navigation.compare_rollouts)
+        self.lesson_requested.connect(context.navigation.show_lesson)
         self._items: list[QTreeWidgetItem] = []     # the proposals and failed reflections, in queue order
         self._select_row: int | None = None         # after a decision: select what moved into its place
         self._dialogs: list[QWidget] = []
@@ -80,7 +78,7 @@ class ReviewPage(QWidget):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self._build_proposal_pane())
-        self.failed = FailedReflectionPane(ws, local_controller, self.changes)
+        self.failed = FailedReflectionPane(self.ws, self.local_controller, self.changes)
         self.stack.addWidget(self.failed)
 
         self.status = _plain_label(style="color:#444")
@@ -503,6 +501,3 @@ class ReviewPage(QWidget):
         entry = self.current_item()
         return self.failed.retry() if entry is not None and entry["kind"] == "failed" else None
 
-    def is_loading(self) -> bool:
-        """Whether a diff or a retry is still running in the background."""
-        return bool(jobs_of(self))

@@ -15,11 +15,11 @@ from lessonlab.core.runs.runner import RunProgress, RunResult
 from lessonlab.core.settings import LOCAL_ENDPOINT, load_settings
 from lessonlab.core.tasks.suites import builtin_suites, load_suite
 from lessonlab.core.verifiers.python_function import describe_python_verifiers
-from lessonlab.core.storage.workspace import Workspace
 
 from . import changes as changed
-from .changes import Change, Changes
+from .changes import Change
 from .errors import show_error, show_exception
+from .pages import Page, PageContext
 from .operations import RunCreated, RunRequest, ServerStarting, start_and_execute_run
 from .table_models import RolloutsModel, RunsModel
 from .workers import Job, start_job
@@ -157,18 +157,17 @@ class NewRunDialog(QDialog):
         self.accept()
 
 
-class RunsPage(QWidget):
+class RunsPage(Page):
     """Runs table (lazy, sortable, filterable), the running run's progress, and the selected run's rollouts."""
 
     compare_requested = Signal(str, list)      # task id, run ids
     reflect_requested = Signal(str)            # run id: reflect on the whole run (on the Compare page)
 
-    def __init__(self, ws: Workspace, local_controller=None, changes: Changes | None = None, parent=None):
-        super().__init__(parent)
-        self.ws = ws
-        self.local_controller = local_controller
-        self.changes = changes if changes is not None else Changes(self)
-        self.changes.changed.connect(self.on_changed)
+    def __init__(self, context: PageContext, parent=None):
+        super().__init__(context, parent)
+        ws = context.workspace
+        self.compare_requested.connect(context.navigation.compare_task)
+        self.reflect_requested.connect(context.navigation.reflect_on_run)
         self.job: Job | None = None
         self.active_run_id: str | None = None
 
@@ -336,6 +335,10 @@ class RunsPage(QWidget):
             on_progress=self._on_progress, on_done=self._on_done, on_error=self._on_error,
         )
         return self.job
+
+    def busy_reason(self) -> str | None:
+        """A run in progress keeps the workspace open."""
+        return "Cancel the run before switching workspaces." if self.job is not None else None
 
     def cancel_run(self) -> None:
         """Stop the running run cleanly; what finished is kept and the run is marked interrupted."""

@@ -33,11 +33,11 @@ def task_id_of(path, name="t0"):
         ws.close()
 
 
-def test_compare_shows_one_column_per_rollout_with_rewards(tmp_path, make_suite, qtbot):
+def test_compare_shows_one_column_per_rollout_with_rewards(tmp_path, make_suite, qtbot, page_context):
     path = tmp_path / "ws.db"
     with varied_server() as server:
         run_id = seed_run(path, make_suite(numeric_tasks(1)), server, samples=5)
-    page = ComparePage(path)
+    page = ComparePage(page_context(path))
     qtbot.addWidget(page)
     page.resize(1400, 700)
     page.show()
@@ -63,11 +63,11 @@ def test_compare_shows_one_column_per_rollout_with_rewards(tmp_path, make_suite,
     assert page.columns[0].system_prompt.toPlainText()
 
 
-def test_html_in_output_appears_literally_and_code_is_highlighted(tmp_path, make_suite, qtbot):
+def test_html_in_output_appears_literally_and_code_is_highlighted(tmp_path, make_suite, qtbot, page_context):
     path = tmp_path / "ws.db"
     with varied_server() as server:
         seed_run(path, make_suite(numeric_tasks(1)), server, samples=5)
-    page = ComparePage(path)
+    page = ComparePage(page_context(path))
     qtbot.addWidget(page)
     page.resize(2400, 700)  # wide enough for every column to render
     page.show()
@@ -85,11 +85,11 @@ def test_html_in_output_appears_literally_and_code_is_highlighted(tmp_path, make
     assert "<script" not in diff_to_html(HOSTILE, "x")
 
 
-def test_diff_mode_marks_differences_from_the_first_column(tmp_path, make_suite, qtbot):
+def test_diff_mode_marks_differences_from_the_first_column(tmp_path, make_suite, qtbot, page_context):
     path = tmp_path / "ws.db"
     with varied_server() as server:
         seed_run(path, make_suite(numeric_tasks(1)), server, samples=2)
-    page = ComparePage(path)
+    page = ComparePage(page_context(path))
     qtbot.addWidget(page)
     page.resize(1400, 700)
     page.show()
@@ -123,9 +123,9 @@ def test_reflect_on_these_streams_and_creates_proposals(tmp_path, make_suite, wi
         seed_run(path, make_suite(numeric_tasks(2)), server, samples=2)
         scripted_endpoint(server)
         window = window_factory(path)
-        window.compare_page.reload_endpoints()
+        window.page("compare").reload_endpoints()
         window.go_to("Compare")
-        page = window.compare_page
+        page = window.page("compare")
         qtbot.waitUntil(lambda: len(page.columns) == 2, timeout=5000)
         page.columns[0].select.setChecked(True)
         assert page.selected_rollout_ids() == [page.columns[0].rollout["id"]]
