@@ -15,12 +15,12 @@ from lessonlab.core import lessons as L
 from lessonlab.core.impact import AblationResult
 from lessonlab.core.storage.workspace import Workspace
 
-from . import changes as changed
 from .changes import Changes
 from .diff_view import DiffView
-from .errors import show_error, show_exception
+from .errors import show_error
 from .lesson_dialogs import AblateDialog, LessonEditorDialog
 from .operations import AblationRequest, ServerStarting, ablate, load_lesson_detail
+from .perform import perform, perform_in_background, start_with_request
 from .reply_dialog import ReflectionReplyDialog, open_reflection_dialog
 from .workers import Job, start_job
 
@@ -265,13 +265,7 @@ class LessonDetail(QWidget):
         return self.history["lesson"]
 
     def _apply(self, what: str, fn, *args, **kwargs) -> bool:
-        try:
-            fn(self.ws, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, f"Cannot {what}", exc)
-            return False
-        self.changes.notify(changed.LESSONS)
-        return True
+        return perform(self, self.changes, f"Cannot {what}", fn, self.ws, *args, **kwargs) is not None
 
     def edit(self) -> LessonEditorDialog | None:
         """Open the editor on the lesson's text and scope; Save writes a new version."""
@@ -315,12 +309,7 @@ class LessonDetail(QWidget):
         return dialog
 
     def _ablate_from(self, dialog: AblateDialog) -> None:
-        try:
-            request = dialog.request()
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, "Cannot ablate", exc)
-            return
-        self.start_ablation(request)
+        start_with_request(self, "Cannot ablate", dialog.request, self.start_ablation)
 
     def start_ablation(self, request: AblationRequest) -> Job | None:
         """Run core.impact.run_ablation in the background with progress and Cancel."""
@@ -334,9 +323,10 @@ class LessonDetail(QWidget):
         self.ablation_cancel.setEnabled(True)
         self.ablation_label.setText(f"Ablating {request.lesson_id} on {request.suite} ({request.split}) "
                                     f"with {request.endpoint.name}…")
-        self.ablation_job = start_job("ablation", ablate, self.workspace_path, request, self.local_controller,
-                                      owner=self, on_progress=self._ablation_progress, on_done=self._ablation_done,
-                                      on_error=self._ablation_failed)
+        self.ablation_job = perform_in_background(
+            self, self.changes, "ablation", ablate, self.workspace_path, request, self.local_controller,
+            on_progress=self._ablation_progress, on_done=self._ablation_done, on_failed=self._ablation_failed,
+            error_title="Ablation failed")
         return self.ablation_job
 
     def cancel_ablation(self) -> None:
@@ -369,9 +359,7 @@ class LessonDetail(QWidget):
         self._ablation_finished()
         self.ablation_label.setText(f"Ablation {result.ablation_id} of {result.lesson_id} {result.status}: lift "
                                     f"{result.lift.describe()} (runs {result.run_with} vs {result.run_without})")
-        self.changes.notify(changed.RUNS, changed.ROLLOUTS, changed.LESSONS)
 
-    def _ablation_failed(self, exc: BaseException, details: str) -> None:
+    def _ablation_failed(self, exc: BaseException) -> None:
         self._ablation_finished()
         self.ablation_label.setText(f"Ablation failed: {exc}")
-        show_error(self, "Ablation failed", str(exc) or type(exc).__name__, details)

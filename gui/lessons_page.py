@@ -23,7 +23,8 @@ from .errors import show_error, show_exception
 from .lesson_detail import LessonDetail
 from .lesson_dialogs import DistillDialog, LessonEditorDialog
 from .lessons_model import LessonsModel
-from .operations import ServerStarting, distill, load_impacts
+from .operations import ServerStarting, distill, load_impacts, settings_endpoint
+from .perform import perform, perform_in_background, start_with_request
 from .pages import Page, PageContext
 from .workers import Job, start_job
 
@@ -264,13 +265,11 @@ class LessonsPage(Page):
     def add_lesson(self, text: str, scope: list[str] | None = None, reason: str | None = None,
                    status: str = "active") -> str | None:
         """Store a hand-written lesson (as `lessonlab lessons add` does) and select it; its id, or None."""
-        try:
-            change = L.add_lesson(self.ws, text, scope=scope, reason=reason, status=status or "active")
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, "Cannot add the lesson", exc)
+        change = perform(self, self.changes, "Cannot add the lesson", L.add_lesson, self.ws, text, scope=scope,
+                         reason=reason, status=status or "active")
+        if change is None:
             return None
         lesson_id = change.lesson_ids[0]
-        self.changes.notify(changed.LESSONS)
         self.select_lesson(lesson_id)
         self.message.setText(f"Added {lesson_id} ({change.statuses[lesson_id]})")
         return lesson_id
@@ -320,20 +319,19 @@ class LessonsPage(Page):
         """Ask a model for merge/edit/retire proposals that fit the budget; they go to Review."""
         if self.distill_job is not None:
             return None
-        try:
-            settings = load_settings()
-            endpoint = settings.endpoint(endpoint_name or settings.default_endpoint)
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, "Cannot distill", exc)
-            return None
+        return start_with_request(self, "Cannot distill", lambda: settings_endpoint(endpoint_name),
+                                  lambda endpoint: self._start_distill(endpoint, budget))
+
+    def _start_distill(self, endpoint, budget: int | None) -> Job:
         self.distill_label.setText(f"Distilling with {endpoint.name}…")
         self.distill_label.show()
         self.distill_cancel.show()
         self.review_button.hide()
         self.distill_button.setEnabled(False)
-        self.distill_job = start_job("distill", distill, self.workspace_path, endpoint, budget, self.local_controller,
-                                     owner=self, on_progress=self._distill_progress, on_done=self._distill_done,
-                                     on_error=self._distill_failed)
+        self.distill_job = perform_in_background(
+            self, self.changes, "distill", distill, self.workspace_path, endpoint, budget, self.local_controller,
+            on_progress=self._distill_progress, on_done=self._distill_done, on_failed=self._distill_failed,
+            error_title="Distill failed")
         return self.distill_job
 
     def _distill_progress(self, message) -> None:
@@ -355,9 +353,7 @@ class LessonsPage(Page):
         else:
             self.distill_label.setText(f"Distill {result.reflection_id} failed: {result.error} (its reply is kept; "
                                        "Review lists it with Retry)")
-        self.changes.notify(changed.REFLECTIONS, changed.PROPOSALS)
 
-    def _distill_failed(self, exc: BaseException, details: str) -> None:
+    def _distill_failed(self, exc: BaseException) -> None:
         self._distill_finished()
         self.distill_label.setText(f"Distill failed: {exc}")
-        show_error(self, "Distill failed", str(exc) or type(exc).__name__, details)

@@ -50,6 +50,8 @@ class MainWindow(QMainWindow):
         self.changes = Changes(self)
         self.changes.changed.connect(self.on_changed)
         self.navigation = self._build_navigation()
+        # Page modules are imported now, not when a workspace opens: pyqtgraph alone takes a while.
+        self.page_classes: dict[str, type[Page]] = {entry.name: entry.load() for entry in PAGES}
         self.ws: Workspace | None = None
         self.pages: dict[str, Page] = {}
         self._build_status_bar()
@@ -114,7 +116,7 @@ class MainWindow(QMainWindow):
         import_action.setToolTip("Import Inspect AI logs or chat JSONL, one run per file")
         import_action.triggered.connect(lambda: self.importer.choose_and_import(self.ws.path))
         file_menu.addAction(import_action)
-        self.importer = Importer(self)
+        self.importer = Importer(self, self.changes)
         self.importer.finished.connect(self._imported)
         endpoints = QAction("&Endpoints…", self, shortcut="Ctrl+E")
         endpoints.triggered.connect(self.open_endpoints_dialog)
@@ -176,7 +178,7 @@ class MainWindow(QMainWindow):
 
     def _build_pages(self, context: PageContext) -> None:
         for entry in PAGES:
-            page = entry.load()(context)
+            page = self.page_classes[entry.name](context)
             self.pages[entry.name] = page
             self.stack.addWidget(page)
 
@@ -258,10 +260,9 @@ class MainWindow(QMainWindow):
         self.page("compare").reflect(run_id=run_id)
 
     def _imported(self, report) -> None:
-        """Say what an import brought in; the pages refresh from the changed notification; show the first new run."""
+        """Say what an import brought in (the pages have refreshed from its change notice); show the first new run."""
         self.statusBar().showMessage(import_summary(report), 15000)
         new_runs = [f.run_id for f in report.files if f.new]
-        self.changes.notify(changed.RUNS, changed.ROLLOUTS)
         if new_runs:
             self.go_to("Runs")
             self.page("runs").select_run(new_runs[0])

@@ -28,6 +28,7 @@ from .errors import show_exception
 from .failed_reflections import FailedReflectionPane
 from .reply_dialog import ReflectionReplyDialog, open_reflection_dialog
 from .pages import Page, PageContext
+from .perform import perform
 from .workers import Job
 
 log = logging.getLogger("lessonlab.gui.review")
@@ -456,20 +457,19 @@ class ReviewPage(Page):
         self.queue.setFocus()
 
     def _decide(self, entry: dict, verb: str, *, text: str | None = None, reason: str | None = None) -> bool:
-        row = self._row()
-        try:
-            if verb == "accept":
-                change = review.accept(self.ws, entry["id"], text=text)
-            else:
-                change = review.reject(self.ws, entry["id"], reason=reason)
-        except Exception as exc:  # noqa: BLE001 - the one error path; the queue stays as it was
-            show_exception(self, f"Cannot {verb} {entry['id']}", exc)
+        previous, self._select_row = self._select_row, self._row()  # where the queue reloaded by the notice lands
+        if verb == "accept":
+            change = perform(self, self.changes, f"Cannot accept {entry['id']}", review.accept, self.ws, entry["id"],
+                             text=text)
+        else:
+            change = perform(self, self.changes, f"Cannot reject {entry['id']}", review.reject, self.ws, entry["id"],
+                             reason=reason)
+        if change is None:  # the queue stays as it was
+            self._select_row = previous
             return False
         states = ", ".join(f"{lid} → {status}" for lid, status in change.statuses.items())
         done = "accepted" + (" (edited)" if text else "") if verb == "accept" else "rejected"
-        self._select_row = row
         self._cancel_inline()
-        self.changes.notify(changed.PROPOSALS, changed.LESSONS)  # the queue reloads from this
         left = len(self.pending_ids())
         self.status.setText(f"{done.capitalize()} {entry['id']}" + (f": {states}" if states else "")
                             + f" — {left} left to review")

@@ -19,10 +19,11 @@ from lessonlab.core.verifiers.python_function import describe_python_verifiers
 from . import changes as changed
 from .changes import Change
 from .errors import show_error, show_exception
-from .pages import Page, PageContext
 from .operations import RunCreated, RunRequest, ServerStarting, start_and_execute_run
+from .pages import Page, PageContext
+from .perform import perform_in_background, start_with_request
 from .table_models import RolloutsModel, RunsModel
-from .workers import Job, start_job
+from .workers import Job
 
 log = logging.getLogger("lessonlab.gui.runs")
 
@@ -312,12 +313,7 @@ class RunsPage(Page):
         dialog.open()
 
     def _start_from_dialog(self, dialog: NewRunDialog) -> None:
-        try:
-            request = dialog.request()
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, "Cannot start the run", exc)
-            return
-        self.start_run(request)
+        start_with_request(self, "Cannot start the run", dialog.request, self.start_run)
 
     def start_run(self, request: RunRequest) -> Job:
         """Start a run in the background; the table and progress bar follow it."""
@@ -330,9 +326,10 @@ class RunsPage(Page):
         self.cancel_button.setEnabled(True)
         self.new_button.setEnabled(False)
         self.welcome.hide()
-        self.job = start_job(
-            "run", start_and_execute_run, self.ws.path, request, self.local_controller, owner=self,
-            on_progress=self._on_progress, on_done=self._on_done, on_error=self._on_error,
+        self.job = perform_in_background(
+            self, self.changes, "run", start_and_execute_run, self.ws.path, request, self.local_controller,
+            on_progress=self._on_progress, on_done=self._on_done, on_failed=self._on_error,
+            error_title="The run failed",
         )
         return self.job
 
@@ -354,8 +351,7 @@ class RunsPage(Page):
             self.progress_bar.setValue(0)
             note = " (python verifiers are not trusted here: they score 0)" if message.untrusted_python else ""
             self.progress_label.setText(f"Run {message.run_id}: starting…{note}")
-            self.changes.notify(changed.RUNS, run_id=message.run_id)
-            self.select_run(message.run_id)
+            self.select_run(message.run_id)  # its row is there: the notice of RunCreated reloaded the list
         elif isinstance(message, ServerStarting):
             self.progress_label.setText(f"Run {self.active_run_id}: starting the embedded model…")
             self.progress_bar.setRange(0, 0)
@@ -384,13 +380,10 @@ class RunsPage(Page):
             f"Run {result.run_id} {result.status}: {result.n_done}/{result.n_planned} · errors {result.n_errors}"
             f" · mean reward {formatting.reward(result.mean_reward)}"
         )
-        self.changes.notify(changed.RUNS, changed.ROLLOUTS, run_id=result.run_id)
 
-    def _on_error(self, exc: BaseException, details: str) -> None:
+    def _on_error(self, exc: BaseException) -> None:
         self._finish()
         self.progress_label.setText(f"Run failed: {exc}")
-        self.changes.notify(changed.RUNS, changed.ROLLOUTS, run_id=self.active_run_id)
-        show_error(self, "The run failed", str(exc) or type(exc).__name__, details)
 
     def on_changed(self, change: Change) -> None:
         """Refresh what this page shows after a change: the runs list, the selected run's rollouts."""
