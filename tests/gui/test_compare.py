@@ -8,7 +8,8 @@ from tests.helpers.tasks import answer_for, numeric_tasks, scripted_endpoint, se
 
 from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui.compare_page import ComparePage
-from lessonlab.gui.highlight import diff_to_html, text_to_html
+from lessonlab.core.text_diff import word_diff
+from lessonlab.gui.highlight import diff_ops_to_html, text_to_html
 
 HOSTILE = '<b>bold</b> <img src="http://127.0.0.1:9/x.png"> <script>alert(1)</script>'
 
@@ -82,7 +83,7 @@ def test_html_in_output_appears_literally_and_code_is_highlighted(tmp_path, make
     assert code_html and "color:" in code_html[0]  # Pygments inline colours
     # the generated HTML escapes everything the model wrote
     assert "<img" not in text_to_html(HOSTILE) and "&lt;img" in text_to_html(HOSTILE)
-    assert "<script" not in diff_to_html(HOSTILE, "x")
+    assert "<script" not in diff_ops_to_html(word_diff("x", HOSTILE), show_deleted=True)
 
 
 def test_diff_mode_marks_differences_from_the_first_column(tmp_path, make_suite, qtbot, page_context):
