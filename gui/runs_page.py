@@ -171,7 +171,20 @@ class RunsPage(Page):
         self.reflect_requested.connect(context.navigation.reflect_on_run)
         self.job: Job | None = None
         self.active_run_id: str | None = None
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._build_toolbar())
+        layout.addWidget(self._build_welcome())
+        layout.addWidget(self._build_progress())
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self._build_runs_table(ws))
+        splitter.addWidget(self._build_rollouts_pane(ws))
+        splitter.setSizes([300, 300])
+        layout.addWidget(splitter, 1)
+        self._update_empty_state()
+        if self.runs_model.rowCount():
+            self.runs_view.selectRow(0)  # the newest run's rollouts, so the page opens on something
 
+    def _build_toolbar(self) -> QHBoxLayout:
         self.new_button = QPushButton("New run…")
         self.new_button.setShortcut("Ctrl+N")
         self.new_button.setToolTip("Start a run (Ctrl+N)")
@@ -194,9 +207,9 @@ class RunsPage(Page):
         top.addWidget(self.filter, 1)
         top.addWidget(self.compare_button)
         top.addWidget(self.reflect_button)
+        return top
 
-        self.welcome = self._build_welcome()
-
+    def _build_progress(self) -> QFrame:
         self.progress_frame = QFrame()
         self.progress_frame.setFrameShape(QFrame.Shape.StyledPanel)
         self.progress_label = QLabel()
@@ -210,7 +223,9 @@ class RunsPage(Page):
         prow.addWidget(self.progress_bar, 3)
         prow.addWidget(self.cancel_button)
         self.progress_frame.hide()
+        return self.progress_frame
 
+    def _build_runs_table(self, ws) -> QTableView:
         self.runs_model = RunsModel(ws, self)
         self.runs_view = QTableView()
         self.runs_view.setObjectName("runsTable")
@@ -229,7 +244,9 @@ class RunsPage(Page):
             self.runs_view.setColumnWidth(col, width)
         self.runs_view.selectionModel().currentRowChanged.connect(self._run_selected)
         self.runs_model.modelReset.connect(self._update_empty_state)
+        return self.runs_view
 
+    def _build_rollouts_pane(self, ws) -> QWidget:
         self.rollouts_model = RolloutsModel(ws, self)
         self.rollouts_view = QTableView()
         self.rollouts_view.setObjectName("rolloutsTable")
@@ -250,24 +267,12 @@ class RunsPage(Page):
         lower_layout.setContentsMargins(0, 0, 0, 0)
         lower_layout.addWidget(self.rollouts_title)
         lower_layout.addWidget(self.rollouts_view)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.runs_view)
-        splitter.addWidget(lower)
-        splitter.setSizes([300, 300])
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.welcome)
-        layout.addWidget(self.progress_frame)
-        layout.addWidget(splitter, 1)
-        self._update_empty_state()
-        if self.runs_model.rowCount():
-            self.runs_view.selectRow(0)  # the newest run's rollouts, so the page opens on something
+        return lower
 
     # --- empty workspace: lead somewhere ----------------------------------------------------------
 
     def _build_welcome(self) -> QFrame:
-        frame = QFrame()
+        frame = self.welcome = QFrame()
         frame.setObjectName("welcome")
         frame.setStyleSheet("#welcome { background: #eef5ff; border: 1px solid #b6cff5; border-radius: 6px; }")
         title = QLabel("<b>Welcome to lessonlab.</b> This workspace has no runs yet.")
