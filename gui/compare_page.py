@@ -172,7 +172,6 @@ class ComparePage(Page):
 
     def __init__(self, context: PageContext, parent=None):
         super().__init__(context, parent)
-        local_controller = context.local_controller
         self.review_requested.connect(lambda: context.navigation.go_to.emit("review"))
         self._primed = False  # the picker and the first task load when the page is first shown
         self.task_id: str | None = None
@@ -184,7 +183,16 @@ class ComparePage(Page):
         self._headers: list[GroupHeader] = []            # with/without group heads while a lesson is chosen
         self._placed: list[tuple[QWidget, int]] = []     # what the strip holds, with each one's x
 
-        # left: the task picker
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self._build_picker())
+        splitter.addWidget(self._build_right())
+        splitter.setSizes([230, 900])
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+    def _build_picker(self) -> QWidget:
+        """Left: the task search, the run scope and the task list."""
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search tasks…")
         self.search.setClearButtonEnabled(True)
@@ -211,8 +219,10 @@ class ComparePage(Page):
         scope_row.addWidget(self.clear_scope)
         pl.addLayout(scope_row)
         pl.addWidget(self.task_list, 1)
+        return picker
 
-        # right: controls, columns, reflection
+    def _build_controls(self) -> QHBoxLayout:
+        """The title, the prompt and the row of sort, filter, diff and reflect controls."""
         self.title = QLabel("Pick a task on the left")
         self.title.setTextFormat(Qt.TextFormat.PlainText)
         self.title.setStyleSheet("font-size: 14px; font-weight: bold")
@@ -259,7 +269,10 @@ class ComparePage(Page):
         controls.addWidget(self.count_label)
         controls.addWidget(self.reflect_endpoint)
         controls.addWidget(self.reflect_button)
+        return controls
 
+    def _build_columns_area(self) -> QScrollArea:
+        """The horizontally scrolled strip that holds one column per rollout."""
         self.strip = QWidget()
         self.strip_layout = QHBoxLayout(self.strip)
         self.strip_layout.setContentsMargins(4, 4, 4, 4)
@@ -269,10 +282,16 @@ class ComparePage(Page):
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.strip)
         self.scroll.horizontalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
+        return self.scroll
 
-        self.reflection = ReflectionPanel(self.workspace_path, local_controller, self.changes)
+    def _build_reflection_panel(self) -> ReflectionPanel:
+        self.reflection = ReflectionPanel(self.workspace_path, self.local_controller, self.changes)
         self.reflection.review_requested.connect(self.review_requested)
+        return self.reflection
 
+    def _build_right(self) -> QWidget:
+        """Right: title and lesson filter, prompt, controls, the columns over the reflection panel."""
+        controls = self._build_controls()
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -285,18 +304,11 @@ class ComparePage(Page):
         rl.addWidget(self.prompt_label)
         rl.addLayout(controls)
         vsplit = QSplitter(Qt.Orientation.Vertical)
-        vsplit.addWidget(self.scroll)
-        vsplit.addWidget(self.reflection)
+        vsplit.addWidget(self._build_columns_area())
+        vsplit.addWidget(self._build_reflection_panel())
         vsplit.setSizes([500, 180])
         rl.addWidget(vsplit, 1)
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(picker)
-        splitter.addWidget(right)
-        splitter.setSizes([230, 900])
-        splitter.setStretchFactor(1, 1)
-        layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        return right
 
     def reload_endpoints(self) -> None:
         """Fill the reflection endpoint chooser from the settings (default first)."""
