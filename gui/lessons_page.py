@@ -54,7 +54,26 @@ class LessonsPage(Page):
         self.distill_job: Job | None = None
         self.budget_over = False
         self._dialogs: list[QWidget] = []
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._build_toolbar())
+        layout.addLayout(self._build_budget_row())
+        layout.addLayout(self._build_distill_row())
+        self.message = QLabel()
+        self.message.setObjectName("lessonsMessage")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.message.setStyleSheet("color:#444")
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self._build_table(ws))
+        splitter.addWidget(self._build_detail())
+        splitter.setSizes([260, 420])
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.message)
+        self._fill_scopes()
+        self.refresh_budget()
+        self._select_row(0)
 
+    def _build_toolbar(self) -> QHBoxLayout:
+        """Status and scope filters, New lesson, Distill, Copy system prompt, Export."""
         self.status_filter = QComboBox()
         for label, statuses in STATUS_FILTERS:
             self.status_filter.addItem(label, statuses)
@@ -84,7 +103,10 @@ class LessonsPage(Page):
         top.addStretch(1)
         for button in (self.new_button, self.distill_button, self.copy_button, self.export_button):
             top.addWidget(button)
+        return top
 
+    def _build_budget_row(self) -> QHBoxLayout:
+        """The lessons block's size against its token budget."""
         self.budget_bar = QProgressBar()
         self.budget_bar.setObjectName("budgetBar")
         self.budget_bar.setTextVisible(True)
@@ -95,7 +117,10 @@ class LessonsPage(Page):
         budget_row.addWidget(QLabel("Lessons block"))
         budget_row.addWidget(self.budget_bar, 1)
         budget_row.addWidget(self.budget_label)
+        return budget_row
 
+    def _build_distill_row(self) -> QHBoxLayout:
+        """A distill's progress and outcome, hidden until one starts."""
         self.distill_label = QLabel()
         self.distill_label.setTextFormat(Qt.TextFormat.PlainText)
         self.distill_label.setWordWrap(True)
@@ -109,11 +134,9 @@ class LessonsPage(Page):
         distill_row.addWidget(self.distill_cancel)
         for widget in (self.distill_label, self.review_button, self.distill_cancel):
             widget.hide()
-        self.message = QLabel()
-        self.message.setObjectName("lessonsMessage")
-        self.message.setTextFormat(Qt.TextFormat.PlainText)
-        self.message.setStyleSheet("color:#444")
+        return distill_row
 
+    def _build_table(self, ws) -> QTableView:
         self.model = LessonsModel(ws, self)
         self.table = QTableView()
         self.table.setObjectName("lessonsTable")
@@ -129,22 +152,12 @@ class LessonsPage(Page):
             if width:
                 self.table.setColumnWidth(column, width)
         self.table.selectionModel().currentRowChanged.connect(lambda current, _prev: self._row_changed(current.row()))
+        return self.table
+
+    def _build_detail(self) -> LessonDetail:
         self.detail = LessonDetail(self.ws, self.local_controller, self.changes)
         self.detail.compare_rollouts_requested.connect(self.compare_rollouts_requested)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(self.detail)
-        splitter.setSizes([260, 420])
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addLayout(budget_row)
-        layout.addLayout(distill_row)
-        layout.addWidget(splitter, 1)
-        layout.addWidget(self.message)
-        self._fill_scopes()
-        self.refresh_budget()
-        self._select_row(0)
+        return self.detail
 
     # --- staying current -------------------------------------------------------------------------------------
 
