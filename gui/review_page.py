@@ -132,7 +132,29 @@ class ReviewPage(Page):
         self.evidence.itemActivated.connect(lambda _i: self.open_evidence())
         self.evidence.itemClicked.connect(lambda _i: self.open_evidence())
         self.evidence_caption = _plain_label(style="color:#555")
-        # inline editor (E) and reason (R): keyboard all the way, no modal dialog
+        self._build_inline_editors()
+        pane = QWidget()
+        layout = QVBoxLayout(pane)
+        layout.setContentsMargins(8, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.leak)
+        layout.addWidget(self.targets)
+        layout.addWidget(self.diff_caption)
+        layout.addWidget(self.diff)
+        layout.addWidget(self.editor_hint)
+        layout.addWidget(self.editor)
+        layout.addWidget(self.reason)
+        layout.addWidget(QLabel("<b>Why</b>"))
+        layout.addWidget(self.rationale)
+        layout.addWidget(self.evidence_caption)
+        layout.addWidget(self.evidence)
+        layout.addWidget(self._build_reflection_box(), 1)
+        layout.addLayout(self._build_buttons())
+        self._cancel_inline()
+        return pane
+
+    def _build_inline_editors(self) -> None:
+        """The inline editor (E) and reason (R): keyboard all the way, no modal dialog."""
         self.editor = QPlainTextEdit()
         self.editor.setObjectName("proposalEditor")
         self.editor.setMaximumHeight(120)
@@ -151,6 +173,9 @@ class ReviewPage(Page):
             done.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
             done.triggered.connect(self._confirm_edit)
             self.editor.addAction(done)
+
+    def _build_buttons(self) -> QHBoxLayout:
+        """One button per key, for the mouse; they never take the focus from the queue."""
         self.buttons: dict[str, QPushButton] = {}
         row = QHBoxLayout()
         for name, label in (("accept", "Accept"), ("edit", "Edit…"), ("reject", "Reject"), ("previous", "Previous"),
@@ -162,6 +187,10 @@ class ReviewPage(Page):
             row.addWidget(button)
             self.buttons[name] = button
         row.addStretch(1)
+        return row
+
+    def _build_reflection_box(self) -> QFrame:
+        """The reflection's analysis (plain text) with its raw reply one click away."""
         self.analysis = QPlainTextEdit()  # the model's words: plain text, scrollable when long
         self.analysis.setObjectName("reflectionAnalysis")
         self.analysis.setReadOnly(True)
@@ -179,26 +208,7 @@ class ReviewPage(Page):
         title_row.addWidget(self.reply_button)
         rb.addLayout(title_row)
         rb.addWidget(self.analysis)
-
-        pane = QWidget()
-        layout = QVBoxLayout(pane)
-        layout.setContentsMargins(8, 0, 0, 0)
-        layout.addLayout(head)
-        layout.addWidget(self.leak)
-        layout.addWidget(self.targets)
-        layout.addWidget(self.diff_caption)
-        layout.addWidget(self.diff)
-        layout.addWidget(self.editor_hint)
-        layout.addWidget(self.editor)
-        layout.addWidget(self.reason)
-        layout.addWidget(QLabel("<b>Why</b>"))
-        layout.addWidget(self.rationale)
-        layout.addWidget(self.evidence_caption)
-        layout.addWidget(self.evidence)
-        layout.addWidget(reflection_box, 1)
-        layout.addLayout(row)
-        self._cancel_inline()
-        return pane
+        return reflection_box
 
     def _slots(self) -> dict:
         return {"accept": self.accept, "edit": self.edit, "reject": self.reject, "next": self.select_next,
