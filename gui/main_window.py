@@ -33,6 +33,10 @@ from .workers import cancel_all_and_wait
 
 log = logging.getLogger("lessonlab.gui.window")
 
+# The page classes, imported with this module as a direct import would: not while a window is being
+# built or a workspace opened (pyqtgraph alone takes a while), so the first paint waits for no import.
+PAGE_CLASSES: dict[str, type[Page]] = {entry.name: entry.load() for entry in PAGES}
+
 
 def window_settings() -> QSettings:
     """QSettings (window geometry only) in lessonlab's config dir, beside settings.json."""
@@ -50,8 +54,6 @@ class MainWindow(QMainWindow):
         self.changes = Changes(self)
         self.changes.changed.connect(self.on_changed)
         self.navigation = self._build_navigation()
-        # Page modules are imported now, not when a workspace opens: pyqtgraph alone takes a while.
-        self.page_classes: dict[str, type[Page]] = {entry.name: entry.load() for entry in PAGES}
         self.ws: Workspace | None = None
         self.pages: dict[str, Page] = {}
         self._build_status_bar()
@@ -178,7 +180,7 @@ class MainWindow(QMainWindow):
 
     def _build_pages(self, context: PageContext) -> None:
         for entry in PAGES:
-            page = self.page_classes[entry.name](context)
+            page = PAGE_CLASSES[entry.name](context)
             self.pages[entry.name] = page
             self.stack.addWidget(page)
 
