@@ -282,14 +282,14 @@ def measure(path: Path) -> dict:
     t0 = time.perf_counter()
     window = MainWindow(path)
     watch = PaintWatch()
-    window.runs_page.runs_view.viewport().installEventFilter(watch)
+    window.page("runs").runs_view.viewport().installEventFilter(watch)
     window.show()
     pump_until(lambda: watch.painted_at is not None)
     figures["first_painted_runs_table_s"] = round(watch.painted_at - t0, 3)
-    figures["runs"] = window.runs_page.runs_model.total()
+    figures["runs"] = window.page("runs").runs_model.total()
 
     # Scroll the runs table to the end, page by page, measuring the longest stall.
-    view = window.runs_page.runs_view
+    view = window.page("runs").runs_view
     bar = view.verticalScrollBar()
     worst = 0.0
     t1 = time.perf_counter()
@@ -298,7 +298,7 @@ def measure(path: Path) -> dict:
         bar.setValue(bar.maximum())
         QCoreApplication.processEvents()
         worst = max(worst, time.perf_counter() - step)
-        model = window.runs_page.runs_model
+        model = window.page("runs").runs_model
         if not model.canFetchMore():
             break
     figures["scroll_runs_table_to_end_s"] = round(time.perf_counter() - t1, 3)
@@ -306,10 +306,10 @@ def measure(path: Path) -> dict:
 
     # Compare page: a task with 50 rollouts, from the click to its columns painted.
     task_id = "t_00000042"
-    window.compare_page.resize(1400, 800)
+    window.page("compare").resize(1400, 800)
     t2 = time.perf_counter()
     window.compare_task(task_id, [])
-    page = window.compare_page
+    page = window.page("compare")
     pump_until(lambda: len(page.columns) == ROLLOUTS_PER_TASK and page.columns[0].rendered_with is not None)
     page.repaint()
     figures["open_compare_50_rollouts_s"] = round(time.perf_counter() - t2, 3)

@@ -2,23 +2,25 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
 from pathlib import Path
 
 import click
 
+from lessonlab.gui.page_registry import page_names
+
 from .common import EXIT_FAILED, CliError, workspace_option
 
 GUI_INSTALL_COMMAND = "pip install 'lessonlab[gui]'"
-PAGES = ["runs", "compare", "review", "lessons", "impact"]
 
 
 @click.command("gui")
 @workspace_option
 @click.option("--screenshot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Render the window to this PNG file and exit (offscreen is fine).")
-@click.option("--page", type=click.Choice(PAGES, case_sensitive=False), default=None, help="Page to show first.")
+@click.option("--page", type=click.Choice(page_names(), case_sensitive=False), default=None, help="Page to show first.")
 def gui_cmd(workspace_path=None, screenshot=None, page=None) -> None:
     """Open the desktop app (also what `lessonlab` with no arguments does)."""
     if importlib.util.find_spec("PySide6") is None:
@@ -38,3 +40,9 @@ def gui_cmd(workspace_path=None, screenshot=None, page=None) -> None:
     from lessonlab.gui.app import run_app  # imported only when the window opens: the CLI works without Qt
 
     sys.exit(run_app(workspace_path, screenshot, page))
+
+
+def gui_main() -> None:
+    """Entry point of `lessonlab-gui`: the `gui` command on its own."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    gui_cmd(prog_name="lessonlab-gui")

@@ -1,7 +1,6 @@
-"""Commands for the lessons database: `lessons` (list, show, add, edit, retire, restore, history), `export`."""
+"""Commands for the lessons database: `lessons` (list, show, add, edit, retire, restore, history)."""
 from __future__ import annotations
 
-import sys
 import textwrap
 
 import click
@@ -9,7 +8,6 @@ import click
 from lessonlab.core import lessons as L
 from lessonlab.core.impact import impact_table
 from lessonlab.core.settings import load_settings
-from lessonlab.core.lessons.snapshots import current_snapshot, snapshot_lessons
 from lessonlab.core.storage.workspace import open_workspace
 
 from .common import emit_json, fmt, handle_errors, json_option, out, workspace_option
@@ -229,29 +227,3 @@ def lessons_history(ident, workspace_path, as_json) -> None:
         move = f"{e['from_status'] or '—'} → {e['to_status']}" if e["to_status"] else ""
         out(f"  {e['created_at']}  {e['kind']:<9} {move:<22} by {e['author']}"
             + (f": {e['reason']}" if e["reason"] else ""))
-
-
-
-
-@click.group("export")
-def export_cmd() -> None:
-    """Export things from the workspace (subcommands: prompt, sft, dpo, rollouts, lessons)."""
-
-
-@export_cmd.command("prompt")
-@click.option("--suite", default=None, help="The prompt a run of this suite would get (adds lessons scoped to it).")
-@workspace_option
-@json_option
-@handle_errors
-def export_prompt(suite, workspace_path, as_json) -> None:
-    """Print the current system prompt exactly as a run would send it."""
-    settings = load_settings()
-    ws = open_workspace(workspace_path)
-    snap = current_snapshot(ws, settings, suite)
-    if as_json:
-        emit_json({"snapshot_id": snap.id, "hash": snap.hash, "system_prompt": snap.system_prompt,
-                   "lessons": snapshot_lessons(ws, snap.id)})
-        return
-    out(f"snapshot {snap.id}, {snap.lesson_count} lesson(s)", err=True)
-    # Exact text when piped (it is what a run sends); escaped on a terminal, which it must not drive.
-    sys.stdout.write((fmt.printable(snap.system_prompt) if sys.stdout.isatty() else snap.system_prompt) + "\n")

@@ -6,7 +6,7 @@ import signal
 
 import click
 
-from . import app, curate, endpoints, impact, lessons, loop, reflect, runs, serve, tools, transfer
+from . import app, curate, endpoints, export, impact, lessons, loop, reflect, runs, serve, tools, transfer
 
 
 @click.group(invoke_without_command=True)
@@ -25,7 +25,7 @@ COMMANDS = [
     runs.suites_cmd, runs.run_cmd, runs.runs_cmd, runs.show_cmd,
     tools.tools_cmd,
     endpoints.endpoints_cmd,
-    lessons.lessons_cmd, lessons.export_cmd,  # export: prompt here; sft, dpo, rollouts, lessons in transfer
+    lessons.lessons_cmd, export.export_cmd,
     transfer.import_cmd,
     reflect.reflect_cmd, reflect.reflections_cmd, reflect.distill_cmd,
     curate.proposals_cmd, curate.accept_cmd, curate.reject_cmd,

@@ -211,54 +211,6 @@ def _impact_from_cells(data: _Cells, lesson_id: str) -> tuple[Lift, int, int, li
 # --- public queries ------------------------------------------------------------------------------
 
 
-def exposure(ws: Workspace, lesson_id: str, version_id: str | None = None, *, limit: int = 1000) -> dict:
-    """Runs and rollouts whose snapshot held the lesson (or one version of it), and the comparable ones without."""
-    snap_sql = "SELECT snapshot_id FROM snapshot_lessons WHERE lesson_id = ?"
-    params: list = [lesson_id]
-    if version_id:
-        snap_sql += " AND version_id = ?"
-        params.append(version_id)
-    snapshots = [r[0] for r in ws.conn.execute(snap_sql, params)]
-    marks = ",".join("?" * len(snapshots)) or "NULL"
-    runs = ws.query(
-        f"SELECT id, suite, model, server_model, snapshot_id, kind, n_done, mean_reward, created_at FROM runs"
-        f" WHERE snapshot_id IN ({marks}) ORDER BY created_at",
-        snapshots,
-    )
-    with_rows = ws.query(
-        f"SELECT id, run_id, task_id, model, snapshot_id, reward FROM rollouts WHERE snapshot_id IN ({marks})"
-        f" ORDER BY task_id LIMIT ?",
-        [*snapshots, limit],
-    )
-    counts = ws.one(f"SELECT COUNT(*) AS n FROM rollouts WHERE snapshot_id IN ({marks})", snapshots)
-    # Comparable: same task and same model, from a snapshot without the lesson (any version of it).
-    cells = ws.query(
-        f"""
-        SELECT c.task_id, c.model, c.snapshot_id IN ({marks}) AS has, c.n FROM rollout_cells c
-        WHERE EXISTS (SELECT 1 FROM rollout_cells w WHERE w.task_id = c.task_id AND w.model = c.model
-                      AND w.snapshot_id IN ({marks}))
-          AND (c.snapshot_id IN ({marks})
-               OR c.snapshot_id NOT IN (SELECT snapshot_id FROM snapshot_lessons WHERE lesson_id = ?))
-        """,
-        [*snapshots, *snapshots, *snapshots, lesson_id],
-    )
-    tasks_with = {c["task_id"] for c in cells if c["has"]}
-    without_cells = [c for c in cells if not c["has"]]
-    without = {"n": sum(c["n"] for c in without_cells), "tasks": len({c["task_id"] for c in without_cells})}
-    counts["tasks"] = len(tasks_with)
-    return {
-        "lesson_id": lesson_id,
-        "version_id": version_id,
-        "snapshots": snapshots,
-        "runs": runs,
-        "rollouts_with": counts["n"],
-        "tasks_with": counts["tasks"],
-        "rollouts_without_comparable": without["n"],
-        "tasks_without_comparable": without["tasks"],
-        "rollouts": with_rows,
-    }
-
-
 def lesson_impact(ws: Workspace, lesson_id: str, *, suite: str | None = None, _cells: _Cells | None = None) -> LessonImpact:
     """Observational impact of one lesson (all its versions together)."""
     row = ws.one(

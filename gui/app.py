@@ -1,7 +1,6 @@
-"""Starting the desktop app: `lessonlab`, `lessonlab gui [--workspace PATH] [--screenshot FILE] [--page NAME]`."""
+"""Starting the desktop app; the command line (`lessonlab gui`, `lessonlab-gui`) is parsed by click in cli/app.py."""
 from __future__ import annotations
 
-import argparse
 import logging
 import signal
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
-from .main_window import PAGES, MainWindow
+from .main_window import MainWindow
 
 log = logging.getLogger("lessonlab.gui")
 
@@ -41,12 +40,11 @@ def save_screenshot(window: MainWindow, path: Path, page: str | None = None) -> 
     """Render the window on a page (waiting for its background loading) and save it as an image."""
     window.resize(1280, 800)  # the same size every time, whatever geometry was saved
     window.show()
-    window.go_to(page or "Runs")
+    window.go_to(page or "runs")
     shown = window.stack.currentWidget()
-    if hasattr(shown, "is_loading"):  # pages that load in the background say when they are done
-        wait_for(lambda: not shown.is_loading(), 10)
+    wait_for(lambda: not shown.is_loading(), 10)  # what the page loads in the background
     wait_for(lambda: False, 0.3)  # let layouts settle and lazy rendering run
-    window.compare_page.render_visible()
+    shown.render_visible()
     wait_for(lambda: False, 0.1)
     image = window.grab()
     path = Path(path)
@@ -91,18 +89,3 @@ def quit_on_signals(window: QWidget) -> QTimer:
     timer.timeout.connect(lambda: None)
     timer.start(250)
     return timer
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of `lessonlab-gui`."""
-    parser = argparse.ArgumentParser(prog="lessonlab-gui", description="The lessonlab desktop app.")
-    parser.add_argument("--workspace", "-w", help="Workspace file (default: the one in the user data dir).")
-    parser.add_argument("--screenshot", metavar="FILE.png", help="Render the window to FILE.png and exit.")
-    parser.add_argument("--page", choices=[p.lower() for p in PAGES], type=str.lower, help="Page to show first.")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return run_app(args.workspace, args.screenshot, args.page)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

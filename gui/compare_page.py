@@ -5,21 +5,21 @@ It owns the reflection panel ("Reflect on these", and "Reflect on this run" sent
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from PySide6.QtCore import QRect, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QApplication, QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QScrollArea,
-    QSizePolicy, QSplitter, QVBoxLayout, QWidget,
+    QApplication, QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton,
+    QScrollArea, QSizePolicy, QSplitter, QVBoxLayout, QWidget,
 )
 
 from lessonlab.core import formatting
 from lessonlab.core.settings import load_settings
 
 from . import changes as changed
-from .changes import Change, Changes
+from .changes import Change
 from .compare_lessons import HEADER_WIDTH, GroupHeader, lesson_choices
 from .operations import find_tasks, latest_task, load_compare, load_rollouts
+from .pages import Page, PageContext
 from .reflection_panel import ReflectionPanel
 from .rollout_column import COLUMN_WIDTH, RolloutColumn
 from .scoring import ScoreBar, ScoreKeys, column_target
@@ -29,17 +29,15 @@ from .workers import Job, jobs_of, start_job
 log = logging.getLogger("lessonlab.gui.compare")
 
 
-class ComparePage(QWidget):
+class ComparePage(Page):
     """Pick a task (from a run or by search); its rollouts appear side by side."""
 
     loaded = Signal(int)               # number of columns shown
     review_requested = Signal()        # "Open Review" after a reflection
 
-    def __init__(self, workspace_path: Path, local_controller=None, changes: Changes | None = None, parent=None):
-        super().__init__(parent)
-        self.workspace_path = Path(workspace_path)
-        self.changes = changes if changes is not None else Changes(self)
-        self.changes.changed.connect(self.on_changed)
+    def __init__(self, context: PageContext, parent=None):
+        super().__init__(context, parent)
+        self.review_requested.connect(lambda: context.navigation.go_to.emit("review"))
         self._primed = False  # the picker and the first task load when the page is first shown
         self.task_id: str | None = None
         self.scope_run_ids: list[str] | None = None
@@ -50,7 +48,16 @@ class ComparePage(QWidget):
         self._headers: list[GroupHeader] = []            # with/without group heads while a lesson is chosen
         self._placed: list[tuple[QWidget, int]] = []     # what the strip holds, with each one's x
 
-        # left: the task picker
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self._build_picker())
+        splitter.addWidget(self._build_right())
+        splitter.setSizes([230, 900])
+        splitter.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+    def _build_picker(self) -> QWidget:
+        """Left: the task search, the run scope and the task list."""
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search tasks…")
         self.search.setClearButtonEnabled(True)
@@ -77,8 +84,10 @@ class ComparePage(QWidget):
         scope_row.addWidget(self.clear_scope)
         pl.addLayout(scope_row)
         pl.addWidget(self.task_list, 1)
+        return picker
 
-        # right: controls, columns, reflection
+    def _build_controls(self) -> QHBoxLayout:
+        """The title, the prompt and the row of sort, filter, diff and reflect controls."""
         self.title = QLabel("Pick a task on the left")
         self.title.setTextFormat(Qt.TextFormat.PlainText)
         self.title.setStyleSheet("font-size: 14px; font-weight: bold")
@@ -125,7 +134,10 @@ class ComparePage(QWidget):
         controls.addWidget(self.count_label)
         controls.addWidget(self.reflect_endpoint)
         controls.addWidget(self.reflect_button)
+        return controls
 
+    def _build_columns_area(self) -> QScrollArea:
+        """The horizontally scrolled strip that holds one column per rollout."""
         self.strip = QWidget()
         self.strip_layout = QHBoxLayout(self.strip)
         self.strip_layout.setContentsMargins(4, 4, 4, 4)
@@ -136,11 +148,17 @@ class ComparePage(QWidget):
         self.scroll.setWidget(self.strip)
         self.scroll.horizontalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
         self.scroll.verticalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
-
         self.aligner = StepAligner(self)   # trajectories: steps lined up across columns, the parting step marked
-        self.reflection = ReflectionPanel(self.workspace_path, local_controller, self.changes)
-        self.reflection.review_requested.connect(self.review_requested)
+        return self.scroll
 
+    def _build_reflection_panel(self) -> ReflectionPanel:
+        self.reflection = ReflectionPanel(self.workspace_path, self.local_controller, self.changes)
+        self.reflection.review_requested.connect(self.review_requested)
+        return self.reflection
+
+    def _build_right(self) -> QWidget:
+        """Right: title and lesson filter, prompt, controls, the columns over the reflection panel."""
+        controls = self._build_controls()
         right = QWidget()
         rl = QVBoxLayout(right)
         rl.setContentsMargins(0, 0, 0, 0)
@@ -153,8 +171,8 @@ class ComparePage(QWidget):
         rl.addWidget(self.prompt_label)
         rl.addLayout(controls)
         vsplit = QSplitter(Qt.Orientation.Vertical)
-        vsplit.addWidget(self.scroll)
-        vsplit.addWidget(self.reflection)
+        vsplit.addWidget(self._build_columns_area())
+        vsplit.addWidget(self._build_reflection_panel())
         vsplit.setSizes([500, 180])
         rl.addWidget(vsplit, 1)
         self.score_bar = ScoreBar(self.workspace_path, self.changes, self)
@@ -162,14 +180,7 @@ class ComparePage(QWidget):
         rl.addWidget(self.score_bar)
         self.score_keys = ScoreKeys(self, self.score_bar,
                                     lambda: column_target(self.visible_columns(), QApplication.focusWidget()))
-
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(picker)
-        splitter.addWidget(right)
-        splitter.setSizes([230, 900])
-        splitter.setStretchFactor(1, 1)
-        layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        return right
 
     def reload_endpoints(self) -> None:
         """Fill the reflection endpoint chooser from the settings (default first)."""
@@ -211,9 +222,6 @@ class ComparePage(QWidget):
         if self._primed and (changed.RUNS in change or changed.ROLLOUTS in change):
             self.refresh_tasks()  # rollout counts and new tasks; an unprimed page loads them when shown
 
-    def is_loading(self) -> bool:
-        """Whether a task list, a task or a reflection is still being loaded in the background."""
-        return bool(jobs_of(self))
 
     # --- picking a task ---------------------------------------------------------------------------
 

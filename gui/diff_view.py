@@ -5,7 +5,7 @@ from PySide6.QtCore import Signal
 
 from lessonlab.core.text_diff import changed_words, word_diff
 
-from .trajectory_view import SafeTextBrowser
+from .common_widgets import SafeTextBrowser
 from .highlight import diff_ops_to_html, escape_text
 from .workers import Job, start_job
 

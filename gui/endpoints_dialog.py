@@ -12,12 +12,12 @@ from PySide6.QtWidgets import (
 )
 
 from lessonlab.core.models.llm_client import ProbeResult
-from lessonlab.core.settings import Endpoint, SettingsError, load_settings, save_settings
+from lessonlab.core.settings import Endpoint, Settings, load_settings, save_settings
 
-from . import changes as changed
 from .changes import Changes
 from .errors import show_error
 from .operations import probe_endpoint
+from .perform import perform
 from .workers import start_job
 
 log = logging.getLogger("lessonlab.gui.endpoints")
@@ -147,17 +147,20 @@ class EndpointsDialog(QDialog):
 
     def save_current(self) -> bool:
         """Validate and save the form as a profile."""
-        try:
+        endpoint = None
+
+        def save() -> Settings:
+            nonlocal endpoint
             endpoint = self.form_endpoint()
             self.settings.add_endpoint(endpoint)
             save_settings(self.settings)
-        except SettingsError as exc:
-            show_error(self, "Cannot save the endpoint", str(exc))
+            return self.settings
+
+        if perform(self, self.changes, "Cannot save the endpoint", save) is None:
             self.settings = load_settings()
             return False
         self._reload(endpoint.name)
         self.status.setText(f"Saved {endpoint.name}.")
-        self.changes.notify(changed.ENDPOINTS)
         return True
 
     def remove_current(self) -> None:
@@ -165,14 +168,13 @@ class EndpointsDialog(QDialog):
         name = self.list.currentItem().text() if self.list.currentItem() else None
         if not name:
             return
-        try:
+        def remove() -> Settings:
             self.settings.remove_endpoint(name)
             save_settings(self.settings)
-        except SettingsError as exc:
-            show_error(self, "Cannot remove the endpoint", str(exc))
-            return
-        self._reload()
-        self.changes.notify(changed.ENDPOINTS)
+            return self.settings
+
+        if perform(self, self.changes, "Cannot remove the endpoint", remove) is not None:
+            self._reload()
 
     def test_current(self) -> None:
         """Send one tiny request in the background and show the latency or the error."""

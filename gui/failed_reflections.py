@@ -7,11 +7,11 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, 
 from lessonlab.core.lessons import review
 from lessonlab.core.storage.workspace import Workspace
 
-from . import changes as changed
 from .changes import Changes
 from .errors import show_error
 from .operations import ServerStarting, retry_reflection
-from .workers import Job, start_job
+from .perform import perform_in_background
+from .workers import Job
 
 
 class FailedReflectionPane(QWidget):
@@ -89,9 +89,10 @@ class FailedReflectionPane(QWidget):
         self.output.clear()
         self.output.show()
         self.status.emit(f"Retrying {self.entry['id']} with {self.entry['endpoint']}…")
-        self.job = start_job("retry the reflection", retry_reflection, self.workspace_path, self.entry["id"],
-                             self.local_controller, owner=self, on_progress=self._progress, on_chunk=self._chunk,
-                             on_done=self._done, on_error=self._failed)
+        self.job = perform_in_background(self, self.changes, "retry the reflection", retry_reflection,
+                                         self.workspace_path, self.entry["id"], self.local_controller,
+                                         on_progress=self._progress, on_chunk=self._chunk, on_done=self._done,
+                                         on_failed=self._failed, error_title="Retry failed")
         return self.job
 
     def _progress(self, message) -> None:
@@ -115,9 +116,7 @@ class FailedReflectionPane(QWidget):
                              + (f", {result.n_invalid} invalid" if result.n_invalid else ""))
         else:
             self.status.emit(f"Retry {result.reflection_id} failed too: {result.error}")
-        self.changes.notify(changed.REFLECTIONS, changed.PROPOSALS)
 
-    def _failed(self, exc: BaseException, details: str) -> None:
+    def _failed(self, exc: BaseException) -> None:
         self._finished()
         self.status.emit(f"Retry failed: {exc}")
-        show_error(self, "Retry failed", str(exc) or type(exc).__name__, details)

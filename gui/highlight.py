@@ -15,7 +15,6 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import JsonLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
-from lessonlab.core.text_diff import word_diff
 
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 _FORMATTER = HtmlFormatter(nowrap=True, noclasses=True, style="friendly")
@@ -96,7 +95,3 @@ def diff_ops_to_html(ops: list[tuple[str, str]], *, show_deleted: bool = True) -
             out.append('<span style="color:#c62828;font-weight:bold">⌫</span>')
     return "".join(out)
 
-
-def diff_to_html(text: str | None, reference: str | None) -> str:
-    """text as safe HTML with the words that differ from reference marked (inserted/changed in yellow)."""
-    return diff_ops_to_html(word_diff(reference or "", text or ""), show_deleted=False)

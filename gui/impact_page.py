@@ -7,7 +7,6 @@ lesson's row in the lift chart selects it here and asks the main window to show 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
@@ -19,10 +18,11 @@ from PySide6.QtWidgets import (
 from lessonlab.core import formatting
 
 from . import changes as changed
-from .changes import Change, Changes
+from .changes import Change
 from .impact_charts import ABLATION_COLOR, OBSERVED_COLOR, LiftChart, TimelineChart
 from .operations import load_impact
-from .workers import Job, jobs_of, start_job
+from .pages import Page, PageContext
+from .workers import Job, start_job
 
 log = logging.getLogger("lessonlab.gui.impact")
 
@@ -119,18 +119,17 @@ class ImpactLessonsModel(QAbstractTableModel):
         return None
 
 
-class ImpactPage(QWidget):
+class ImpactPage(Page):
     """Pick a suite and model; see reward over its runs, where lessons changed, and each lesson's lift."""
 
     run_requested = Signal(str)        # open this run (the main window routes it)
     lesson_requested = Signal(str)     # show this lesson (the main window routes it)
     loaded = Signal()
 
-    def __init__(self, workspace_path: Path, changes: Changes | None = None, parent=None):
-        super().__init__(parent)
-        self.workspace_path = Path(workspace_path)
-        self.changes = changes if changes is not None else Changes(self)
-        self.changes.changed.connect(self.on_changed)
+    def __init__(self, context: PageContext, parent=None):
+        super().__init__(context, parent)
+        self.run_requested.connect(context.navigation.show_run)
+        self.lesson_requested.connect(context.navigation.show_lesson)
         self._primed = False    # loads when first shown
         self._stale = False     # a change arrived while hidden: reload when shown
         self._generation = 0
@@ -224,9 +223,6 @@ class ImpactPage(QWidget):
         else:
             self._stale = True
 
-    def is_loading(self) -> bool:
-        """Whether the page's data is still loading in the background."""
-        return bool(jobs_of(self))
 
     def reload(self) -> Job:
         """Load the chosen suite and model (in the background) and redraw."""

@@ -9,13 +9,17 @@ from PySide6.QtWidgets import QFileDialog, QProgressDialog, QWidget
 from lessonlab.core.transfer import ImportOptions, ImportReport, import_files
 from lessonlab.core.storage.workspace import open_workspace
 
+from .changes import Changes
 from .errors import show_error
-from .workers import Job, start_job
+from .operations import changes_result
+from .perform import perform_in_background
+from .workers import Job
 
 FILE_FILTER = "Inspect logs and chat JSONL (*.eval *.json *.jsonl);;All files (*)"
 STEPS = 1000
 
 
+@changes_result(ImportReport)
 def import_job(job, workspace_path: Path, paths: list[str], options: ImportOptions) -> ImportReport:
     """Import the files on a worker thread (its own connection), reporting (done, total) bytes."""
     ws = open_workspace(workspace_path)
@@ -42,9 +46,10 @@ class Importer(QObject):
 
     finished = Signal(object)   # ImportReport
 
-    def __init__(self, parent: QWidget):
+    def __init__(self, parent: QWidget, changes: Changes):
         super().__init__(parent)
         self.parent_widget = parent
+        self.changes = changes
         self.job: Job | None = None
         self.dialog: QProgressDialog | None = None
 
@@ -64,9 +69,9 @@ class Importer(QObject):
         self.dialog.setMinimumDuration(300)
         self.dialog.setAutoClose(False)
         self.dialog.setAutoReset(False)
-        self.job = start_job("import", import_job, Path(workspace_path), [str(p) for p in paths],
-                             options or ImportOptions(), on_progress=self._progress, on_done=self._done,
-                             on_error=self._failed, owner=self)
+        self.job = perform_in_background(self, self.changes, "import", import_job, Path(workspace_path),
+                                         [str(p) for p in paths], options or ImportOptions(),
+                                         on_progress=self._progress, on_done=self._done, on_failed=self._failed)
         self.dialog.canceled.connect(self.job.cancel.set)
         return self.job
 
@@ -87,6 +92,5 @@ class Importer(QObject):
         self._close_dialog()
         self.finished.emit(report)
 
-    def _failed(self, exc: BaseException, details: str) -> None:
+    def _failed(self, exc: BaseException) -> None:
         self._close_dialog()
-        show_error(self.parent_widget, "Import failed", str(exc) or type(exc).__name__, details)

@@ -15,12 +15,12 @@ from lessonlab.core import lessons as L
 from lessonlab.core.impact import AblationResult
 from lessonlab.core.storage.workspace import Workspace
 
-from . import changes as changed
 from .changes import Changes
 from .diff_view import DiffView
-from .errors import show_error, show_exception
+from .errors import show_error
 from .lesson_dialogs import AblateDialog, LessonEditorDialog
 from .operations import AblationRequest, ServerStarting, ablate, load_lesson_detail
+from .perform import perform, perform_in_background, start_with_request
 from .reply_dialog import ReflectionReplyDialog, open_reflection_dialog
 from .workers import Job, start_job
 
@@ -29,6 +29,11 @@ log = logging.getLogger("lessonlab.gui.lessons")
 
 def _esc(value) -> str:
     return html.escape(str(value), quote=True)
+
+
+def _wrap_without_sideways_scroll(view: QListWidget) -> None:
+    view.setWordWrap(True)  # reasons can be long: wrap rather than scroll sideways
+    view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
 
 class LessonDetail(QWidget):
@@ -50,6 +55,17 @@ class LessonDetail(QWidget):
         self._generation = 0
         self._dialogs: list[QWidget] = []
 
+        # Side by side under the table: what the lesson is and did on the left, its versions on the right.
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self._build_about())
+        split.addWidget(self._build_history())
+        split.setSizes([560, 560])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addWidget(split)
+
+    def _build_about(self) -> QWidget:
+        """Left: the lesson's text, its actions, an ablation's progress, its provenance and events."""
         self.header = QLabel("Select a lesson")
         self.header.setTextFormat(Qt.TextFormat.PlainText)
         self.header.setWordWrap(True)
@@ -58,6 +74,27 @@ class LessonDetail(QWidget):
         self.text.setObjectName("lessonFullText")
         self.text.setReadOnly(True)
         self.text.setMaximumHeight(90)
+        self.provenance = QLabel()
+        self.provenance.setObjectName("provenance")
+        self.provenance.setTextFormat(Qt.TextFormat.RichText)  # built from escaped values only
+        self.provenance.setWordWrap(True)
+        self.provenance.linkActivated.connect(self._link)
+        self.events = QListWidget()
+        self.events.setObjectName("eventList")
+        _wrap_without_sideways_scroll(self.events)
+        about = QWidget()
+        al = QVBoxLayout(about)
+        al.setContentsMargins(0, 0, 0, 0)
+        al.addWidget(self.header)
+        al.addWidget(self.text)
+        al.addLayout(self._build_actions())
+        al.addLayout(self._build_ablation_row())
+        al.addWidget(self.provenance)
+        al.addWidget(QLabel("<b>Events</b>"))
+        al.addWidget(self.events, 1)
+        return about
+
+    def _build_actions(self) -> QHBoxLayout:
         self.buttons: dict[str, QPushButton] = {}
         actions = QHBoxLayout()
         for name, label, tip in (("edit", "Edit…", "Write a new version (the old one stays in the history)"),
@@ -72,6 +109,10 @@ class LessonDetail(QWidget):
             actions.addWidget(button)
             self.buttons[name] = button
         actions.addStretch(1)
+        return actions
+
+    def _build_ablation_row(self) -> QHBoxLayout:
+        """An ablation's progress with Cancel, hidden until one starts."""
         self.ablation_bar = QProgressBar()
         self.ablation_bar.setObjectName("ablationProgress")
         self.ablation_label = QLabel()
@@ -85,12 +126,10 @@ class LessonDetail(QWidget):
         ablation_row.addWidget(self.ablation_cancel)
         self.ablation_bar.hide()
         self.ablation_cancel.hide()
-        self.provenance = QLabel()
-        self.provenance.setObjectName("provenance")
-        self.provenance.setTextFormat(Qt.TextFormat.RichText)  # built from escaped values only
-        self.provenance.setWordWrap(True)
-        self.provenance.linkActivated.connect(self._link)
+        return ablation_row
 
+    def _build_history(self) -> QWidget:
+        """Right: the versions and a word diff between any two of them."""
         self.versions = QListWidget()
         self.versions.setObjectName("versionList")
         self.versions.currentRowChanged.connect(self._version_clicked)
@@ -101,11 +140,7 @@ class LessonDetail(QWidget):
             combo.currentIndexChanged.connect(lambda _i: self._diff_versions())
         self.diff = DiffView()
         self.diff.setObjectName("historyDiff")
-        self.events = QListWidget()
-        self.events.setObjectName("eventList")
-        for view in (self.versions, self.events):
-            view.setWordWrap(True)  # reasons can be long: wrap rather than scroll sideways
-            view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        _wrap_without_sideways_scroll(self.versions)
         picker = QHBoxLayout()
         picker.addWidget(QLabel("Diff"))
         picker.addWidget(self.from_version)
@@ -119,25 +154,7 @@ class LessonDetail(QWidget):
         hl.addWidget(self.versions, 1)
         hl.addLayout(picker)
         hl.addWidget(self.diff, 2)
-
-        about = QWidget()
-        al = QVBoxLayout(about)
-        al.setContentsMargins(0, 0, 0, 0)
-        al.addWidget(self.header)
-        al.addWidget(self.text)
-        al.addLayout(actions)
-        al.addLayout(ablation_row)
-        al.addWidget(self.provenance)
-        al.addWidget(QLabel("<b>Events</b>"))
-        al.addWidget(self.events, 1)
-        # Side by side under the table: what the lesson is and did on the left, its versions on the right.
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(about)
-        split.addWidget(history)
-        split.setSizes([560, 560])
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 4, 0, 0)
-        layout.addWidget(split)
+        return history
 
     # --- showing -------------------------------------------------------------------------------------------
 
@@ -265,13 +282,7 @@ class LessonDetail(QWidget):
         return self.history["lesson"]
 
     def _apply(self, what: str, fn, *args, **kwargs) -> bool:
-        try:
-            fn(self.ws, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, f"Cannot {what}", exc)
-            return False
-        self.changes.notify(changed.LESSONS)
-        return True
+        return perform(self, self.changes, f"Cannot {what}", fn, self.ws, *args, **kwargs) is not None
 
     def edit(self) -> LessonEditorDialog | None:
         """Open the editor on the lesson's text and scope; Save writes a new version."""
@@ -315,12 +326,7 @@ class LessonDetail(QWidget):
         return dialog
 
     def _ablate_from(self, dialog: AblateDialog) -> None:
-        try:
-            request = dialog.request()
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, "Cannot ablate", exc)
-            return
-        self.start_ablation(request)
+        start_with_request(self, "Cannot ablate", dialog.request, self.start_ablation)
 
     def start_ablation(self, request: AblationRequest) -> Job | None:
         """Run core.impact.run_ablation in the background with progress and Cancel."""
@@ -334,9 +340,10 @@ class LessonDetail(QWidget):
         self.ablation_cancel.setEnabled(True)
         self.ablation_label.setText(f"Ablating {request.lesson_id} on {request.suite} ({request.split}) "
                                     f"with {request.endpoint.name}…")
-        self.ablation_job = start_job("ablation", ablate, self.workspace_path, request, self.local_controller,
-                                      owner=self, on_progress=self._ablation_progress, on_done=self._ablation_done,
-                                      on_error=self._ablation_failed)
+        self.ablation_job = perform_in_background(
+            self, self.changes, "ablation", ablate, self.workspace_path, request, self.local_controller,
+            on_progress=self._ablation_progress, on_done=self._ablation_done, on_failed=self._ablation_failed,
+            error_title="Ablation failed")
         return self.ablation_job
 
     def cancel_ablation(self) -> None:
@@ -369,9 +376,7 @@ class LessonDetail(QWidget):
         self._ablation_finished()
         self.ablation_label.setText(f"Ablation {result.ablation_id} of {result.lesson_id} {result.status}: lift "
                                     f"{result.lift.describe()} (runs {result.run_with} vs {result.run_without})")
-        self.changes.notify(changed.RUNS, changed.ROLLOUTS, changed.LESSONS)
 
-    def _ablation_failed(self, exc: BaseException, details: str) -> None:
+    def _ablation_failed(self, exc: BaseException) -> None:
         self._ablation_finished()
         self.ablation_label.setText(f"Ablation failed: {exc}")
-        show_error(self, "Ablation failed", str(exc) or type(exc).__name__, details)

@@ -15,16 +15,18 @@ from lessonlab.core.transfer import export_lessons
 from lessonlab.core.reflection import ReflectionResult
 from lessonlab.core.settings import load_settings
 from lessonlab.core.lessons.snapshots import current_snapshot
-from lessonlab.core.storage.workspace import Workspace
+
 
 from . import changes as changed
-from .changes import Change, Changes
+from .changes import Change
 from .errors import show_error, show_exception
 from .lesson_detail import LessonDetail
 from .lesson_dialogs import DistillDialog, LessonEditorDialog
 from .lessons_model import LessonsModel
-from .operations import ServerStarting, distill, load_impacts
-from .workers import Job, jobs_of, start_job
+from .operations import ServerStarting, distill, load_impacts, settings_endpoint
+from .perform import perform, perform_in_background, start_with_request
+from .pages import Page, PageContext
+from .workers import Job, start_job
 
 log = logging.getLogger("lessonlab.gui.lessons")
 
@@ -36,25 +38,42 @@ OVER_STYLE = _BAR + " QProgressBar::chunk { background: #e53935; }"
 UNDER_STYLE = _BAR + " QProgressBar::chunk { background: #81c784; }"
 
 
-class LessonsPage(QWidget):
+class LessonsPage(Page):
     """Every lesson with its use and impact; select one for its history, provenance and actions."""
 
     compare_rollouts_requested = Signal(list)   # evidence rollouts to show side by side
     review_requested = Signal()                 # distill's proposals wait in Review
 
-    def __init__(self, ws: Workspace, local_controller=None, changes: Changes | None = None, parent=None):
-        super().__init__(parent)
-        self.ws = ws
-        self.workspace_path = ws.path
-        self.local_controller = local_controller
-        self.changes = changes if changes is not None else Changes(self)
-        self.changes.changed.connect(self.on_changed)
+    def __init__(self, context: PageContext, parent=None):
+        super().__init__(context, parent)
+        ws = context.workspace
+        self.compare_rollouts_requested.connect(context.navigation.compare_rollouts)
+        self.review_requested.connect(lambda: context.navigation.go_to.emit("review"))
         self._primed = False          # impact figures load when the page is first shown
         self._impacts_generation = 0
         self.distill_job: Job | None = None
         self.budget_over = False
         self._dialogs: list[QWidget] = []
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._build_toolbar())
+        layout.addLayout(self._build_budget_row())
+        layout.addLayout(self._build_distill_row())
+        self.message = QLabel()
+        self.message.setObjectName("lessonsMessage")
+        self.message.setTextFormat(Qt.TextFormat.PlainText)
+        self.message.setStyleSheet("color:#444")
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self._build_table(ws))
+        splitter.addWidget(self._build_detail())
+        splitter.setSizes([260, 420])
+        layout.addWidget(splitter, 1)
+        layout.addWidget(self.message)
+        self._fill_scopes()
+        self.refresh_budget()
+        self._select_row(0)
 
+    def _build_toolbar(self) -> QHBoxLayout:
+        """Status and scope filters, New lesson, Distill, Copy system prompt, Export."""
         self.status_filter = QComboBox()
         for label, statuses in STATUS_FILTERS:
             self.status_filter.addItem(label, statuses)
@@ -84,7 +103,10 @@ class LessonsPage(QWidget):
         top.addStretch(1)
         for button in (self.new_button, self.distill_button, self.copy_button, self.export_button):
             top.addWidget(button)
+        return top
 
+    def _build_budget_row(self) -> QHBoxLayout:
+        """The lessons block's size against its token budget."""
         self.budget_bar = QProgressBar()
         self.budget_bar.setObjectName("budgetBar")
         self.budget_bar.setTextVisible(True)
@@ -95,7 +117,10 @@ class LessonsPage(QWidget):
         budget_row.addWidget(QLabel("Lessons block"))
         budget_row.addWidget(self.budget_bar, 1)
         budget_row.addWidget(self.budget_label)
+        return budget_row
 
+    def _build_distill_row(self) -> QHBoxLayout:
+        """A distill's progress and outcome, hidden until one starts."""
         self.distill_label = QLabel()
         self.distill_label.setTextFormat(Qt.TextFormat.PlainText)
         self.distill_label.setWordWrap(True)
@@ -109,11 +134,9 @@ class LessonsPage(QWidget):
         distill_row.addWidget(self.distill_cancel)
         for widget in (self.distill_label, self.review_button, self.distill_cancel):
             widget.hide()
-        self.message = QLabel()
-        self.message.setObjectName("lessonsMessage")
-        self.message.setTextFormat(Qt.TextFormat.PlainText)
-        self.message.setStyleSheet("color:#444")
+        return distill_row
 
+    def _build_table(self, ws) -> QTableView:
         self.model = LessonsModel(ws, self)
         self.table = QTableView()
         self.table.setObjectName("lessonsTable")
@@ -129,22 +152,12 @@ class LessonsPage(QWidget):
             if width:
                 self.table.setColumnWidth(column, width)
         self.table.selectionModel().currentRowChanged.connect(lambda current, _prev: self._row_changed(current.row()))
-        self.detail = LessonDetail(ws, local_controller, self.changes)
-        self.detail.compare_rollouts_requested.connect(self.compare_rollouts_requested)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(self.detail)
-        splitter.setSizes([260, 420])
+        return self.table
 
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addLayout(budget_row)
-        layout.addLayout(distill_row)
-        layout.addWidget(splitter, 1)
-        layout.addWidget(self.message)
-        self._fill_scopes()
-        self.refresh_budget()
-        self._select_row(0)
+    def _build_detail(self) -> LessonDetail:
+        self.detail = LessonDetail(self.ws, self.local_controller, self.changes)
+        self.detail.compare_rollouts_requested.connect(self.compare_rollouts_requested)
+        return self.detail
 
     # --- staying current -------------------------------------------------------------------------------------
 
@@ -184,9 +197,6 @@ class LessonsPage(QWidget):
         if generation == self._impacts_generation:
             self.model.set_impacts(rows)
 
-    def is_loading(self) -> bool:
-        """Whether impact figures, a history, a diff, a distill or an ablation are still running."""
-        return bool(jobs_of(self))
 
     def _fill_scopes(self) -> None:
         chosen = self.scope_filter.currentData()
@@ -268,13 +278,11 @@ class LessonsPage(QWidget):
     def add_lesson(self, text: str, scope: list[str] | None = None, reason: str | None = None,
                    status: str = "active") -> str | None:
         """Store a hand-written lesson (as `lessonlab lessons add` does) and select it; its id, or None."""
-        try:
-            change = L.add_lesson(self.ws, text, scope=scope, reason=reason, status=status or "active")
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, "Cannot add the lesson", exc)
+        change = perform(self, self.changes, "Cannot add the lesson", L.add_lesson, self.ws, text, scope=scope,
+                         reason=reason, status=status or "active")
+        if change is None:
             return None
         lesson_id = change.lesson_ids[0]
-        self.changes.notify(changed.LESSONS)
         self.select_lesson(lesson_id)
         self.message.setText(f"Added {lesson_id} ({change.statuses[lesson_id]})")
         return lesson_id
@@ -324,20 +332,19 @@ class LessonsPage(QWidget):
         """Ask a model for merge/edit/retire proposals that fit the budget; they go to Review."""
         if self.distill_job is not None:
             return None
-        try:
-            settings = load_settings()
-            endpoint = settings.endpoint(endpoint_name or settings.default_endpoint)
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, "Cannot distill", exc)
-            return None
+        return start_with_request(self, "Cannot distill", lambda: settings_endpoint(endpoint_name),
+                                  lambda endpoint: self._start_distill(endpoint, budget))
+
+    def _start_distill(self, endpoint, budget: int | None) -> Job:
         self.distill_label.setText(f"Distilling with {endpoint.name}…")
         self.distill_label.show()
         self.distill_cancel.show()
         self.review_button.hide()
         self.distill_button.setEnabled(False)
-        self.distill_job = start_job("distill", distill, self.workspace_path, endpoint, budget, self.local_controller,
-                                     owner=self, on_progress=self._distill_progress, on_done=self._distill_done,
-                                     on_error=self._distill_failed)
+        self.distill_job = perform_in_background(
+            self, self.changes, "distill", distill, self.workspace_path, endpoint, budget, self.local_controller,
+            on_progress=self._distill_progress, on_done=self._distill_done, on_failed=self._distill_failed,
+            error_title="Distill failed")
         return self.distill_job
 
     def _distill_progress(self, message) -> None:
@@ -359,9 +366,7 @@ class LessonsPage(QWidget):
         else:
             self.distill_label.setText(f"Distill {result.reflection_id} failed: {result.error} (its reply is kept; "
                                        "Review lists it with Retry)")
-        self.changes.notify(changed.REFLECTIONS, changed.PROPOSALS)
 
-    def _distill_failed(self, exc: BaseException, details: str) -> None:
+    def _distill_failed(self, exc: BaseException) -> None:
         self._distill_finished()
         self.distill_label.setText(f"Distill failed: {exc}")
-        show_error(self, "Distill failed", str(exc) or type(exc).__name__, details)

@@ -21,23 +21,24 @@ from lessonlab.core.storage.workspace import Workspace, open_workspace
 
 from . import changes as changed
 from .changes import Change, Changes
-from .compare_page import ComparePage
 from .endpoints_dialog import EndpointsDialog
 from .errors import show_error, show_exception
-from .impact_page import ImpactPage
 from .importing import Importer
 from .importing import summary as import_summary
 from .local_server import LocalModelController
+from .page_registry import PAGES, find_page
+from .pages import Navigation, Page, PageContext
 from .proxy_control import ProxyController, ProxyDialog
-from .lessons_page import LessonsPage
 from .recent import add_recent, load_recent
-from .review_page import ReviewPage
-from .runs_page import RunsPage
-from .workers import abandon_jobs, cancel_all_and_wait
+from .workers import cancel_all_and_wait
 
 log = logging.getLogger("lessonlab.gui.window")
 
-PAGES = ["Runs", "Compare", "Review", "Lessons", "Impact"]
+# The page classes, imported with this module as a direct import would: not while a window is being
+# built or a workspace opened (pyqtgraph alone takes a while), so the first paint waits for no import.
+PAGE_CLASSES: dict[str, type[Page]] = {entry.name: entry.load() for entry in PAGES}
+
+
 def window_settings() -> QSettings:
     """QSettings (window geometry only) in lessonlab's config dir, beside settings.json."""
     return QSettings(str(config_dir() / "window.ini"), QSettings.Format.IniFormat)
@@ -53,17 +54,18 @@ class MainWindow(QMainWindow):
         self.local_controller.state_changed.connect(self._local_state)
         self.changes = Changes(self)
         self.changes.changed.connect(self.on_changed)
+        self.navigation = self._build_navigation()
         self.ws: Workspace | None = None
-        self.pages: dict[str, QWidget] = {}
+        self.pages: dict[str, Page] = {}
         self._build_status_bar()
         self._build_menus()
         self.sidebar = QListWidget()
         self.sidebar.setObjectName("sidebar")
         self.sidebar.setFixedWidth(130)
         self.sidebar.setStyleSheet("QListWidget { font-size: 14px; } QListWidget::item { padding: 8px; }")
-        for i, name in enumerate(PAGES):
-            item = QListWidgetItem(name)
-            item.setToolTip(f"{name} (Ctrl+{i + 1})")
+        for i, entry in enumerate(PAGES):
+            item = QListWidgetItem(entry.title)
+            item.setToolTip(f"{entry.title} (Ctrl+{i + 1})")
             self.sidebar.addItem(item)
         self.stack = QStackedWidget()
         self.sidebar.currentRowChanged.connect(self._page_changed)
@@ -80,6 +82,17 @@ class MainWindow(QMainWindow):
         self.open_workspace(Path(workspace_path) if workspace_path else default_workspace_path())
 
     # --- building -------------------------------------------------------------------------------
+
+    def _build_navigation(self) -> Navigation:
+        # Pages ask here to show something elsewhere; they never call each other.
+        navigation = Navigation(self)
+        navigation.go_to.connect(self.go_to)
+        navigation.compare_task.connect(self.compare_task)
+        navigation.compare_rollouts.connect(self.compare_rollouts)
+        navigation.reflect_on_run.connect(self.reflect_on_run)
+        navigation.show_run.connect(self.show_run)
+        navigation.show_lesson.connect(self.show_lesson)
+        return navigation
 
     def _build_status_bar(self) -> None:
         self.workspace_label = QLabel()
@@ -106,7 +119,7 @@ class MainWindow(QMainWindow):
         import_action.setToolTip("Import Inspect AI logs or chat JSONL, one run per file")
         import_action.triggered.connect(lambda: self.importer.choose_and_import(self.ws.path))
         file_menu.addAction(import_action)
-        self.importer = Importer(self)
+        self.importer = Importer(self, self.changes)
         self.importer.finished.connect(self._imported)
         endpoints = QAction("&Endpoints…", self, shortcut="Ctrl+E")
         endpoints.triggered.connect(self.open_endpoints_dialog)
@@ -116,17 +129,17 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
         go_menu = self.menuBar().addMenu("&Go")
-        for i, name in enumerate(PAGES):
-            action = QAction(name, self, shortcut=f"Ctrl+{i + 1}")
-            action.triggered.connect(lambda _c=False, n=name: self.go_to(n))
+        for i, entry in enumerate(PAGES):
+            action = QAction(entry.title, self, shortcut=f"Ctrl+{i + 1}")
+            action.triggered.connect(lambda _c=False, n=entry.name: self.go_to(n))
             go_menu.addAction(action)
             self.addAction(action)
         run_menu = self.menuBar().addMenu("&Run")
         new_run = QAction("&New run…", self)
-        new_run.triggered.connect(lambda: self.runs_page.open_new_run_dialog())
+        new_run.triggered.connect(lambda: self.page("runs").open_new_run_dialog())
         run_menu.addAction(new_run)
         cancel = QAction("&Cancel run", self)
-        cancel.triggered.connect(lambda: self.runs_page.cancel_run())
+        cancel.triggered.connect(lambda: self.page("runs").cancel_run())
         run_menu.addAction(cancel)
         run_menu.addSeparator()
         proxy = QAction("&Proxy (lessonlab serve)…", self)
@@ -156,31 +169,15 @@ class MainWindow(QMainWindow):
             show_exception(self, "Cannot open the workspace", exc)
             return False
         if self.ws is not None:
-            if self.runs_page.job is not None:
+            busy = [reason for page in self.pages.values() if (reason := page.busy_reason())]
+            if busy:
                 ws.close()
-                show_error(self, "A run is in progress", "Cancel the run before switching workspaces.")
+                show_error(self, "Work is in progress", busy[0])
                 return False
             self._close_pages()
             self.ws.close()
         self.ws = ws
-        self.runs_page = RunsPage(ws, self.local_controller, self.changes)
-        self.compare_page = ComparePage(ws.path, self.local_controller, self.changes)
-        self.runs_page.compare_requested.connect(self.compare_task)
-        self.runs_page.reflect_requested.connect(self.reflect_on_run)
-        self.compare_page.review_requested.connect(lambda: self.go_to("Review"))
-        self.review_page = ReviewPage(ws, self.local_controller, self.changes)
-        self.review_page.compare_rollouts_requested.connect(self.compare_rollouts)
-        self.review_page.lesson_requested.connect(self.show_lesson)
-        self.lessons_page = LessonsPage(ws, self.local_controller, self.changes)
-        self.lessons_page.compare_rollouts_requested.connect(self.compare_rollouts)
-        self.lessons_page.review_requested.connect(lambda: self.go_to("Review"))
-        self.impact_page = ImpactPage(ws.path, self.changes)
-        self.impact_page.run_requested.connect(self.show_run)
-        self.impact_page.lesson_requested.connect(self.show_lesson)
-        self.pages = {"Runs": self.runs_page, "Compare": self.compare_page, "Review": self.review_page,
-                      "Lessons": self.lessons_page, "Impact": self.impact_page}
-        for name in PAGES:
-            self.stack.addWidget(self.pages[name])
+        self._build_pages(PageContext(ws, self.local_controller, self.changes, self.navigation))
         self.workspace_label.setText(f"Workspace: {ws.path}")
         self._update_endpoint_label()
         try:
@@ -194,15 +191,21 @@ class MainWindow(QMainWindow):
         self.changes.notify(changed.WORKSPACE)
         return True
 
+    def _build_pages(self, context: PageContext) -> None:
+        for entry in PAGES:
+            page = PAGE_CLASSES[entry.name](context)
+            self.pages[entry.name] = page
+            self.stack.addWidget(page)
+
+    def page(self, name: str) -> Page:
+        """The page called (or titled) name."""
+        return self.pages[find_page(name).name]
+
     def _close_pages(self) -> None:
         # Cancel the old pages' background work first: a reflection still streaming must not
         # reach a page that is about to be deleted (its reports are dropped from now on).
         for page in self.pages.values():
-            abandon_jobs(page)
-            if hasattr(page, "stop_watching"):
-                page.stop_watching()   # no poll may reach the workspace being closed
-            if hasattr(page, "on_changed"):
-                self.changes.changed.disconnect(page.on_changed)
+            page.close_page()
         while self.stack.count():
             page = self.stack.widget(0)
             self.stack.removeWidget(page)
@@ -234,56 +237,50 @@ class MainWindow(QMainWindow):
 
     def go_to(self, name: str) -> None:
         """Show the page called name (case-insensitive)."""
-        names = [p.lower() for p in PAGES]
-        if name.lower() not in names:
-            raise ValueError(f"unknown page {name!r} (pages: {', '.join(PAGES)})")
-        self.sidebar.setCurrentRow(names.index(name.lower()))
+        self.sidebar.setCurrentRow(PAGES.index(find_page(name)))
 
     def current_page_name(self) -> str:
-        """The name of the page on screen."""
-        return PAGES[self.stack.currentIndex()]
+        """The title of the page on screen."""
+        return PAGES[self.stack.currentIndex()].title
 
     def _page_changed(self, row: int) -> None:
         if row < 0 or row >= self.stack.count():
             return
         self.stack.setCurrentIndex(row)
-        page = self.stack.widget(row)
-        if hasattr(page, "page_shown"):
-            page.page_shown()  # a page loads what it shows when it first comes on screen
+        self.stack.widget(row).page_shown()  # a page loads what it shows when it first comes on screen
 
     def compare_task(self, task_id: str, run_ids: list) -> None:
         """Open task_id's rollouts (from run_ids) on the Compare page."""
         self.go_to("Compare")
-        self.compare_page.show_task(task_id, list(run_ids))
+        self.page("compare").show_task(task_id, list(run_ids))
 
     def show_run(self, run_id: str) -> None:
         """Open run_id on the Runs page (selected, its rollouts below)."""
         self.go_to("Runs")
-        self.runs_page.show_run(run_id)
+        self.page("runs").show_run(run_id)
 
     def compare_rollouts(self, rollout_ids: list) -> None:
         """Open exactly these rollouts (a proposal's evidence) side by side on the Compare page."""
         self.go_to("Compare")
-        self.compare_page.show_rollouts(list(rollout_ids))
+        self.page("compare").show_rollouts(list(rollout_ids))
 
     def show_lesson(self, lesson_id: str) -> None:
         """Show one lesson (its history and provenance) on the Lessons page."""
         self.go_to("Lessons")
-        self.lessons_page.select_lesson(lesson_id)
+        self.page("lessons").select_lesson(lesson_id)
 
     def reflect_on_run(self, run_id: str) -> None:
         """Reflect on a whole run in the Compare page's reflection panel."""
         self.go_to("Compare")
-        self.compare_page.reflect(run_id=run_id)
+        self.page("compare").reflect(run_id=run_id)
 
     def _imported(self, report) -> None:
-        """Say what an import brought in; the pages refresh from the changed notification; show the first new run."""
+        """Say what an import brought in (the pages have refreshed from its change notice); show the first new run."""
         self.statusBar().showMessage(import_summary(report), 15000)
         new_runs = [f.run_id for f in report.files if f.new]
-        self.changes.notify(changed.RUNS, changed.ROLLOUTS)
         if new_runs:
             self.go_to("Runs")
-            self.runs_page.select_run(new_runs[0])
+            self.page("runs").select_run(new_runs[0])
 
     # --- dialogs ------------------------------------------------------------------------------------
 
@@ -319,8 +316,7 @@ class MainWindow(QMainWindow):
         self.local_controller.stop()
         self.proxy.stop()
         for page in self.pages.values():
-            if hasattr(page, "stop_watching"):
-                page.stop_watching()
+            page.close_page()   # no poll or job may reach the workspace being closed
         if self.ws is not None:
             self.ws.close()
             self.ws = None

@@ -9,6 +9,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 from lessonlab.core import impact, lessons, reflection
 
@@ -26,6 +27,14 @@ from lessonlab.core.storage.workspace import open_workspace
 from .trajectory_display import prepare_trajectory
 
 log = logging.getLogger("lessonlab.gui.operations")
+
+
+def changes_result(result_type: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a background operation that writes with the type it returns (gui/perform.py needs it)."""
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.result_type = result_type
+        return fn
+    return mark
 
 
 @dataclass
@@ -57,6 +66,12 @@ class ServerStarting:
     """Progress message: waiting for the embedded model to load."""
 
 
+def settings_endpoint(name: str | None) -> Endpoint:
+    """The endpoint profile called name, or the default one (read from the settings now)."""
+    settings = load_settings()
+    return settings.endpoint(name or settings.default_endpoint)
+
+
 def _base_url(job, endpoint: Endpoint, local_controller) -> str | None:
     """The endpoint's URL, starting the embedded model first when it is the one asked for."""
     if not endpoint.is_local:
@@ -67,6 +82,7 @@ def _base_url(job, endpoint: Endpoint, local_controller) -> str | None:
     return local_controller.ensure_running()
 
 
+@changes_result(RunResult)
 def start_and_execute_run(job, workspace_path: Path, request: RunRequest, local_controller=None) -> RunResult:
     """Plan the run, start the embedded model if needed, and execute it until done or cancelled."""
     ws = open_workspace(workspace_path)
@@ -151,6 +167,7 @@ def load_impact(job, workspace_path: Path, suite: str | None, model: str | None)
         ws.close()
 
 
+@changes_result(reflection.ReflectionResult)
 def reflect(job, workspace_path: Path, endpoint: Endpoint, local_controller=None, *, run_id: str | None = None,
             rollout_ids: list[str] | None = None) -> reflection.ReflectionResult:
     """Reflect on a whole run or on these rollouts, streaming the reply through job.chunk."""
@@ -187,6 +204,7 @@ def load_rollouts(job, workspace_path: Path, rollout_ids: list[str]) -> dict:
         ws.close()
 
 
+@changes_result(reflection.ReflectionResult)
 def retry_reflection(job, workspace_path: Path, reflection_id: str, local_controller=None) -> reflection.ReflectionResult:
     """Run a failed reflection again over the same rollouts with the endpoint it used, streaming the reply."""
     ws = open_workspace(workspace_path)
@@ -200,6 +218,7 @@ def retry_reflection(job, workspace_path: Path, reflection_id: str, local_contro
         ws.close()
 
 
+@changes_result(reflection.ReflectionResult)
 def distill(job, workspace_path: Path, endpoint: Endpoint, budget: int | None = None,
             local_controller=None) -> reflection.ReflectionResult:
     """Ask for merge/edit/retire proposals that bring the active lessons under budget (they go to Review)."""
@@ -225,6 +244,7 @@ class AblationRequest:
     concurrency: int = 4
 
 
+@changes_result(AblationResult)
 def ablate(job, workspace_path: Path, request: AblationRequest, local_controller=None) -> AblationResult:
     """Rerun the tasks with and without the lesson (core.impact.run_ablation); progress is {arm: RunProgress}."""
     ws = open_workspace(workspace_path)

@@ -8,13 +8,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout
 
 from lessonlab.core.reflection import ReflectionResult
-from lessonlab.core.settings import load_settings
-
-from . import changes as changed
 from .changes import Changes
-from .errors import show_error, show_exception
-from .operations import ServerStarting, reflect
-from .workers import Job, start_job
+from .errors import show_error
+from .operations import ServerStarting, reflect, settings_endpoint
+from .perform import perform_in_background, start_with_request
+from .workers import Job
 
 log = logging.getLogger("lessonlab.gui.reflection")
 
@@ -61,12 +59,10 @@ class ReflectionPanel(QFrame):
         if self.job is not None:
             show_error(self, "A reflection is in progress", "Wait for it to finish or cancel it first.")
             return None
-        try:
-            settings = load_settings()
-            endpoint = settings.endpoint(endpoint_name or settings.default_endpoint)
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, "Cannot reflect", exc)
-            return None
+        return start_with_request(self, "Cannot reflect", lambda: settings_endpoint(endpoint_name),
+                                  lambda endpoint: self._start(endpoint, run_id, rollout_ids))
+
+    def _start(self, endpoint, run_id: str | None, rollout_ids: list[str] | None) -> Job:
         self.show()
         self.review_button.hide()
         self.output.clear()
@@ -74,9 +70,10 @@ class ReflectionPanel(QFrame):
         what = f"run {run_id}" if run_id else f"{len(rollout_ids)} rollouts"
         self.working_title = f"Reflecting on {what} with {endpoint.name}…"
         self.title.setText(self.working_title)
-        self.job = start_job("reflect", reflect, self.workspace_path, endpoint, self.local_controller,
-                             run_id=run_id, rollout_ids=rollout_ids, owner=self, on_progress=self._progress,
-                             on_chunk=self._chunk, on_done=self._done, on_error=self._failed)
+        self.job = perform_in_background(self, self.changes, "reflect", reflect, self.workspace_path, endpoint,
+                                         self.local_controller, run_id=run_id, rollout_ids=rollout_ids,
+                                         on_progress=self._progress, on_chunk=self._chunk, on_done=self._done,
+                                         on_failed=self._failed, error_title="Reflection failed")
         return self.job
 
     def cancel(self) -> None:
@@ -110,12 +107,9 @@ class ReflectionPanel(QFrame):
             self.review_button.show()
         else:
             self.title.setText(f"Reflection {result.reflection_id} failed: {result.error}")
-        # A failed reflection is stored too (with its raw reply), so both outcomes change the workspace.
-        self.changes.notify(changed.REFLECTIONS, changed.PROPOSALS)
 
-    def _failed(self, exc: BaseException, details: str) -> None:
+    def _failed(self, exc: BaseException) -> None:
         self.job = None
         self.cancel_button.setEnabled(False)
         self.title.setText(f"Reflection failed: {exc}")
-        show_error(self, "Reflection failed", str(exc) or type(exc).__name__, details)
 

@@ -19,15 +19,17 @@ from PySide6.QtWidgets import (
 from lessonlab.core import formatting
 
 from lessonlab.core.lessons import review
-from lessonlab.core.storage.workspace import Workspace
+
 
 from . import changes as changed
-from .changes import Change, Changes
+from .changes import Change
 from .diff_view import DiffView
 from .errors import show_exception
 from .failed_reflections import FailedReflectionPane
 from .reply_dialog import ReflectionReplyDialog, open_reflection_dialog
-from .workers import Job, jobs_of
+from .pages import Page, PageContext
+from .perform import perform
+from .workers import Job
 
 log = logging.getLogger("lessonlab.gui.review")
 
@@ -46,19 +48,16 @@ def _plain_label(text: str = "", *, wrap: bool = True, style: str = "") -> QLabe
     return label
 
 
-class ReviewPage(QWidget):
+class ReviewPage(Page):
     """Pending proposals grouped by reflection (newest first), one at a time in the pane on the right."""
 
     compare_rollouts_requested = Signal(list)   # rollout ids to show side by side on the Compare page
     lesson_requested = Signal(str)              # a lesson to show on the Lessons page
 
-    def __init__(self, ws: Workspace, local_controller=None, changes: Changes | None = None, parent=None):
-        super().__init__(parent)
-        self.ws = ws
-        self.workspace_path = ws.path
-        self.local_controller = local_controller
-        self.changes = changes if changes is not None else Changes(self)
-        self.changes.changed.connect(self.on_changed)
+    def __init__(self, context: PageContext, parent=None):
+        super().__init__(context, parent)
+        self.compare_rollouts_requested.connect(context.navigation.compare_rollouts)
+        self.lesson_requested.connect(context.navigation.show_lesson)
         self._items: list[QTreeWidgetItem] = []     # the proposals and failed reflections, in queue order
         self._select_row: int | None = None         # after a decision: select what moved into its place
         self._dialogs: list[QWidget] = []
@@ -80,7 +79,7 @@ class ReviewPage(QWidget):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self._build_proposal_pane())
-        self.failed = FailedReflectionPane(ws, local_controller, self.changes)
+        self.failed = FailedReflectionPane(self.ws, self.local_controller, self.changes)
         self.stack.addWidget(self.failed)
 
         self.status = _plain_label(style="color:#444")
@@ -133,7 +132,29 @@ class ReviewPage(QWidget):
         self.evidence.itemActivated.connect(lambda _i: self.open_evidence())
         self.evidence.itemClicked.connect(lambda _i: self.open_evidence())
         self.evidence_caption = _plain_label(style="color:#555")
-        # inline editor (E) and reason (R): keyboard all the way, no modal dialog
+        self._build_inline_editors()
+        pane = QWidget()
+        layout = QVBoxLayout(pane)
+        layout.setContentsMargins(8, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.leak)
+        layout.addWidget(self.targets)
+        layout.addWidget(self.diff_caption)
+        layout.addWidget(self.diff)
+        layout.addWidget(self.editor_hint)
+        layout.addWidget(self.editor)
+        layout.addWidget(self.reason)
+        layout.addWidget(QLabel("<b>Why</b>"))
+        layout.addWidget(self.rationale)
+        layout.addWidget(self.evidence_caption)
+        layout.addWidget(self.evidence)
+        layout.addWidget(self._build_reflection_box(), 1)
+        layout.addLayout(self._build_buttons())
+        self._cancel_inline()
+        return pane
+
+    def _build_inline_editors(self) -> None:
+        """The inline editor (E) and reason (R): keyboard all the way, no modal dialog."""
         self.editor = QPlainTextEdit()
         self.editor.setObjectName("proposalEditor")
         self.editor.setMaximumHeight(120)
@@ -152,6 +173,9 @@ class ReviewPage(QWidget):
             done.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
             done.triggered.connect(self._confirm_edit)
             self.editor.addAction(done)
+
+    def _build_buttons(self) -> QHBoxLayout:
+        """One button per key, for the mouse; they never take the focus from the queue."""
         self.buttons: dict[str, QPushButton] = {}
         row = QHBoxLayout()
         for name, label in (("accept", "Accept"), ("edit", "Edit…"), ("reject", "Reject"), ("previous", "Previous"),
@@ -163,6 +187,10 @@ class ReviewPage(QWidget):
             row.addWidget(button)
             self.buttons[name] = button
         row.addStretch(1)
+        return row
+
+    def _build_reflection_box(self) -> QFrame:
+        """The reflection's analysis (plain text) with its raw reply one click away."""
         self.analysis = QPlainTextEdit()  # the model's words: plain text, scrollable when long
         self.analysis.setObjectName("reflectionAnalysis")
         self.analysis.setReadOnly(True)
@@ -180,26 +208,7 @@ class ReviewPage(QWidget):
         title_row.addWidget(self.reply_button)
         rb.addLayout(title_row)
         rb.addWidget(self.analysis)
-
-        pane = QWidget()
-        layout = QVBoxLayout(pane)
-        layout.setContentsMargins(8, 0, 0, 0)
-        layout.addLayout(head)
-        layout.addWidget(self.leak)
-        layout.addWidget(self.targets)
-        layout.addWidget(self.diff_caption)
-        layout.addWidget(self.diff)
-        layout.addWidget(self.editor_hint)
-        layout.addWidget(self.editor)
-        layout.addWidget(self.reason)
-        layout.addWidget(QLabel("<b>Why</b>"))
-        layout.addWidget(self.rationale)
-        layout.addWidget(self.evidence_caption)
-        layout.addWidget(self.evidence)
-        layout.addWidget(reflection_box, 1)
-        layout.addLayout(row)
-        self._cancel_inline()
-        return pane
+        return reflection_box
 
     def _slots(self) -> dict:
         return {"accept": self.accept, "edit": self.edit, "reject": self.reject, "next": self.select_next,
@@ -458,20 +467,19 @@ class ReviewPage(QWidget):
         self.queue.setFocus()
 
     def _decide(self, entry: dict, verb: str, *, text: str | None = None, reason: str | None = None) -> bool:
-        row = self._row()
-        try:
-            if verb == "accept":
-                change = review.accept(self.ws, entry["id"], text=text)
-            else:
-                change = review.reject(self.ws, entry["id"], reason=reason)
-        except Exception as exc:  # noqa: BLE001 - the one error path; the queue stays as it was
-            show_exception(self, f"Cannot {verb} {entry['id']}", exc)
+        previous, self._select_row = self._select_row, self._row()  # where the queue reloaded by the notice lands
+        if verb == "accept":
+            change = perform(self, self.changes, f"Cannot accept {entry['id']}", review.accept, self.ws, entry["id"],
+                             text=text)
+        else:
+            change = perform(self, self.changes, f"Cannot reject {entry['id']}", review.reject, self.ws, entry["id"],
+                             reason=reason)
+        if change is None:  # the queue stays as it was
+            self._select_row = previous
             return False
         states = ", ".join(f"{lid} → {status}" for lid, status in change.statuses.items())
         done = "accepted" + (" (edited)" if text else "") if verb == "accept" else "rejected"
-        self._select_row = row
         self._cancel_inline()
-        self.changes.notify(changed.PROPOSALS, changed.LESSONS)  # the queue reloads from this
         left = len(self.pending_ids())
         self.status.setText(f"{done.capitalize()} {entry['id']}" + (f": {states}" if states else "")
                             + f" — {left} left to review")
@@ -503,6 +511,3 @@ class ReviewPage(QWidget):
         entry = self.current_item()
         return self.failed.retry() if entry is not None and entry["kind"] == "failed" else None
 
-    def is_loading(self) -> bool:
-        """Whether a diff or a retry is still running in the background."""
-        return bool(jobs_of(self))

@@ -16,7 +16,8 @@ from .highlight import diff_ops_to_html, escape_text, text_to_html
 from .scoring import is_unscored
 from .style import ROLE_COLORS, reward_color
 from .trajectory_display import parts_html
-from .trajectory_view import SafeTextBrowser, TrajectoryView
+from .common_widgets import SafeTextBrowser
+from .trajectory_view import TrajectoryView
 from .workers import start_job
 
 COLUMN_WIDTH = 400

@@ -18,15 +18,16 @@ from lessonlab.core.settings import LOCAL_ENDPOINT, load_settings
 from lessonlab.core.tasks.suites import builtin_suites, load_suite
 from lessonlab.core.tools import describe_python_tool_sets
 from lessonlab.core.verifiers.python_function import describe_python_verifiers
-from lessonlab.core.storage.workspace import Workspace
 
 from . import changes as changed
-from .changes import Change, Changes
+from .changes import Change
 from .errors import show_error, show_exception
 from .operations import RunCreated, RunRequest, ServerStarting, start_and_execute_run
+from .pages import Page, PageContext
+from .perform import perform_in_background, start_with_request
 from .scoring import ScoreBar, ScoreKeys, is_unscored
 from .table_models import RolloutsModel, RunsModel
-from .workers import Job, start_job
+from .workers import Job
 
 log = logging.getLogger("lessonlab.gui.runs")
 
@@ -176,22 +177,35 @@ class NewRunDialog(QDialog):
         self.accept()
 
 
-class RunsPage(QWidget):
+class RunsPage(Page):
     """Runs table (lazy, sortable, filterable), the running run's progress, and the selected run's rollouts."""
 
     compare_requested = Signal(str, list)      # task id, run ids
     reflect_requested = Signal(str)            # run id: reflect on the whole run (on the Compare page)
 
-    def __init__(self, ws: Workspace, local_controller=None, changes: Changes | None = None, parent=None):
-        super().__init__(parent)
-        self.ws = ws
-        self.local_controller = local_controller
-        self.changes = changes if changes is not None else Changes(self)
-        self.changes.changed.connect(self.on_changed)
+    def __init__(self, context: PageContext, parent=None):
+        super().__init__(context, parent)
+        ws = context.workspace
+        self.compare_requested.connect(context.navigation.compare_task)
+        self.reflect_requested.connect(context.navigation.reflect_on_run)
         self.job: Job | None = None
         self.active_run_id: str | None = None
         self.last_suite: str | None = None   # what "New run…" offers; None: the newest run's suite
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._build_toolbar())
+        layout.addWidget(self._build_welcome())
+        layout.addWidget(self._build_progress())
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self._build_runs_table(ws))
+        splitter.addWidget(self._build_rollouts_pane(ws))
+        splitter.setSizes([300, 300])
+        layout.addWidget(splitter, 1)
+        self._update_empty_state()
+        if self.runs_model.rowCount():
+            self.runs_view.selectRow(0)  # the newest run's rollouts, so the page opens on something
+        self._start_watching()
 
+    def _build_toolbar(self) -> QHBoxLayout:
         self.new_button = QPushButton("New run…")
         self.new_button.setShortcut("Ctrl+N")
         self.new_button.setToolTip("Start a run (Ctrl+N)")
@@ -214,9 +228,9 @@ class RunsPage(QWidget):
         top.addWidget(self.filter, 1)
         top.addWidget(self.compare_button)
         top.addWidget(self.reflect_button)
+        return top
 
-        self.welcome = self._build_welcome()
-
+    def _build_progress(self) -> QFrame:
         self.progress_frame = QFrame()
         self.progress_frame.setFrameShape(QFrame.Shape.StyledPanel)
         self.progress_label = QLabel()
@@ -230,7 +244,9 @@ class RunsPage(QWidget):
         prow.addWidget(self.progress_bar, 3)
         prow.addWidget(self.cancel_button)
         self.progress_frame.hide()
+        return self.progress_frame
 
+    def _build_runs_table(self, ws) -> QTableView:
         self.runs_model = RunsModel(ws, self)
         self.runs_view = QTableView()
         self.runs_view.setObjectName("runsTable")
@@ -249,7 +265,9 @@ class RunsPage(QWidget):
             self.runs_view.setColumnWidth(col, width)
         self.runs_view.selectionModel().currentRowChanged.connect(self._run_selected)
         self.runs_model.modelReset.connect(self._update_empty_state)
+        return self.runs_view
 
+    def _build_rollouts_pane(self, ws) -> QWidget:
         self.rollouts_model = RolloutsModel(ws, self)
         self.rollouts_view = QTableView()
         self.rollouts_view.setObjectName("rolloutsTable")
@@ -273,20 +291,7 @@ class RunsPage(QWidget):
         lower_layout.addWidget(self.rollouts_title)
         lower_layout.addWidget(self.rollouts_view)
         lower_layout.addWidget(self.score_bar)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.runs_view)
-        splitter.addWidget(lower)
-        splitter.setSizes([300, 300])
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.welcome)
-        layout.addWidget(self.progress_frame)
-        layout.addWidget(splitter, 1)
-        self._update_empty_state()
-        if self.runs_model.rowCount():
-            self.runs_view.selectRow(0)  # the newest run's rollouts, so the page opens on something
-        self._start_watching()
+        return lower
 
     # --- other processes writing (a proxy's serve runs grow live) -------------------------------------
 
@@ -340,7 +345,7 @@ class RunsPage(QWidget):
     # --- empty workspace: lead somewhere ----------------------------------------------------------
 
     def _build_welcome(self) -> QFrame:
-        frame = QFrame()
+        frame = self.welcome = QFrame()
         frame.setObjectName("welcome")
         frame.setStyleSheet("#welcome { background: #eef5ff; border: 1px solid #b6cff5; border-radius: 6px; }")
         title = QLabel("<b>Welcome to lessonlab.</b> This workspace has no runs yet.")
@@ -387,12 +392,7 @@ class RunsPage(QWidget):
         dialog.open()
 
     def _start_from_dialog(self, dialog: NewRunDialog) -> None:
-        try:
-            request = dialog.request()
-        except Exception as exc:  # noqa: BLE001 - the one error path
-            show_exception(self, "Cannot start the run", exc)
-            return
-        self.start_run(request)
+        start_with_request(self, "Cannot start the run", dialog.request, self.start_run)
 
     def start_run(self, request: RunRequest) -> Job:
         """Start a run in the background; the table and progress bar follow it."""
@@ -406,15 +406,25 @@ class RunsPage(QWidget):
         self.cancel_button.setEnabled(True)
         self.new_button.setEnabled(False)
         self.welcome.hide()
-        self.job = start_job(
-            "run", start_and_execute_run, self.ws.path, request, self.local_controller, owner=self,
-            on_progress=self._on_progress, on_done=self._on_done, on_error=self._on_error,
+        self.job = perform_in_background(
+            self, self.changes, "run", start_and_execute_run, self.ws.path, request, self.local_controller,
+            on_progress=self._on_progress, on_done=self._on_done, on_failed=self._on_error,
+            error_title="The run failed",
         )
         return self.job
 
     def remember_suite(self, suite: str) -> None:
         """Offer this suite (a built-in name or a file) the next time "New run…" opens."""
         self.last_suite = suite
+
+    def busy_reason(self) -> str | None:
+        """A run in progress keeps the workspace open."""
+        return "Cancel the run before switching workspaces." if self.job is not None else None
+
+    def close_page(self) -> None:
+        """Stop polling before the workspace closes, then what every page does."""
+        self.stop_watching()
+        super().close_page()
 
     def cancel_run(self) -> None:
         """Stop the running run cleanly; what finished is kept and the run is marked interrupted."""
@@ -430,8 +440,7 @@ class RunsPage(QWidget):
             self.progress_bar.setValue(0)
             note = " (python verifiers are not trusted here: they score 0)" if message.untrusted_python else ""
             self.progress_label.setText(f"Run {message.run_id}: starting…{note}")
-            self.changes.notify(changed.RUNS, run_id=message.run_id)
-            self.select_run(message.run_id)
+            self.select_run(message.run_id)  # its row is there: the notice of RunCreated reloaded the list
         elif isinstance(message, ServerStarting):
             self.progress_label.setText(f"Run {self.active_run_id}: starting the embedded model…")
             self.progress_bar.setRange(0, 0)
@@ -460,13 +469,10 @@ class RunsPage(QWidget):
             f"Run {result.run_id} {result.status}: {result.n_done}/{result.n_planned} · errors {result.n_errors}"
             f" · mean reward {formatting.reward(result.mean_reward)}"
         )
-        self.changes.notify(changed.RUNS, changed.ROLLOUTS, run_id=result.run_id)
 
-    def _on_error(self, exc: BaseException, details: str) -> None:
+    def _on_error(self, exc: BaseException) -> None:
         self._finish()
         self.progress_label.setText(f"Run failed: {exc}")
-        self.changes.notify(changed.RUNS, changed.ROLLOUTS, run_id=self.active_run_id)
-        show_error(self, "The run failed", str(exc) or type(exc).__name__, details)
 
     def on_changed(self, change: Change) -> None:
         """Refresh what this page shows after a change: the runs list, the selected run's rollouts."""

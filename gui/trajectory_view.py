@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QTextBlock, QTextBlockFormat, QTextCursor
-from PySide6.QtWidgets import QFrame, QTextBrowser
+from PySide6.QtWidgets import QFrame
 
+from .common_widgets import SafeTextBrowser
 from .highlight import escape_text
 from .style import ROLE_COLORS
 from .trajectory_display import ResultDisplay, TrajectoryDisplay, result_html
@@ -25,18 +26,6 @@ STEP_GAP = 10                 # pixels above each step
 RESULT_FORMAT = QTextBlockFormat()
 RESULT_FORMAT.setLeftMargin(14)
 RESULT_FORMAT.setBackground(QColor("#f6f3ee"))
-
-
-class SafeTextBrowser(QTextBrowser):
-    """A read-only rich text view that never follows links nor loads any resource."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setOpenLinks(False)
-        self.setOpenExternalLinks(False)
-
-    def loadResource(self, type_: int, name: QUrl):  # noqa: N802 - Qt override
-        return None  # images, stylesheets, anything: never fetched
 
 
 def role_badge(role: str) -> str:

@@ -58,7 +58,7 @@ def test_a_run_killed_with_sigkill_reads_interrupted_and_resumes(tmp_path, make_
         proc = start_cli("run", "--suite", suite, "--endpoint", "slow", "--concurrency", "1", "-w", ws_path)
         wait_for(lambda: count(ws_path) >= 3)
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+        proc.communicate()  # reads and closes its pipes
         runs = json.loads(invoke("runs", "--json", "-w", ws_path).stdout)
         assert [r["status"] for r in runs] == ["interrupted"]
         shown = json.loads(invoke("show", runs[0]["id"], "--json", "-w", ws_path).stdout)
@@ -77,7 +77,8 @@ def test_a_second_resume_of_a_run_being_executed_is_refused(tmp_path, make_suite
         first = start_cli("run", "--suite", suite, "--endpoint", "slow", "--concurrency", "1", "-w", ws_path)
         wait_for(lambda: count(ws_path) >= 2)
         first.send_signal(signal.SIGINT)
-        assert first.wait(timeout=30) == 1
+        first.communicate(timeout=30)  # reads and closes its pipes
+        assert first.returncode == 1
         run_id = json.loads(invoke("runs", "--json", "-w", ws_path).stdout)[0]["id"]
 
         resuming = start_cli("run", "--resume", run_id, "--concurrency", "1", "-w", ws_path)

@@ -67,7 +67,7 @@ def test_a_server_dies_with_lessonlab_itself(tmp_path):
                               cwd=str(Path(__file__).resolve().parents[2]))
     child_pid = int(parent.stdout.readline())
     os.kill(parent.pid, signal.SIGKILL)
-    parent.wait()
+    parent.communicate()  # reads and closes its pipe
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and _alive(child_pid):
         time.sleep(0.1)

@@ -40,3 +40,24 @@ def window_factory(qtbot):
     yield make
     for window in windows:
         window.shutdown()
+
+
+@pytest.fixture
+def page_context():
+    """Build a PageContext on a workspace file (closed at the end), as the main window hands to its pages."""
+    from lessonlab.core.storage.workspace import open_workspace
+    from lessonlab.gui.pages import PageContext
+
+    opened = []
+
+    def make(path, changes=None):
+        ws = open_workspace(path)
+        opened.append(ws)
+        context = PageContext(ws)
+        if changes is not None:
+            context.changes = changes
+        return context
+
+    yield make
+    for ws in opened:
+        ws.close()

@@ -28,4 +28,6 @@ def test_the_window_closes_on_a_signal(tmp_path, signum):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert code == 0, proc.stdout.read()
+        output = proc.stdout.read()
+        proc.stdout.close()
+    assert code == 0, output

@@ -39,9 +39,9 @@ def record_dialogs(monkeypatch) -> list[tuple]:
     return calls
 
 
-def test_a_failed_job_goes_to_the_error_dialog_by_default(monkeypatch, seeded, qtbot):
+def test_a_failed_job_goes_to_the_error_dialog_by_default(monkeypatch, seeded, qtbot, page_context):
     calls = record_dialogs(monkeypatch)
-    page = ComparePage(seeded[0])
+    page = ComparePage(page_context(seeded[0]))
     qtbot.addWidget(page)
     page.show_task("no-such-task")
     qtbot.waitUntil(lambda: len(calls) == 1, timeout=5000)
@@ -92,12 +92,12 @@ def test_reflect_on_this_run_covers_rollouts_beyond_the_loaded_page(tmp_path, ma
         run_id = seed_run(path, make_suite(numeric_tasks(105)), server, samples=2)  # 210 rollouts
         scripted_endpoint(server)
         window = window_factory(path)
-        runs = window.runs_page
+        runs = window.page("runs")
         assert runs.selected_run_id() == run_id
         assert runs.rollouts_model.rowCount() == 200 and runs.rollouts_model.canFetchMore()
         runs.reflect_button.click()
         assert window.current_page_name() == "Compare"
-        panel = window.compare_page.reflection
+        panel = window.page("compare").reflection
         assert f"run {run_id}" in panel.title.text()
         qtbot.waitUntil(lambda: panel.job is None, timeout=30000)
     assert panel.last_result.status == "ok", panel.title.text()
@@ -117,7 +117,7 @@ def test_switching_workspace_while_a_reflection_streams(tmp_path, make_suite, wi
         scripted_endpoint(server)
         window = window_factory(path)
         window.reflect_on_run(run_id)
-        old_page, old_panel = window.compare_page, window.compare_page.reflection
+        old_page, old_panel = window.page("compare"), window.page("compare").reflection
         job = old_panel.job
         assert job is not None
         qtbot.waitUntil(lambda: any(r.get("stream") for r in server.requests), timeout=10000)
@@ -126,5 +126,5 @@ def test_switching_workspace_while_a_reflection_streams(tmp_path, make_suite, wi
         qtbot.waitUntil(lambda: job not in workers.active_jobs(), timeout=10000)
         qtbot.wait(200)  # let any late report be delivered (it must be dropped)
     assert not shiboken6.isValid(old_panel) and not shiboken6.isValid(old_page)
-    assert window.compare_page is not old_page and window.compare_page.reflection.job is None
+    assert window.page("compare") is not old_page and window.page("compare").reflection.job is None
     assert calls == []

@@ -9,6 +9,7 @@ from lessonlab.gui import changes as changed
 from lessonlab.gui.changes import Changes
 from lessonlab.gui.compare_page import ComparePage
 from lessonlab.gui.operations import RunRequest
+from lessonlab.gui.pages import PageContext
 from lessonlab.gui.runs_page import RunsPage
 
 
@@ -21,21 +22,21 @@ def test_a_finished_run_refreshes_the_runs_list_and_the_compare_picker(tmp_path,
     endpoint = scripted_endpoint(scripted)
     window = window_factory(tmp_path / "ws.db")
     window.go_to("Compare")  # the picker is filled (empty) once the page has been shown
-    qtbot.waitUntil(lambda: not window.compare_page.is_loading(), timeout=5000)
-    assert task_names(window.compare_page) == []
+    qtbot.waitUntil(lambda: not window.page("compare").is_loading(), timeout=5000)
+    assert task_names(window.page("compare")) == []
     window.go_to("Runs")
     seen = []
     window.changes.changed.connect(seen.append)
-    window.runs_page.start_run(RunRequest(suite=str(make_suite(numeric_tasks(3))), endpoint=endpoint, samples=2))
-    qtbot.waitUntil(lambda: window.runs_page.job is None, timeout=15000)
-    run_id = window.runs_page.active_run_id
+    window.page("runs").start_run(RunRequest(suite=str(make_suite(numeric_tasks(3))), endpoint=endpoint, samples=2))
+    qtbot.waitUntil(lambda: window.page("runs").job is None, timeout=15000)
+    run_id = window.page("runs").active_run_id
     # one change when the run row appears, one when it finishes (with its rollouts)
     assert [c.kinds for c in seen] == [frozenset({"runs"}), frozenset({"runs", "rollouts"})]
     assert all(c.run_id == run_id for c in seen)
-    assert window.runs_page.runs_model.total() == 1
-    assert window.runs_page.runs_model.data(window.runs_page.runs_model.index(0, 4)) == "6/6"
+    assert window.page("runs").runs_model.total() == 1
+    assert window.page("runs").runs_model.data(window.page("runs").runs_model.index(0, 4)) == "6/6"
     # the picker now lists the run's tasks with their rollout counts
-    qtbot.waitUntil(lambda: task_names(window.compare_page) == ["t0  (2)", "t1  (2)", "t2  (2)"], timeout=5000)
+    qtbot.waitUntil(lambda: task_names(window.page("compare")) == ["t0  (2)", "t1  (2)", "t2  (2)"], timeout=5000)
 
 
 def test_pages_refresh_from_a_change_made_elsewhere(tmp_path, make_suite, scripted, qtbot):
@@ -44,8 +45,8 @@ def test_pages_refresh_from_a_change_made_elsewhere(tmp_path, make_suite, script
     ws = open_workspace(path)
     changes = Changes()
     try:
-        runs_page = RunsPage(ws, changes=changes)
-        compare_page = ComparePage(path, changes=changes)
+        runs_page = RunsPage(PageContext(ws, changes=changes))
+        compare_page = ComparePage(PageContext(ws, changes=changes))
         for page in (runs_page, compare_page):
             qtbot.addWidget(page)
         compare_page.page_shown()
@@ -66,7 +67,7 @@ def test_pages_refresh_from_a_change_made_elsewhere(tmp_path, make_suite, script
 
 def test_saving_an_endpoint_refreshes_the_compare_endpoint_chooser(tmp_path, window_factory, qtbot):
     window = window_factory(tmp_path / "ws.db")
-    combo = window.compare_page.reflect_endpoint
+    combo = window.page("compare").reflect_endpoint
     names = lambda: [combo.itemData(i) for i in range(combo.count())]  # noqa: E731
     assert "judge" not in names()
     dialog = window.open_endpoints_dialog()

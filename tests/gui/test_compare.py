@@ -8,7 +8,8 @@ from tests.helpers.tasks import answer_for, numeric_tasks, scripted_endpoint, se
 
 from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui.compare_page import ComparePage
-from lessonlab.gui.highlight import diff_to_html, text_to_html
+from lessonlab.core.text_diff import word_diff
+from lessonlab.gui.highlight import diff_ops_to_html, text_to_html
 
 HOSTILE = '<b>bold</b> <img src="http://127.0.0.1:9/x.png"> <script>alert(1)</script>'
 
@@ -33,11 +34,11 @@ def task_id_of(path, name="t0"):
         ws.close()
 
 
-def test_compare_shows_one_column_per_rollout_with_rewards(tmp_path, make_suite, qtbot):
+def test_compare_shows_one_column_per_rollout_with_rewards(tmp_path, make_suite, qtbot, page_context):
     path = tmp_path / "ws.db"
     with varied_server() as server:
         run_id = seed_run(path, make_suite(numeric_tasks(1)), server, samples=5)
-    page = ComparePage(path)
+    page = ComparePage(page_context(path))
     qtbot.addWidget(page)
     page.resize(1400, 700)
     page.show()
@@ -63,11 +64,11 @@ def test_compare_shows_one_column_per_rollout_with_rewards(tmp_path, make_suite,
     assert page.columns[0].system_prompt.toPlainText()
 
 
-def test_html_in_output_appears_literally_and_code_is_highlighted(tmp_path, make_suite, qtbot):
+def test_html_in_output_appears_literally_and_code_is_highlighted(tmp_path, make_suite, qtbot, page_context):
     path = tmp_path / "ws.db"
     with varied_server() as server:
         seed_run(path, make_suite(numeric_tasks(1)), server, samples=5)
-    page = ComparePage(path)
+    page = ComparePage(page_context(path))
     qtbot.addWidget(page)
     page.resize(2400, 700)  # wide enough for every column to render
     page.show()
@@ -82,14 +83,14 @@ def test_html_in_output_appears_literally_and_code_is_highlighted(tmp_path, make
     assert code_html and "color:" in code_html[0]  # Pygments inline colours
     # the generated HTML escapes everything the model wrote
     assert "<img" not in text_to_html(HOSTILE) and "&lt;img" in text_to_html(HOSTILE)
-    assert "<script" not in diff_to_html(HOSTILE, "x")
+    assert "<script" not in diff_ops_to_html(word_diff("x", HOSTILE), show_deleted=True)
 
 
-def test_diff_mode_marks_differences_from_the_first_column(tmp_path, make_suite, qtbot):
+def test_diff_mode_marks_differences_from_the_first_column(tmp_path, make_suite, qtbot, page_context):
     path = tmp_path / "ws.db"
     with varied_server() as server:
         seed_run(path, make_suite(numeric_tasks(1)), server, samples=2)
-    page = ComparePage(path)
+    page = ComparePage(page_context(path))
     qtbot.addWidget(page)
     page.resize(1400, 700)
     page.show()
@@ -123,9 +124,9 @@ def test_reflect_on_these_streams_and_creates_proposals(tmp_path, make_suite, wi
         seed_run(path, make_suite(numeric_tasks(2)), server, samples=2)
         scripted_endpoint(server)
         window = window_factory(path)
-        window.compare_page.reload_endpoints()
+        window.page("compare").reload_endpoints()
         window.go_to("Compare")
-        page = window.compare_page
+        page = window.page("compare")
         qtbot.waitUntil(lambda: len(page.columns) == 2, timeout=5000)
         page.columns[0].select.setChecked(True)
         assert page.selected_rollout_ids() == [page.columns[0].rollout["id"]]

@@ -9,14 +9,14 @@ from tests.helpers.inspect_logs import DATA_DIR
 LOGS = ["2025-02-11T15-18-04-05-00_popularity_mj7khqpMM4GBCfVQozKgzB.eval", "log_streaming.eval", "log_formats.json"]
 
 
-def test_three_models_answering_the_same_inspect_sample_appear_side_by_side(tmp_path, qtbot):
+def test_three_models_answering_the_same_inspect_sample_appear_side_by_side(tmp_path, qtbot, page_context):
     path = tmp_path / "ws.db"
     ws = open_workspace(path)
     import_files(ws, [DATA_DIR / name for name in LOGS])
     task_ids = {row["id"] for row in ws.query("SELECT id FROM tasks WHERE suite = 'popularity' AND name = '1'")}
     ws.close()
     assert len(task_ids) == 1  # the same sample of the same Inspect task is one task, whichever log it came from
-    page = ComparePage(path)
+    page = ComparePage(page_context(path))
     qtbot.addWidget(page)
     page.resize(1600, 700)
     page.show()

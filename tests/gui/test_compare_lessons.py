@@ -21,9 +21,9 @@ def history(tmp_path, make_suite):
     return path, task_id, made
 
 
-def test_each_column_lists_the_lessons_in_its_prompt(history, qtbot):
+def test_each_column_lists_the_lessons_in_its_prompt(history, qtbot, page_context):
     path, task_id, made = history
-    page = ComparePage(path)
+    page = ComparePage(page_context(path))
     qtbot.addWidget(page)
     page.resize(1400, 800)
     page.show()
@@ -43,9 +43,9 @@ def test_each_column_lists_the_lessons_in_its_prompt(history, qtbot):
     assert HELPFUL in tip and f"{made.helpful} version 1" in tip and "retired now" in tip
 
 
-def test_the_lesson_filter_puts_rollouts_with_and_without_it_side_by_side(history, qtbot):
+def test_the_lesson_filter_puts_rollouts_with_and_without_it_side_by_side(history, qtbot, page_context):
     path, task_id, made = history
-    page = ComparePage(path)
+    page = ComparePage(page_context(path))
     qtbot.addWidget(page)
     page.resize(1400, 800)
     page.show()

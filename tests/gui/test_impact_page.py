@@ -13,6 +13,7 @@ from lessonlab.core.storage.workspace import open_workspace
 from lessonlab.gui.changes import Changes
 from lessonlab.gui.impact_page import ImpactLessonsModel, ImpactPage
 from lessonlab.gui.main_window import MainWindow
+from lessonlab.gui.pages import PageContext
 
 
 @pytest.fixture
@@ -26,7 +27,9 @@ def history(tmp_path, make_suite):
 
 
 def open_page(qtbot, path, changes=None) -> ImpactPage:
-    page = ImpactPage(path, changes)
+    ws = open_workspace(path)
+    page = ImpactPage(PageContext(ws, changes=changes or Changes()))
+    page.destroyed.connect(ws.close)
     qtbot.addWidget(page)
     page.resize(1200, 800)
     page.show()
@@ -110,17 +113,17 @@ def test_in_the_window_a_bar_shows_the_lesson_and_a_point_opens_its_run(history,
     try:
         window.resize(1280, 800)
         window.show()
-        page = window.impact_page
+        page = window.page("impact")
         with qtbot.waitSignal(page.loaded, timeout=10000):
             window.go_to("Impact")
         click(qtbot, page.lift, 0.5, -0.15)
         # The lesson opens on the Lessons page (history, provenance, actions).
         assert window.current_page_name() == "Lessons"
-        assert window.lessons_page.detail.lesson_id == made.helpful
+        assert window.page("lessons").detail.lesson_id == made.helpful
         window.go_to("Impact")
         click(qtbot, page.timeline, 3, 1.0)            # the third run's point
         assert window.current_page_name() == "Runs"
-        assert window.runs_page.selected_run_id() == made.runs[2]
+        assert window.page("runs").selected_run_id() == made.runs[2]
     finally:
         window.close()   # hides the window, then shuts it down (no repaint over a closed workspace)
 

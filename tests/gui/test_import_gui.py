@@ -23,8 +23,8 @@ def test_file_import_adds_runs_and_selects_the_first(tmp_path, qtbot, window_fac
     report = finished.args[0]
     assert [f.new for f in report.files] == [10, 4] and not report.cancelled
     assert progress and progress[-1][0] == progress[-1][1]
-    assert window.runs_page.runs_model.rowCount() == 2
-    assert window.runs_page.selected_run_id() == report.files[0].run_id
+    assert window.page("runs").runs_model.rowCount() == 2
+    assert window.page("runs").selected_run_id() == report.files[0].run_id
     assert window.statusBar().currentMessage().startswith("Imported 14 rollout(s) into 2 run(s) from 2 file(s)")
     assert window.importer.job is None and window.importer.dialog is None
 

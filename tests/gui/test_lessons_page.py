@@ -12,6 +12,7 @@ from lessonlab.gui import lessons_model
 from lessonlab.gui.lessons_model import LessonsModel
 from lessonlab.gui.lessons_page import LessonsPage
 from lessonlab.gui.operations import AblationRequest
+from lessonlab.gui.pages import PageContext
 from tests.helpers.review import ReviewServer, make_review_workspace
 from tests.helpers.tasks import numeric_tasks, seed_run
 
@@ -29,7 +30,7 @@ class _Closer:
 
 def lessons_page(qtbot, path) -> tuple[LessonsPage, object]:
     ws = open_workspace(path)
-    page = LessonsPage(ws)
+    page = LessonsPage(PageContext(ws))
     qtbot.addWidget(page)
     page.resize(1200, 800)
     page.show()
@@ -237,13 +238,13 @@ def test_distill_sends_its_proposals_to_review(tmp_path, make_suite, window_fact
              "rationale": "shorter"}]}
         window = window_factory(path)
         window.go_to("Lessons")
-        page = window.lessons_page
-        before = len(window.review_page.pending_ids())
+        page = window.page("lessons")
+        before = len(window.page("review").pending_ids())
         assert page.start_distill("reviewer", 10) is not None
         qtbot.waitUntil(lambda: page.distill_job is None, timeout=15000)
     assert "1 proposal(s) wait in Review" in page.distill_label.text(), page.distill_label.text()
-    assert len(window.review_page.pending_ids()) == before + 1
+    assert len(window.page("review").pending_ids()) == before + 1
     page.review_button.click()
     assert window.current_page_name() == "Review"
-    group = window.review_page.queue.topLevelItem(0).text(0)
+    group = window.page("review").queue.topLevelItem(0).text(0)
     assert "distill" in group

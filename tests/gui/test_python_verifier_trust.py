@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 from tests.helpers.tasks import numeric_tasks, scripted_endpoint
 
 from lessonlab.core.storage.workspace import open_workspace
+from lessonlab.gui.pages import PageContext
 from lessonlab.gui.runs_page import NewRunDialog, RunsPage
 
 MODULE = "llv_gui_trust"
@@ -51,7 +52,7 @@ def test_yes_runs_the_named_code_and_scores_with_it(tmp_path, python_suite, scri
     scripted_endpoint(scripted)
     shown = answer(monkeypatch, QMessageBox.StandardButton.Yes)
     ws = open_workspace(tmp_path / "ws.db")
-    page = RunsPage(ws)
+    page = RunsPage(PageContext(ws))
     qtbot.addWidget(page)
     dialog = open_dialog(page, python_suite)
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()
@@ -70,7 +71,7 @@ def test_cancel_starts_nothing_and_runs_no_code(tmp_path, python_suite, scripted
     scripted_endpoint(scripted)
     shown = answer(monkeypatch, QMessageBox.StandardButton.Cancel)
     ws = open_workspace(tmp_path / "ws.db")
-    page = RunsPage(ws)
+    page = RunsPage(PageContext(ws))
     qtbot.addWidget(page)
     dialog = open_dialog(page, python_suite)
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok).click()

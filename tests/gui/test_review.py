@@ -57,7 +57,7 @@ def open_review(window_factory, qtbot, path):
     window.show()
     qtbot.waitUntil(lambda: (window.activateWindow() or True) and window.isActiveWindow(), timeout=3000)
     window.go_to("Review")
-    page = window.review_page
+    page = window.page("review")
     assert page.queue.hasFocus()
     return window, page
 
@@ -143,7 +143,7 @@ def test_buttons_do_what_the_keys_do(tmp_path, make_suite, window_factory, qtbot
     assert page.current_item()["id"] == first
     page.buttons["accept"].click()
     assert first not in page.pending_ids()
-    assert window.lessons_page.model.total() == 4  # the accepted add is a new active lesson, listed there too
+    assert window.page("lessons").model.total() == 4  # the accepted add is a new active lesson, listed there too
 
 
 def test_space_opens_the_evidence_side_by_side_in_compare(tmp_path, make_suite, window_factory, qtbot):
@@ -156,7 +156,7 @@ def test_space_opens_the_evidence_side_by_side_in_compare(tmp_path, make_suite, 
     assert page.evidence.count() == len(wanted) == 2
     qtbot.keyClick(page.queue, Qt.Key.Key_Space)
     assert window.current_page_name() == "Compare"
-    compare = window.compare_page
+    compare = window.page("compare")
     qtbot.waitUntil(lambda: len(compare.columns) == 2, timeout=5000)
     assert [c.rollout["id"] for c in compare.columns] == wanted
     assert "2 rollouts of 2 tasks" in compare.title.text() and "2 chosen rollouts" in compare.scope_label.text()
@@ -179,7 +179,7 @@ def test_old_and_new_text_as_a_word_diff_and_the_raw_reply(tmp_path, make_suite,
     # the target lesson is one click from its history on the Lessons page
     page.targets.linkActivated.emit(f"lesson:{ids['lessons'][0]}")
     assert window.current_page_name() == "Lessons"
-    assert window.lessons_page.detail.lesson_id == ids["lessons"][0]
+    assert window.page("lessons").detail.lesson_id == ids["lessons"][0]
 
 
 def test_a_failed_reflection_is_listed_and_retried(tmp_path, make_suite, window_factory, qtbot):

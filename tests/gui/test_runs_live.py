@@ -14,7 +14,7 @@ from lessonlab.gui.runs_page import NewRunDialog
 def test_run_fills_table_and_progress_bar(tmp_path, make_suite, scripted, window_factory, qtbot):
     endpoint = scripted_endpoint(scripted)
     window = window_factory(tmp_path / "ws.db")
-    page = window.runs_page
+    page = window.page("runs")
     seen = []
     page.progress_bar.valueChanged.connect(seen.append)
     page.start_run(RunRequest(suite=str(make_suite(numeric_tasks(4))), endpoint=endpoint, samples=2, concurrency=2))
@@ -55,7 +55,7 @@ def test_cancel_stops_the_run_and_marks_it_interrupted(tmp_path, make_suite, win
     with ScriptedServer(slow) as server:
         endpoint = scripted_endpoint(server)
         window = window_factory(tmp_path / "ws.db")
-        page = window.runs_page
+        page = window.page("runs")
         page.start_run(RunRequest(suite=str(make_suite(numeric_tasks(10))), endpoint=endpoint, samples=1,
                                   concurrency=1))
         qtbot.waitUntil(lambda: page.progress_bar.value() >= 2, timeout=10000)
@@ -85,8 +85,8 @@ def test_a_broken_suite_goes_through_the_error_path(tmp_path, scripted, window_f
     bad.write_text('{"id": "a", "prompt": "x", "verifier": {"kind": "numeric", "answer": 1}}\nnot json\n')
     window = window_factory(tmp_path / "ws.db")
     before = len(errors.shown_errors)
-    window.runs_page.start_run(RunRequest(suite=str(bad), endpoint=endpoint))
-    qtbot.waitUntil(lambda: window.runs_page.job is None, timeout=10000)
+    window.page("runs").start_run(RunRequest(suite=str(bad), endpoint=endpoint))
+    qtbot.waitUntil(lambda: window.page("runs").job is None, timeout=10000)
     assert len(errors.shown_errors) == before + 1
     title, message = errors.shown_errors[-1]
     assert title == "The run failed" and "bad.jsonl:2" in message
