@@ -74,6 +74,9 @@ class Page(QWidget):
         return None
 
     def close_page(self) -> None:
-        """Stop listening and drop this page's background work (its workspace is about to close)."""
+        """Stop listening and drop this page's background work (its workspace is about to close); once."""
+        if getattr(self, "_closed", False):
+            return  # the window closes pages when switching workspaces and again when it shuts down
+        self._closed = True
         abandon_jobs(self)
         self.changes.changed.disconnect(self.on_changed)

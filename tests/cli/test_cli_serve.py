@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from click.testing import CliRunner
 
 from lessonlab.cli.root import cli
@@ -22,10 +24,32 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+def _track(proc: subprocess.Popen) -> subprocess.Popen:
+    """Remember a started process so its pipes are closed (and it is stopped) after the test."""
+    _STARTED.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _close_started_processes():
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
 def start_serve(ws_path, *args) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "lessonlab", "serve", "--endpoint", "up", "--port", "0",
+    proc = _track(subprocess.Popen([sys.executable, "-m", "lessonlab", "serve", "--endpoint", "up", "--port", "0",
                              "-w", str(ws_path), *map(str, args)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     line = proc.stdout.readline()
     match = re.match(r"serving (http://127\.0\.0\.1:\d+/v1) → up \(model up-model\)$", line.strip())
     assert match, (line, proc.poll(), proc.stderr.read() if proc.poll() is not None else "")
@@ -84,9 +108,9 @@ def test_kill_9_loses_at_most_the_exchanges_in_flight_and_a_restart_serves_on(tm
         assert invoke("endpoints", "add", "up", "--base-url", upstream.base_url, "--model", "up-model").exit_code == 0
         proc, url = start_serve(ws_path)
         answered = [ask(url, f"q{i}").headers["X-Lessonlab-Rollout"] for i in range(8)]
-        in_flight = subprocess.Popen(["curl", "-sS", f"{url}/chat/completions", "-H", "Content-Type: application/json",
+        in_flight = _track(subprocess.Popen(["curl", "-sS", f"{url}/chat/completions", "-H", "Content-Type: application/json",
                                       "-d", json.dumps({"messages": [{"role": "user", "content": "slow one"}]})],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         time.sleep(0.5)  # the answered exchanges' batch is written within milliseconds
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
@@ -116,9 +140,9 @@ def test_non_loopback_host_without_token_exits_2_and_with_token_needs_it(tmp_pat
     monkeypatch.setenv("PROXY_TOKEN", "tok-123")
     with ScriptedServer(lambda req, n: Reply(body=completion("ok"))) as upstream:
         assert invoke("endpoints", "add", "up", "--base-url", upstream.base_url, "--model", "up-model").exit_code == 0
-        proc = subprocess.Popen([sys.executable, "-m", "lessonlab", "serve", "--endpoint", "up", "--port", "0",
+        proc = _track(subprocess.Popen([sys.executable, "-m", "lessonlab", "serve", "--endpoint", "up", "--port", "0",
                                  "--host", "0.0.0.0", "--token-env", "PROXY_TOKEN", "-w", str(tmp_path / "ws.db")],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         try:
             port = re.search(r":(\d+)/v1", proc.stdout.readline()).group(1)
             url = f"http://127.0.0.1:{port}/v1"
@@ -163,8 +187,8 @@ def test_no_request_content_in_the_log(tmp_path):
     ws_path = tmp_path / "ws.db"
     with ScriptedServer(lambda req, n: Reply(status=500, body="upstream says no: SECRET-REPLY")) as upstream:
         assert invoke("endpoints", "add", "up", "--base-url", upstream.base_url, "--model", "up-model").exit_code == 0
-        proc = subprocess.Popen([sys.executable, "-m", "lessonlab", "-vv", "serve", "--endpoint", "up", "--port", "0",
-                                 "-w", str(ws_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = _track(subprocess.Popen([sys.executable, "-m", "lessonlab", "-vv", "serve", "--endpoint", "up", "--port", "0",
+                                 "-w", str(ws_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         url = proc.stdout.readline().split()[1]
         try:
             ask(url, "PRIVATE-PROMPT-TEXT")

@@ -36,8 +36,8 @@ def two_agents(tmp_path) -> tuple:
     return path, task_id
 
 
-def open_task(qtbot, path, task_id, n_columns) -> ComparePage:
-    page = ComparePage(path)
+def open_task(qtbot, context, task_id, n_columns) -> ComparePage:
+    page = ComparePage(context)
     qtbot.addWidget(page)
     page.resize(1300, 900)
     page.show()
@@ -53,9 +53,9 @@ def step_tops_in_strip(page, column) -> list[float]:
     return [view.mapTo(page.strip, QPoint(0, 0)).y() + top for top in view.step_tops()]
 
 
-def test_calls_show_as_name_and_highlighted_arguments(tmp_path, qtbot):
+def test_calls_show_as_name_and_highlighted_arguments(tmp_path, qtbot, page_context):
     path, task_id = two_agents(tmp_path)
-    page = open_task(qtbot, path, task_id, 2)
+    page = open_task(qtbot, page_context(path), task_id, 2)
     column = next(c for c in page.columns if c.reward == 1.0)
     view = column.trajectory_view
     assert view is not None and column.transcript.isHidden()
@@ -70,9 +70,9 @@ def test_calls_show_as_name_and_highlighted_arguments(tmp_path, qtbot):
     assert "#4070a0" in html.lower()       # Pygments coloured the string values
 
 
-def test_the_first_step_where_two_trajectories_part_is_marked_in_both(tmp_path, qtbot):
+def test_the_first_step_where_two_trajectories_part_is_marked_in_both(tmp_path, qtbot, page_context):
     path, task_id = two_agents(tmp_path)
-    page = open_task(qtbot, path, task_id, 2)
+    page = open_task(qtbot, page_context(path), task_id, 2)
     first, second = page.visible_columns()
     for column, other in ((first, second), (second, first)):
         view = column.trajectory_view
@@ -84,9 +84,9 @@ def test_the_first_step_where_two_trajectories_part_is_marked_in_both(tmp_path, 
     assert second.trajectory_view.parting_at == 2 and "◆" in second.trajectory_view.header_text(2)
 
 
-def test_steps_line_up_across_columns(tmp_path, qtbot):
+def test_steps_line_up_across_columns(tmp_path, qtbot, page_context):
     path, task_id = two_agents(tmp_path)
-    page = open_task(qtbot, path, task_id, 2)
+    page = open_task(qtbot, page_context(path), task_id, 2)
     first, second = page.visible_columns()
 
     def lined_up() -> bool:
@@ -102,9 +102,9 @@ def test_steps_line_up_across_columns(tmp_path, qtbot):
     qtbot.waitUntil(lambda: lined_up() and step_tops_in_strip(page, second)[1] > before, timeout=3000)
 
 
-def test_results_are_folded_with_their_size_and_rendered_only_when_opened(tmp_path, qtbot):
+def test_results_are_folded_with_their_size_and_rendered_only_when_opened(tmp_path, qtbot, page_context):
     path, task_id = two_agents(tmp_path)
-    page = open_task(qtbot, path, task_id, 2)
+    page = open_task(qtbot, page_context(path), task_id, 2)
     view = page.columns[0].trajectory_view
     key = view.result_keys()[0]
     assert view.result_of(key).title == "spell result · 19 bytes"
@@ -119,7 +119,7 @@ def test_results_are_folded_with_their_size_and_rendered_only_when_opened(tmp_pa
     qtbot.waitUntil(lambda: view.height() == height, timeout=2000)   # lined up again as before
 
 
-def test_a_large_result_opens_as_plain_text(tmp_path, qtbot):
+def test_a_large_result_opens_as_plain_text(tmp_path, qtbot, page_context):
     big = "\n".join(f"line {i} <b>" + "x" * 60 for i in range(2000))   # ~140 KB: past the highlighting limit
     sample = agent_sample("reads", calls=[("read", {"doc": "big.txt"}, big)], answer="done")
     path = tmp_path / "ws.db"
@@ -127,7 +127,7 @@ def test_a_large_result_opens_as_plain_text(tmp_path, qtbot):
     import_files(ws, [agent_eval(tmp_path / "big.eval", [sample])])
     task_id = ws.one("SELECT id FROM tasks WHERE name = 'reads'")["id"]
     ws.close()
-    page = open_task(qtbot, path, task_id, 1)
+    page = open_task(qtbot, page_context(path), task_id, 1)
     view = page.columns[0].trajectory_view
     key = view.result_keys()[0]
     assert view.result_of(key).title == f"read result · {len(big.encode()) / 1000:.1f} KB"
@@ -143,7 +143,7 @@ def set_messages(path, rollout_id, messages) -> None:
     ws.close()
 
 
-def test_an_image_part_shows_as_a_placeholder_naming_type_and_size(tmp_path, qtbot):
+def test_an_image_part_shows_as_a_placeholder_naming_type_and_size(tmp_path, qtbot, page_context):
     path, task_id = two_agents(tmp_path)
     ws = open_workspace(path)
     rows = ws.query("SELECT r.id, x.messages_json FROM rollouts r JOIN rollout_texts x ON x.rollout_id = r.id")
@@ -153,7 +153,7 @@ def test_an_image_part_shows_as_a_placeholder_naming_type_and_size(tmp_path, qtb
         messages[1]["content"] = [{"type": "text", "text": "How many r's are in this word?"}, IMAGE]
         messages[5]["content"] = [IMAGE]     # a tool that returns an image
         set_messages(path, row["id"], messages)
-    page = open_task(qtbot, path, task_id, 2)
+    page = open_task(qtbot, page_context(path), task_id, 2)
     size = f"{len(json.dumps(IMAGE).encode()):,} bytes"
     view = page.columns[0].trajectory_view
     prompt = view.toHtml()
@@ -166,7 +166,7 @@ def test_an_image_part_shows_as_a_placeholder_naming_type_and_size(tmp_path, qtb
     assert f"[image_url, {size}]" in view.toPlainText() and "base64" not in view.toHtml()
 
 
-def test_a_one_call_rollout_with_an_image_shows_a_placeholder_not_a_repr(tmp_path, qtbot):
+def test_a_one_call_rollout_with_an_image_shows_a_placeholder_not_a_repr(tmp_path, qtbot, page_context):
     path = tmp_path / "ws.db"
     ws = open_workspace(path)
     import_files(ws, [DATA_DIR / "log_formats.json"])
@@ -175,20 +175,20 @@ def test_a_one_call_rollout_with_an_image_shows_a_placeholder_not_a_repr(tmp_pat
     messages = json.loads(row["messages_json"])
     messages[-1]["content"] = [{"type": "text", "text": "Look:"}, IMAGE]
     set_messages(path, row["id"], messages)
-    page = open_task(qtbot, path, row["task_id"], 1)
+    page = open_task(qtbot, page_context(path), row["task_id"], 1)
     column = page.columns[0]
     assert column.trajectory is None and column.trajectory_view is None   # one call: a transcript, as before
     html = column.transcript.toHtml()
     assert f"[image_url, {len(json.dumps(IMAGE).encode()):,} bytes]" in html and "base64" not in html and "image_url&#x27;" not in html
 
 
-def test_the_real_agent_log_shows_its_calls(tmp_path, qtbot):
+def test_the_real_agent_log_shows_its_calls(tmp_path, qtbot, page_context):
     path = tmp_path / "ws.db"
     ws = open_workspace(path)
     import_files(ws, [DATA_DIR / "agent_tools.eval"])
     task_id = ws.one("SELECT id FROM tasks WHERE name = 'capital-peru'")["id"]
     ws.close()
-    page = open_task(qtbot, path, task_id, 1)
+    page = open_task(qtbot, page_context(path), task_id, 1)
     view = page.columns[0].trajectory_view
     text = view.toPlainText()
     assert '→ search\n{\n  "query": "capital of Peru"\n}' in text
@@ -196,7 +196,7 @@ def test_the_real_agent_log_shows_its_calls(tmp_path, qtbot):
     assert view.parting_at is None    # one column: nothing to part from
 
 
-def test_a_long_trajectory_is_built_as_it_comes_into_view(tmp_path, qtbot):
+def test_a_long_trajectory_is_built_as_it_comes_into_view(tmp_path, qtbot, page_context):
     calls = [("read", {"page": i}, f"page {i}: " + "text " * 200) for i in range(60)]
     sample = agent_sample("long", calls=calls, answer="done")
     path = tmp_path / "ws.db"
@@ -204,7 +204,7 @@ def test_a_long_trajectory_is_built_as_it_comes_into_view(tmp_path, qtbot):
     import_files(ws, [agent_eval(tmp_path / "long.eval", [sample])])
     task_id = ws.one("SELECT id FROM tasks WHERE name = 'long'")["id"]
     ws.close()
-    page = ComparePage(path)
+    page = ComparePage(page_context(path))
     qtbot.addWidget(page)
     page.resize(1300, 700)
     page.show()

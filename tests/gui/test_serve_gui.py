@@ -26,7 +26,7 @@ def test_serve_run_grows_live_and_is_scored_from_the_runs_page_keys(tmp_path, wi
     window.show()
     qtbot.waitExposed(window)
     window.activateWindow()
-    page = window.runs_page
+    page = window.page("runs")
     assert page.runs_model.total() == 0
     with ScriptedServer(lambda req, n: Reply(body=completion(f"reply {n}"))) as upstream:
         with proxy_for(upstream.base_url, path) as proxy:
@@ -61,14 +61,14 @@ def test_serve_run_grows_live_and_is_scored_from_the_runs_page_keys(tmp_path, wi
     page.grab().save(str(tmp_path / "runs-serve.png"))
 
 
-def test_compare_scores_the_focused_unscored_column(tmp_path, qtbot):
+def test_compare_scores_the_focused_unscored_column(tmp_path, qtbot, page_context):
     path = tmp_path / "ws.db"
     with ScriptedServer(lambda req, n: Reply(body=completion(f"reply {n}"))) as upstream:
         with proxy_for(upstream.base_url, path) as proxy:
             ids = [ask(proxy.url, "same question").headers["X-Lessonlab-Rollout"] for _ in range(2)]
     with open_workspace(path) as ws:
         task_id = ws.one("SELECT task_id FROM rollouts LIMIT 1")["task_id"]
-    page = ComparePage(path)
+    page = ComparePage(page_context(path))
     qtbot.addWidget(page)
     page.resize(1200, 700)
     page.show()
@@ -96,7 +96,7 @@ def test_bad_reward_is_a_dialog_and_scores_nothing(tmp_path, window_factory, qtb
         with proxy_for(upstream.base_url, path) as proxy:
             rollout = ask(proxy.url, "q").headers["X-Lessonlab-Rollout"]
     window = window_factory(path)
-    page = window.runs_page
+    page = window.page("runs")
     page.score_bar.begin(rollout, "0.")
     qtbot.keyClicks(page.score_bar.reward, "7x")
     page.score_bar.submit()

@@ -48,12 +48,11 @@ def test_the_reflection_title_stops_saying_starting_once_the_reply_streams(tmp_p
     assert "new proposal(s) waiting in Review" in panel.title.text()
 
 
-def test_new_run_offers_the_suite_last_run(tmp_path, make_suite, scripted, qtbot):
+def test_new_run_offers_the_suite_last_run(tmp_path, make_suite, scripted, qtbot, page_context):
     path = tmp_path / "ws.db"
     suite = make_suite(numeric_tasks(2), name="sums")
     seed_run(path, suite, scripted)
-    ws = open_workspace(path)
-    page = RunsPage(ws)
+    page = RunsPage(page_context(path))
     qtbot.addWidget(page)
     page.open_new_run_dialog()
     dialog = page.findChild(object, "newRunDialog")
@@ -63,23 +62,20 @@ def test_new_run_offers_the_suite_last_run(tmp_path, make_suite, scripted, qtbot
     page.remember_suite("strawberry")
     page.open_new_run_dialog()
     assert page.findChildren(object, "newRunDialog")[-1].suite.currentText() == "strawberry"
-    ws.close()
 
 
-def test_new_run_on_a_fresh_workspace_offers_the_welcome_suite(tmp_path, qtbot):
-    ws = open_workspace(tmp_path / "ws.db")
-    page = RunsPage(ws)
+def test_new_run_on_a_fresh_workspace_offers_the_welcome_suite(tmp_path, qtbot, page_context):
+    page = RunsPage(page_context(tmp_path / "ws.db"))
     qtbot.addWidget(page)
     page.open_new_run_dialog()
     assert page.findChild(object, "newRunDialog").suite.currentText() == "strawberry"
-    ws.close()
 
 
-def test_the_lift_chart_axis_has_no_si_prefix(tmp_path, make_suite, qtbot):
+def test_the_lift_chart_axis_has_no_si_prefix(tmp_path, make_suite, qtbot, page_context):
     path = tmp_path / "ws.db"
     with lesson_aware_server() as server:
         seed_lesson_history(path, make_suite(numeric_tasks(3)), server)
-    page = ImpactPage(path)
+    page = ImpactPage(page_context(path))
     qtbot.addWidget(page)
     page.resize(1200, 800)
     page.show()
