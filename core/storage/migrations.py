@@ -470,3 +470,20 @@ def m008_trajectories(db: sqlite_utils.Database) -> None:
         ALTER TABLE rollout_texts ADD COLUMN steps_json TEXT;     -- per-step figures, NULL for one-call rollouts
         """,
     )
+
+
+@migration
+def m014_reflection_steps(db: sqlite_utils.Database) -> None:
+    """Step citations and tool schemas for trajectories.
+
+    `proposals.evidence_steps_json` holds the steps a proposal cites as `ro_x#N` (its rollouts stay in
+    `evidence_json`, so readers of rollout ids are unchanged); `rollout_texts.tools_json` the OpenAI `tools`
+    list a rollout was sent with, where it is known (imports without schemas leave it NULL).
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE proposals ADD COLUMN evidence_steps_json TEXT;   -- ["ro_x#4", ...] or NULL
+        ALTER TABLE rollout_texts ADD COLUMN tools_json TEXT;        -- OpenAI tools list, NULL: none or unknown
+        """,
+    )
