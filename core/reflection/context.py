@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 
 from lessonlab.core import formatting
 from lessonlab.core.lessons import Lesson, estimate_tokens
-from lessonlab.core.runs.trajectory import read_trajectory
+from lessonlab.core.runs.trajectory import is_multi_step, read_trajectory
 from lessonlab.core.settings import Endpoint, Settings
 from lessonlab.core.lessons.snapshots import snapshot_lessons
 from lessonlab.core.storage.workspace import Workspace
-from lessonlab.core.reflection.steps_text import is_trajectory, render_steps
+from lessonlab.core.reflection.steps_text import render_steps
 
 MAX_MESSAGE_CHARS = 1500          # longer task prompts and outputs are cut in the middle
 LOCAL_CONTEXT_CAP = 2000          # the embedded model has a 4096-token window; leave room for the reply
@@ -105,10 +105,10 @@ def _usable(rows: list[dict], omitted: list[dict]) -> list[dict]:
 
 def _steps_of(row: dict) -> list:
     """The rollout's steps (none for a row selected without its messages, or a single-call rollout)."""
-    if not row.get("messages_json"):
+    messages = json.loads(row["messages_json"]) if row.get("messages_json") else []
+    if not is_multi_step(messages):
         return []
-    _prompt, steps = read_trajectory(json.loads(row["messages_json"]), row["output"], row.get("steps_json"))
-    return steps if is_trajectory(steps) else []
+    return read_trajectory(messages, row["output"], row.get("steps_json"))[1]
 
 
 class _Attempts:

@@ -18,11 +18,6 @@ ARGUMENT_CHARS = 300            # a call's arguments as shown
 ERROR_STARTS = ("error", "tool error", "exception", "traceback")
 
 
-def is_trajectory(steps: list[Step]) -> bool:
-    """Whether a rollout has steps worth numbering (more than one model call, or any tool call)."""
-    return len(steps) > 1 or any(step.tool_calls for step in steps)
-
-
 def cite(rollout_id: str, index: int) -> str:
     """The evidence id of one step: `ro_x#4`."""
     return f"{rollout_id}#{index}"

@@ -2,8 +2,10 @@
 
 Optional fields per line: `reward` (number, boolean, a grade like "C", or null), `task_id`, `metadata`,
 `feedback`, `scores` ({name: {value, answer, explanation}}), `error`, `model`, `usage`
-({prompt_tokens, completion_tokens}), `latency_ms`, and — as `lessonlab export rollouts` writes them —
-`suite`, `split`, `prompt` and `verifier`, so that an exported run comes back with the same tasks.
+({prompt_tokens, completion_tokens}), `latency_ms`, `tools` (the OpenAI tools list, as fine-tuning files
+carry it), and — as `lessonlab export rollouts` writes them — `suite`, `split`, `prompt` and `verifier`, so
+that an exported run comes back with the same tasks, and `steps` (per-step figures) and `tool_mode`, so that
+a trajectory comes back with the same steps.
 The last message is the assistant's reply (a line with an `error` may have none).
 """
 from __future__ import annotations
@@ -170,7 +172,19 @@ class ChatJsonlReader:
             completion_tokens=_count(usage, "completion_tokens", "output_tokens"),
             latency_ms=float(latency) if latency is not None else None,
             finish_reason=self._text(record, "finish_reason"),
+            steps=self._objects(record, "steps"),
+            tools=self._objects(record, "tools"),
+            tool_mode=self._text(record, "tool_mode"),
         )
+
+    @staticmethod
+    def _objects(record: dict, key: str) -> list[dict] | None:
+        value = record.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            raise _LineError(f'"{key}" must be an array of objects, got {_describe(value)}')
+        return value or None
 
     @staticmethod
     def _object(record: dict, key: str) -> dict:

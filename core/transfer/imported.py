@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lessonlab.core.runs.trajectory import is_multi_step
 from lessonlab.core.transfer.scores import Score
 
 
@@ -34,6 +35,17 @@ class ImportedRollout:
     completion_tokens: int | None = None
     latency_ms: float | None = None
     finish_reason: str | None = None
+    steps: list[dict] | None = None    # per-step figures (`steps_json`, see runs.trajectory.StepFigures)
+    tools: list[dict] | None = None    # the OpenAI `tools` list the rollout was sent with, where known
+    tool_mode: str | None = None       # native | hermes, where known
+
+
+def step_count(messages: list[dict], output: str | None) -> int | None:
+    """Model calls in a trajectory (assistant messages, plus the final reply); None for a one-call rollout."""
+    if not is_multi_step(messages):
+        return None
+    calls = sum(message.get("role") == "assistant" for message in messages) + (output is not None)
+    return calls if calls > 1 else None
 
 
 @dataclass

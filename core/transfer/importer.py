@@ -21,7 +21,7 @@ from lessonlab.core.storage.workspace import Workspace, new_id, now
 from lessonlab.core.transfer.chat_jsonl import ChatJsonlReader
 from lessonlab.core.transfer.errors import MalformedFile, TransferError
 from lessonlab.core.transfer.inspect_log import InspectReader
-from lessonlab.core.transfer.imported import ImportedRollout, RunInfo
+from lessonlab.core.transfer.imported import ImportedRollout, RunInfo, step_count
 from lessonlab.core.transfer.scores import choose_reward, feedback_of, finite
 
 log = logging.getLogger("lessonlab.transfer")
@@ -291,8 +291,11 @@ class _FileWriter:
                 rollout_id, self.run_id, task_id, index, snapshot_id, record.status, reward, feedback, record.error,
                 record.prompt_tokens, record.completion_tokens, record.latency_ms, record.model,
                 record.finish_reason, self.stamp, record.source_key,
+                step_count(record.messages, record.output), record.tool_mode,
             ))
-            text_rows.append((rollout_id, json.dumps(record.messages), record.output))
+            text_rows.append((rollout_id, json.dumps(record.messages), record.output,
+                              json.dumps(record.steps) if record.steps else None,
+                              json.dumps(record.tools) if record.tools else None))
             for position, score in enumerate(record.scores):
                 score_rows.append((
                     rollout_id, position, score.scorer, json.dumps(finite(score.value)), score.reward, score.answer,
@@ -309,10 +312,10 @@ class _FileWriter:
         if rollout_rows:
             conn.executemany(
                 "INSERT INTO rollouts (id, run_id, task_id, sample_index, snapshot_id, status, reward, feedback,"
-                " error, prompt_tokens, completion_tokens, latency_ms, model, finish_reason, created_at, source_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rollout_rows)
-            conn.executemany("INSERT INTO rollout_texts (rollout_id, messages_json, output) VALUES (?, ?, ?)",
-                             text_rows)
+                " error, prompt_tokens, completion_tokens, latency_ms, model, finish_reason, created_at, source_key,"
+                " n_steps, tool_mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rollout_rows)
+            conn.executemany("INSERT INTO rollout_texts (rollout_id, messages_json, output, steps_json, tools_json)"
+                             " VALUES (?, ?, ?, ?, ?)", text_rows)
         if score_rows:
             conn.executemany(
                 "INSERT INTO rollout_scores (rollout_id, position, scorer, value_json, reward, answer, explanation,"
