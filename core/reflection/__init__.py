@@ -20,7 +20,7 @@ from lessonlab.core.lessons import estimate_tokens
 from lessonlab.core.resources import read_prompt, sha256
 from lessonlab.core.reflection.context import (LOCAL_CONTEXT_CAP, MAX_MESSAGE_CHARS, Context, build_reflect_context,
                                                context_budget, cut_middle)
-from lessonlab.core.reflection.evidence import check_evidence, cited_steps, split_cite
+from lessonlab.core.reflection.evidence import check_evidence, cited_step_text, cited_steps, split_cite
 from lessonlab.core.reflection.distilling import distill, distill_async, lesson_usage, projected_tokens
 from lessonlab.core.reflection.leakage import ANSWER_WINDOW, SHINGLE, check_leakage, leakage_pool
 from lessonlab.core.reflection.model_call import DEFAULT_REPLY_TOKENS
@@ -34,7 +34,7 @@ from lessonlab.core.reflection.results import ReflectionError, ReflectionResult
 from lessonlab.core.reflection.schema import MODES, operations_schema, response_format
 
 __all__ = [
-    "ANSWER_WINDOW", "Context", "ReflectionRequest", "check_evidence", "cited_steps", "run_reflection", "split_cite", "DEFAULT_REPLY_TOKENS", "LOCAL_CONTEXT_CAP", "MAX_MESSAGE_CHARS", "MODES", "OPS",
+    "ANSWER_WINDOW", "Context", "ReflectionRequest", "check_evidence", "cited_step_text", "cited_steps", "run_reflection", "split_cite", "DEFAULT_REPLY_TOKENS", "LOCAL_CONTEXT_CAP", "MAX_MESSAGE_CHARS", "MODES", "OPS",
     "ReflectionError", "ReflectionResult", "SHINGLE", "build_reflect_context", "check_leakage", "context_budget",
     "cut_middle", "distill", "distill_async", "estimate_tokens", "extract_json", "leakage_pool", "lesson_usage",
     "list_reflections", "modes_to_try", "operations_schema", "parse_reply", "projected_tokens", "read_prompt",

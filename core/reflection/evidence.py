@@ -9,6 +9,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from lessonlab.core.formatting import cut_middle
 from lessonlab.core.runs.trajectory import read_trajectory
 from lessonlab.core.storage.workspace import Workspace
 from lessonlab.core.reflection.steps_text import call_text
@@ -88,3 +89,18 @@ def _step_detail(ref: str, rollout_id: str, index: int | None, step) -> dict:
         detail.update(content=step.content, final=step.final, calls=[call_text(c) for c in step.tool_calls],
                       results=[{"name": r.name, "content": r.content, "cut_bytes": r.cut_bytes} for r in step.results])
     return detail
+
+
+def cited_step_text(detail: dict, result_chars: int = 600) -> str:
+    """A cited step as plain text for people: what the model said, its calls (→) and their results (←)."""
+    head = f"{detail['cite']} — step {detail['step']} of {detail['rollout_id']}"
+    if not detail["found"]:
+        return f"{head}: no longer in the workspace"
+    lines = [head + (" (the final answer)" if detail["final"] and not detail["calls"] else "")]
+    if detail["content"].strip():
+        lines.append(cut_middle(detail["content"].strip(), result_chars))
+    lines += [f"→ {call}" for call in detail["calls"]]
+    for result in detail["results"]:
+        cut = f" (cut when stored from {result['cut_bytes']:,} bytes)" if result["cut_bytes"] else ""
+        lines.append(f"← {result['name'] or 'result'}{cut}: {cut_middle(result['content'], result_chars)}")
+    return "\n".join(lines)

@@ -42,7 +42,7 @@ def step_failed(step: Step) -> bool:
 
 def _result_line(result: ToolResult, limit: int | None) -> str:
     who = result.name or "result"
-    size = f"{len(result.content):,} characters"
+    size = f"{len(result.content):,} character{'s' if len(result.content) != 1 else ''}"
     stored_cut = f", cut when stored from {result.cut_bytes:,} bytes" if result.cut_bytes else ""
     if limit is None:
         return f"  ← {who}: [{size}{stored_cut}, not shown]"
