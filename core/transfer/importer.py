@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 
 from lessonlab.core.resources import sha256
 from lessonlab.core.lessons.snapshots import get_or_create_snapshot
+from lessonlab.core.runs.trajectory import is_multi_step, read_trajectory
 from lessonlab.core.storage.workspace import Workspace, new_id, now
 from lessonlab.core.transfer.chat_jsonl import ChatJsonlReader
 from lessonlab.core.transfer.errors import MalformedFile, TransferError
@@ -368,7 +369,11 @@ class _FileWriter:
         return get_or_create_snapshot(self.ws, text, text).id, None
 
     def _task_of(self, record: ImportedRollout, task_messages: list[dict], task_rows: list) -> str:
-        prompt = record.prompt if record.prompt is not None else prompt_form(task_messages)
+        if record.prompt is not None:
+            prompt = record.prompt
+        else:  # an agent log's task is what came before its first model call, not its steps
+            prompt = prompt_form(read_trajectory(task_messages, None)[0] if is_multi_step(task_messages)
+                                 else task_messages)
         suite = record.suite or self.info.suite
         # Most rollouts repeat a task already seen: find it without serialising and hashing again.
         cache_key = (suite, record.task_name,
