@@ -102,8 +102,9 @@ def tool_call(call: dict) -> dict:
 def chat_message(message: dict) -> dict:
     """A chat message with text content, keeping tool calls and tool results (role, content, name, tool ids)."""
     out = {"role": message["role"], "content": content_text(message.get("content"))}
-    if message.get("name"):
-        out["name"] = message["name"]
+    name = message.get("name") or (message.get("function") if message["role"] == "tool" else None)
+    if isinstance(name, str) and name:
+        out["name"] = name   # Inspect names the tool of a tool message `function`
     if message.get("tool_calls"):
         out["tool_calls"] = [tool_call(call) for call in message["tool_calls"] if isinstance(call, dict)]
     if message.get("tool_call_id"):
