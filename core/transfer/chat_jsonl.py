@@ -122,17 +122,7 @@ class ChatJsonlReader:
 
         scores = self._scores(record.get("scores"), where)
         reward_given = "reward" in record
-        reward = None
-        if reward_given:
-            value = record["reward"]
-            if isinstance(value, (list, dict)):
-                raise _LineError(f'"reward" must be a number, a boolean, a grade or null, got {_type_name(value)}')
-            converted = value_to_reward(value)
-            if converted.warning:
-                if converted.reward is None and value is not None:
-                    raise _LineError(f'"reward" {converted.warning.replace("; left unscored", "")}')
-                self.warnings.add("reward(s) converted", f"{where}: {converted.warning}")
-            reward = converted.reward
+        reward = self._reward(record["reward"], where) if reward_given else None
 
         task_id = record.get("task_id")
         if task_id is not None and (not isinstance(task_id, (str, int)) or isinstance(task_id, bool) or task_id == ""):
@@ -182,9 +172,22 @@ class ChatJsonlReader:
         value = record.get(key)
         if value is None:
             return None
-        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        if not isinstance(value, list):
             raise _LineError(f'"{key}" must be an array of objects, got {_describe(value)}')
+        odd = next((i for i, item in enumerate(value) if not isinstance(item, dict)), None)
+        if odd is not None:
+            raise _LineError(f'"{key}" must be an array of objects, got {_type_name(value[odd])} at {key}[{odd}]')
         return value or None
+
+    def _reward(self, value: Any, where: str) -> float | None:
+        if isinstance(value, (list, dict)):
+            raise _LineError(f'"reward" must be a number, a boolean, a grade or null, got {_type_name(value)}')
+        converted = value_to_reward(value)
+        if converted.warning:
+            if converted.reward is None and value is not None:
+                raise _LineError(f'"reward" {converted.warning.replace("; left unscored", "")}')
+            self.warnings.add("reward(s) converted", f"{where}: {converted.warning}")
+        return converted.reward
 
     @staticmethod
     def _object(record: dict, key: str) -> dict:

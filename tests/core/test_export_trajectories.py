@@ -97,10 +97,10 @@ def test_chat_jsonl_export_then_import_round_trips_a_trajectory(workspace, tmp_p
         other.close()
 
 
-@pytest.mark.parametrize("field, value", [("steps", "fast"), ("tools", [1, 2])])
+@pytest.mark.parametrize("field, value", [("steps", "fast"), ("tools", [ADD_TOOL, 2])])
 def test_malformed_steps_or_tools_name_the_line(workspace, tmp_path, field, value):
     lines = right_and_wrong()
     lines[1][field] = value
-    with pytest.raises(MalformedFile, match=rf"line 2.*\"{field}\" must be an array of objects"):
+    with pytest.raises(MalformedFile, match=rf"line 2.*\"{field}\" must be an array of objects, got "):
         import_file(workspace, write_jsonl(tmp_path / "bad.jsonl", lines))
     assert workspace.one("SELECT COUNT(*) AS n FROM rollouts")["n"] == 0
