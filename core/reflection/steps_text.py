@@ -55,7 +55,9 @@ def _step_block(rollout_id: str, step: Step, result_limit: int | None) -> str:
     head = f"[{cite(rollout_id, step.index)}]"
     if step.final and not step.tool_calls:
         return f"{head} final answer:\n{cut_middle(step.content, WHOLE_RESULT_CHARS)}"
-    lines = [f"{head} model: {cut_middle(step.content, EARLIER_RESULT_CHARS)}" if step.content.strip() else head]
+    # A kept-whole step keeps what the model said too (a Hermes-protocol call is written in that text).
+    said = cut_middle(step.content, WHOLE_RESULT_CHARS if result_limit == WHOLE_RESULT_CHARS else EARLIER_RESULT_CHARS)
+    lines = [f"{head} model: {said}" if step.content.strip() else head]
     not_run = " (not run: the turn limit was reached)" if step.final else ""
     lines += [f"  → {call_text(call)}{not_run}" for call in step.tool_calls]
     lines += [_result_line(result, result_limit) for result in step.results]
