@@ -103,12 +103,14 @@ def _usable(rows: list[dict], omitted: list[dict]) -> list[dict]:
     return usable
 
 
-def _steps_of(row: dict) -> list:
-    """The rollout's steps (none for a row selected without its messages, or a single-call rollout)."""
-    messages = json.loads(row["messages_json"]) if row.get("messages_json") else []
+def _steps_of(ws: Workspace, row: dict) -> list:
+    """The rollout's numbered steps; none for a single-call rollout."""
+    # Read one rollout at a time: a large run's messages never sit in memory all at once.
+    text = ws.one("SELECT messages_json, steps_json FROM rollout_texts WHERE rollout_id = ?", (row["id"],))
+    messages = json.loads(text["messages_json"]) if text and text["messages_json"] else []
     if not is_multi_step(messages):
         return []
-    return read_trajectory(messages, row["output"], row.get("steps_json"))[1]
+    return read_trajectory(messages, row["output"], text["steps_json"])[1]
 
 
 class _Attempts:
@@ -157,7 +159,7 @@ def build_reflect_context(ws: Workspace, rows: list[dict], lessons: list[Lesson]
         header_tokens = estimate_tokens(header)
         group_parts: list[str] = []
         for row in _spread(group):
-            steps = _steps_of(row)
+            steps = _steps_of(ws, row)
             block = attempts.block(row, steps)
             cost = estimate_tokens(block) + (0 if group_parts else header_tokens)
             if used + cost > budget_tokens:

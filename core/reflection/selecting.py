@@ -9,7 +9,7 @@ from lessonlab.core.reflection.results import ReflectionError
 
 _ROLLOUT_SQL = """
     SELECT r.id, r.run_id, r.task_id, r.sample_index, r.snapshot_id, r.status, r.reward, r.feedback, r.error,
-           r.created_at, t.suite, t.name AS task, t.split, t.prompt_json, x.output, x.messages_json, x.steps_json
+           r.created_at, t.suite, t.name AS task, t.split, t.prompt_json, x.output
     FROM rollouts r JOIN tasks t ON t.id = r.task_id JOIN rollout_texts x ON x.rollout_id = r.id
 """
 _ORDER = " ORDER BY r.created_at, r.id"
