@@ -5,9 +5,11 @@ import json
 import re
 
 import pytest
+from click.testing import CliRunner
 
 from tests.helpers.agent_logs import long_and_failing, right_and_wrong, write_jsonl
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
+from lessonlab.cli.root import cli
 from lessonlab.core import lessons as L
 from lessonlab.core import reflection as R
 from lessonlab.core.lessons import review
@@ -134,3 +136,5 @@ def test_the_review_queue_shows_the_cited_step(workspace, tmp_path, server):
     assert step["cite"] == f"{wrong}#1" and step["calls"] == ["add(x=1, y=3)"]
     assert step["results"] == [{"name": "add", "content": "4", "cut_bytes": 0}]
     assert R.cited_step_text(step) == f"{wrong}#1 — step 1 of {wrong}\n→ add(x=1, y=3)\n← add: 4"
+    listed = CliRunner().invoke(cli, ["proposals", "-w", str(workspace.path)])
+    assert listed.exit_code == 0 and f"    evidence: {wrong}\n    steps:    {wrong}#1\n" in listed.output
