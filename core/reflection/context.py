@@ -13,12 +13,15 @@ from lessonlab.core.lessons import Lesson, estimate_tokens
 from lessonlab.core.runs.trajectory import is_multi_step, read_trajectory
 from lessonlab.core.settings import Endpoint, Settings
 from lessonlab.core.lessons.snapshots import snapshot_lessons
+from lessonlab.core.resources import read_prompt
 from lessonlab.core.storage.workspace import Workspace
 from lessonlab.core.reflection.steps_text import render_steps
 
 MAX_MESSAGE_CHARS = 1500          # longer task prompts and outputs are cut in the middle
 LOCAL_CONTEXT_CAP = 2000          # the embedded model has a 4096-token window; leave room for the reply
 MIN_STEPS_CHARS, MAX_STEPS_CHARS = 1000, 6000   # one trajectory's share of the context, in characters
+# Said once, before the attempts, when any of them has steps (a context without one reads as it always did).
+STEPS_GUIDANCE_PROMPT = "reflect_steps.md"
 
 
 def context_budget(endpoint: Endpoint, settings: Settings | None, override: int | None) -> int:
@@ -151,6 +154,7 @@ def build_reflect_context(ws: Workspace, rows: list[dict], lessons: list[Lesson]
     parts = [lessons_text, "## Attempts"]
     context = Context("", [], omitted, [lesson.id for lesson in lessons], [], 0)
     attempts = _Attempts(ws, min(MAX_STEPS_CHARS, max(MIN_STEPS_CHARS, budget_tokens)))
+    guidance = read_prompt(STEPS_GUIDANCE_PROMPT).strip()
     for group in order:
         first = group[0]
         rewards = " ".join(f"{r['reward']:.2f}" for r in group)
@@ -162,6 +166,7 @@ def build_reflect_context(ws: Workspace, rows: list[dict], lessons: list[Lesson]
             steps = _steps_of(ws, row)
             block = attempts.block(row, steps)
             cost = estimate_tokens(block) + (0 if group_parts else header_tokens)
+            cost += estimate_tokens(guidance) if steps and not context.steps else 0
             if used + cost > budget_tokens:
                 omitted.append({"rollout_id": row["id"],
                                 "reason": f"did not fit the context budget of {budget_tokens} tokens"})
@@ -174,5 +179,7 @@ def build_reflect_context(ws: Workspace, rows: list[dict], lessons: list[Lesson]
         if group_parts:
             parts.append(header + "".join(group_parts))
             context.task_ids.append(first["task_id"])
+    if context.steps:
+        parts.insert(2, guidance)
     context.text, context.tokens = "\n".join(parts), used
     return context

@@ -52,7 +52,7 @@ def test_the_request_carries_each_call_and_result_numbered(workspace, tmp_path, 
         assert f'[{rollout}#1]\n  → add(x=1, y={y})\n  ← add (1 character): {answer}' in prompt
         assert f"[{rollout}#2] final answer:\nAnswer: {answer}" in prompt
     assert "Output:" not in prompt   # a trajectory shows its steps instead of only its output
-    assert "find the step where the attempt went wrong" in prompt   # the meta-prompt asks for the step
+    assert "Find the step where such an attempt went wrong" in prompt   # the meta-prompt asks for the step
     context = json.loads(workspace.one("SELECT context_json FROM reflections WHERE id = ?",
                                        (result.reflection_id,))["context_json"])
     assert context["steps"] == {right: 2, wrong: 2}
@@ -93,7 +93,7 @@ def test_a_single_call_rollout_reads_exactly_as_before(workspace, tmp_path, serv
     _result, prompt = reflect_replying(workspace, server, {"analysis": "a", "operations": []}, run_id=run_id)
     assert f"#### Attempt {rollout} — reward 0.00\nVerifier feedback: (none)\nLessons in its system prompt: none\n" \
            f"Output:\nAnswer: 4\n" in prompt
-    assert f"{rollout}#" not in prompt
+    assert f"{rollout}#" not in prompt and "multi-step" not in prompt   # nor the guidance about steps
 
 
 def test_step_evidence_is_parsed_validated_and_stored(workspace, tmp_path, server):
