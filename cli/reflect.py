@@ -114,6 +114,8 @@ def print_proposals(props: list[dict]) -> None:
             out(f"    why:  {p['rationale']}")
         if p["evidence"]:
             out(f"    evidence: {', '.join(p['evidence'])}")
+        if p.get("evidence_steps"):
+            out(f"    steps:    {', '.join(p['evidence_steps'])}")
         if p["invalid_reason"]:
             out(f"    INVALID: {p['invalid_reason']}")
         for line in (p.get("note") or "").splitlines():

@@ -73,6 +73,16 @@ def one_line(text: str, limit: int = 60) -> str:
     return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
+def cut_middle(text: str, limit: int) -> str:
+    """Text shortened to about `limit` characters by cutting out its middle, saying how much was cut."""
+    text = text or ""
+    if len(text) <= limit:
+        return text
+    keep = limit // 2
+    cut = len(text) - 2 * keep
+    return f"{text[:keep]}\n[… {cut} characters cut …]\n{text[-keep:]}"
+
+
 def tokens(prompt: int | None, completion: int | None) -> str:
     """'120+48' tokens, with '?' where the endpoint reported none."""
     return f"{'?' if prompt is None else prompt}+{'?' if completion is None else completion}"

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QStackedWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
 )
 
-from lessonlab.core import formatting
+from lessonlab.core import formatting, reflection
 
 from lessonlab.core.lessons import review
 
@@ -148,6 +148,7 @@ class ReviewPage(Page):
         layout.addWidget(self.rationale)
         layout.addWidget(self.evidence_caption)
         layout.addWidget(self.evidence)
+        layout.addWidget(self._build_cited_steps())
         layout.addWidget(self._build_reflection_box(), 1)
         layout.addLayout(self._build_buttons())
         self._cancel_inline()
@@ -209,6 +210,20 @@ class ReviewPage(Page):
         rb.addLayout(title_row)
         rb.addWidget(self.analysis)
         return reflection_box
+
+    def _build_cited_steps(self) -> QPlainTextEdit:
+        """The steps a proposal cites (`ro_x#N`): each one's call and result, read-only plain text."""
+        self.cited_steps = QPlainTextEdit()
+        self.cited_steps.setObjectName("citedSteps")
+        self.cited_steps.setReadOnly(True)
+        self.cited_steps.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys stay with the queue
+        self.cited_steps.setMaximumHeight(130)
+        self.cited_steps.setStyleSheet("font-family: monospace; background: #fafafa")
+        return self.cited_steps
+
+    def _show_cited_steps(self, steps: list[dict]) -> None:
+        self.cited_steps.setVisible(bool(steps))
+        self.cited_steps.setPlainText("\n\n".join(reflection.cited_step_text(step) for step in steps))
 
     def _slots(self) -> dict:
         return {"accept": self.accept, "edit": self.edit, "reject": self.reject, "next": self.select_next,
@@ -387,8 +402,11 @@ class ReviewPage(Page):
             row.setData(Qt.ItemDataRole.UserRole, ev["id"])
             self.evidence.addItem(row)
         self.evidence.setVisible(bool(entry["evidence"]))
-        self.evidence_caption.setText(f"Evidence: {len(entry['evidence'])} rollout(s) — Space or click opens them "
-                                      "side by side in Compare" if entry["evidence"] else "Evidence: none cited")
+        steps = entry.get("steps") or []
+        cited = f", {len(steps)} step(s) shown below" if steps else ""
+        self.evidence_caption.setText(f"Evidence: {len(entry['evidence'])} rollout(s){cited} — Space or click opens "
+                                      "them side by side in Compare" if entry["evidence"] else "Evidence: none cited")
+        self._show_cited_steps(steps)
         self.buttons["evidence"].setEnabled(bool(entry["evidence"]))
         self.buttons["edit"].setEnabled(op != "retire")
         self._show_reflection(entry)

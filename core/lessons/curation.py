@@ -214,6 +214,7 @@ def _proposal(row: dict) -> dict:
     row = dict(row)
     row["lesson_ids"] = json.loads(row.pop("lesson_ids_json") or "[]")
     row["evidence"] = json.loads(row.pop("evidence_json") or "[]")
+    row["evidence_steps"] = json.loads(row.pop("evidence_steps_json", None) or "[]")   # ["ro_x#4", ...]
     leakage = row.pop("leakage_json")
     row["leakage"] = json.loads(leakage) if leakage else []
     return row

@@ -55,7 +55,7 @@ def review_queue(ws: Workspace) -> list[dict]:
     """Pending work, newest first: one group per reflection with its pending proposals, and the hand-written ones."""
     # Each group is {"reflection": summary or None, "title", "created_at", "items"}; each item has the
     # operation, the old text (the lessons it changes) and the new text, rationale, evidence rollouts
-    # (with task and reward) and leakage findings.
+    # (with task and reward), the steps it cites (`ro_x#N`: call and result) and leakage findings.
     proposals = L.list_proposals(ws, status="pending")
     reflections = _reflection_summaries(ws, sorted({p["reflection_id"] for p in proposals}))
     lessons = _lessons_by_id(ws, {lid for p in proposals for lid in p["lesson_ids"]})
@@ -73,6 +73,7 @@ def review_queue(ws: Workspace) -> list[dict]:
             "rationale": prop["rationale"] or "", "note": prop.get("note") or "", "lesson_ids": prop["lesson_ids"], "targets": targets,
             "evidence": [evidence.get(rid, {"id": rid, "task": "?", "reward": None, "status": "missing"})
                          for rid in prop["evidence"]],
+            "steps": reflection.cited_steps(ws, prop["evidence_steps"]),
             "leakage": prop["leakage"], "created_at": prop["created_at"],
         })
     staged = {p["result_lesson_id"] for p in proposals if p["result_lesson_id"]}
@@ -83,7 +84,7 @@ def review_queue(ws: Workspace) -> list[dict]:
             "created_at": max(lesson.created_at for lesson in hand), "items": [{
                 "id": lesson.id, "kind": "lesson", "op": "add", "reflection_id": None, "old_text": "",
                 "new_text": lesson.text, "rationale": _version_reason(ws, lesson.version_id), "lesson_ids": [lesson.id],
-                "targets": [], "evidence": [], "leakage": [], "created_at": lesson.created_at,
+                "targets": [], "evidence": [], "steps": [], "leakage": [], "created_at": lesson.created_at,
             } for lesson in hand],
         }
     return sorted(groups.values(), key=lambda g: g["created_at"], reverse=True)

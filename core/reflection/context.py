@@ -1,57 +1,27 @@
-"""The meta-prompt's context: which rollouts to reflect on and how much of them fits the token budget."""
+"""The meta-prompt's context: the rollouts grouped by task, as much of them as fits the token budget.
+
+A single-call rollout shows its output; a multi-step one (a run with tools, an imported agent log) shows
+its numbered steps (see `steps_text`), so the model can cite `ro_x#N` as evidence.
+"""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lessonlab.core import formatting
-from lessonlab.core.errors import NotFound
 from lessonlab.core.lessons import Lesson, estimate_tokens
-from lessonlab.core.runs.queries import resolve_id
+from lessonlab.core.runs.trajectory import is_multi_step, read_trajectory
 from lessonlab.core.settings import Endpoint, Settings
 from lessonlab.core.lessons.snapshots import snapshot_lessons
+from lessonlab.core.resources import read_prompt
 from lessonlab.core.storage.workspace import Workspace
-from lessonlab.core.reflection.results import ReflectionError
+from lessonlab.core.reflection.steps_text import render_steps
 
 MAX_MESSAGE_CHARS = 1500          # longer task prompts and outputs are cut in the middle
 LOCAL_CONTEXT_CAP = 2000          # the embedded model has a 4096-token window; leave room for the reply
-
-_ROLLOUT_SQL = """
-    SELECT r.id, r.run_id, r.task_id, r.sample_index, r.snapshot_id, r.status, r.reward, r.feedback, r.error,
-           r.created_at, t.suite, t.name AS task, t.split, t.prompt_json, x.output
-    FROM rollouts r JOIN tasks t ON t.id = r.task_id JOIN rollout_texts x ON x.rollout_id = r.id
-"""
-
-
-def select_rollouts(ws: Workspace, *, run_id: str | None = None, rollout_ids: list[str] | None = None,
-                    suite: str | None = None, last: int | None = None) -> list[dict]:
-    """The rollouts named by a run id, explicit rollout ids, or the last N runs of a suite."""
-    chosen = [bool(run_id), bool(rollout_ids), bool(suite)]
-    if sum(chosen) != 1:
-        raise ReflectionError("say what to reflect on: --run RUN, or --rollouts ID..., or --suite S [--last N]")
-    try:
-        if run_id:
-            full = resolve_id(ws, "runs", run_id)
-            rows = ws.query(_ROLLOUT_SQL + " WHERE r.run_id = ? ORDER BY r.created_at, r.id", (full,))
-        elif rollout_ids:
-            ids = [resolve_id(ws, "rollouts", ident) for ident in rollout_ids]
-            rows = ws.query(_ROLLOUT_SQL + f" WHERE r.id IN ({','.join('?' * len(ids))}) ORDER BY r.created_at, r.id",
-                            ids)
-        else:
-            if last is not None and last < 1:
-                raise ReflectionError("--last must be at least 1")
-            runs = ws.query("SELECT id FROM runs WHERE suite = ? ORDER BY created_at DESC LIMIT ?", (suite, last or 1))
-            if not runs:
-                raise ReflectionError(f"no runs of suite {suite!r} yet")
-            ids = [r["id"] for r in runs]
-            rows = ws.query(
-                _ROLLOUT_SQL + f" WHERE r.run_id IN ({','.join('?' * len(ids))}) ORDER BY r.created_at, r.id", ids
-            )
-    except NotFound as exc:
-        raise ReflectionError(str(exc)) from exc
-    if not rows:
-        raise ReflectionError("no rollouts to reflect on")
-    return rows
+MIN_STEPS_CHARS, MAX_STEPS_CHARS = 1000, 6000   # one trajectory's share of the context, in characters
+# Said once, before the attempts, when any of them has steps (a context without one reads as it always did).
+STEPS_GUIDANCE_PROMPT = "reflect_steps.md"
 
 
 def context_budget(endpoint: Endpoint, settings: Settings | None, override: int | None) -> int:
@@ -64,12 +34,7 @@ def context_budget(endpoint: Endpoint, settings: Settings | None, override: int 
 
 def cut_middle(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """Text shortened to about `limit` characters by cutting out its middle, saying how much was cut."""
-    text = text or ""
-    if len(text) <= limit:
-        return text
-    keep = limit // 2
-    cut = len(text) - 2 * keep
-    return f"{text[:keep]}\n[… {cut} characters cut …]\n{text[-keep:]}"
+    return formatting.cut_middle(text, limit)
 
 
 def prompt_text(prompt_json: str) -> str:
@@ -110,6 +75,11 @@ class Context:
     lesson_ids: list[str]
     task_ids: list[str]
     tokens: int
+    steps: dict[str, int] = field(default_factory=dict)   # included multi-step rollout id -> its number of steps
+
+    def evidence_ids(self) -> list[str]:
+        """What the model may cite: each included rollout, and each step `ro_x#N` of the multi-step ones."""
+        return [*self.included, *(f"{rid}#{n}" for rid, count in self.steps.items() for n in range(1, count + 1))]
 
 
 def _lessons_block(lessons: list[Lesson]) -> str:
@@ -123,11 +93,9 @@ def _lessons_block(lessons: list[Lesson]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_reflect_context(ws: Workspace, rows: list[dict], lessons: list[Lesson], budget_tokens: int,
-                          fixed_tokens: int = 0) -> Context:
-    """Group rollouts by task, prefer disagreeing or failing tasks, and fit what we can into the budget."""
-    omitted: list[dict] = []
-    usable: list[dict] = []
+def _usable(rows: list[dict], omitted: list[dict]) -> list[dict]:
+    """The rollouts a reflection may read; the others go to `omitted` with the reason."""
+    usable = []
     for row in rows:
         if row["split"] != "train":
             omitted.append({"rollout_id": row["id"], "reason": f"{row['split']} task (held-out tasks stay held out)"})
@@ -137,17 +105,58 @@ def build_reflect_context(ws: Workspace, rows: list[dict], lessons: list[Lesson]
             omitted.append({"rollout_id": row["id"], "reason": "the model call failed; no output to review"})
         else:
             usable.append(row)
+    return usable
+
+
+def _steps_of(ws: Workspace, row: dict) -> list:
+    """The rollout's numbered steps; none for a single-call rollout."""
+    # Read one rollout at a time: a large run's messages never sit in memory all at once.
+    text = ws.one("SELECT messages_json, steps_json FROM rollout_texts WHERE rollout_id = ?", (row["id"],))
+    messages = json.loads(text["messages_json"]) if text and text["messages_json"] else []
+    if not is_multi_step(messages):
+        return []
+    return read_trajectory(messages, row["output"], text["steps_json"])[1]
+
+
+class _Attempts:
+    """Renders attempt blocks, remembering each snapshot's lessons line (many attempts share one snapshot)."""
+
+    def __init__(self, ws: Workspace, steps_chars: int):
+        self.ws, self.steps_chars = ws, steps_chars
+        self.snapshots: dict[str, str] = {}
+
+    def lessons_line(self, snapshot_id: str) -> str:
+        if snapshot_id not in self.snapshots:
+            held = snapshot_lessons(self.ws, snapshot_id)
+            self.snapshots[snapshot_id] = (", ".join(f"{h['lesson_id']} v{h['version']}" for h in held)
+                                           if held else "none")
+        return self.snapshots[snapshot_id]
+
+    def block(self, row: dict, steps: list) -> str:
+        head = (f"\n#### Attempt {row['id']} — reward {row['reward']:.2f}\n"
+                f"Verifier feedback: {row['feedback'] or '(none)'}\n"
+                f"Lessons in its system prompt: {self.lessons_line(row['snapshot_id'])}\n")
+        if not steps:
+            return head + f"Output:\n{cut_middle(row['output'] or '')}\n"
+        return (head + f"Steps ({len(steps)} model calls; cite one as {row['id']}#N):\n"
+                + render_steps(row["id"], steps, self.steps_chars) + "\n")
+
+
+def build_reflect_context(ws: Workspace, rows: list[dict], lessons: list[Lesson], budget_tokens: int,
+                          fixed_tokens: int = 0) -> Context:
+    """Group rollouts by task, prefer disagreeing or failing tasks, and fit what we can into the budget."""
+    omitted: list[dict] = []
     groups: dict[str, list[dict]] = {}
-    for row in usable:
+    for row in _usable(rows, omitted):
         groups.setdefault(row["task_id"], []).append(row)
     order = sorted(groups.values(), key=_task_priority)  # stable: first-seen order within a priority
 
     lessons_text = _lessons_block(lessons)
     used = fixed_tokens + estimate_tokens(lessons_text) + 20
     parts = [lessons_text, "## Attempts"]
-    included: list[str] = []
-    task_ids: list[str] = []
-    snapshot_cache: dict[str, str] = {}
+    context = Context("", [], omitted, [lesson.id for lesson in lessons], [], 0)
+    attempts = _Attempts(ws, min(MAX_STEPS_CHARS, max(MIN_STEPS_CHARS, budget_tokens)))
+    guidance = read_prompt(STEPS_GUIDANCE_PROMPT).strip()
     for group in order:
         first = group[0]
         rewards = " ".join(f"{r['reward']:.2f}" for r in group)
@@ -156,23 +165,23 @@ def build_reflect_context(ws: Workspace, rows: list[dict], lessons: list[Lesson]
         header_tokens = estimate_tokens(header)
         group_parts: list[str] = []
         for row in _spread(group):
-            if row["snapshot_id"] not in snapshot_cache:
-                held = snapshot_lessons(ws, row["snapshot_id"])
-                snapshot_cache[row["snapshot_id"]] = (
-                    ", ".join(f"{h['lesson_id']} v{h['version']}" for h in held) if held else "none")
-            block = (f"\n#### Attempt {row['id']} — reward {row['reward']:.2f}\n"
-                     f"Verifier feedback: {row['feedback'] or '(none)'}\n"
-                     f"Lessons in its system prompt: {snapshot_cache[row['snapshot_id']]}\n"
-                     f"Output:\n{cut_middle(row['output'] or '')}\n")
+            steps = _steps_of(ws, row)
+            block = attempts.block(row, steps)
             cost = estimate_tokens(block) + (0 if group_parts else header_tokens)
+            cost += estimate_tokens(guidance) if steps and not context.steps else 0
             if used + cost > budget_tokens:
                 omitted.append({"rollout_id": row["id"],
                                 "reason": f"did not fit the context budget of {budget_tokens} tokens"})
                 continue
             used += cost
             group_parts.append(block)
-            included.append(row["id"])
+            context.included.append(row["id"])
+            if steps:
+                context.steps[row["id"]] = len(steps)
         if group_parts:
             parts.append(header + "".join(group_parts))
-            task_ids.append(first["task_id"])
-    return Context("\n".join(parts), included, omitted, [lesson.id for lesson in lessons], task_ids, used)
+            context.task_ids.append(first["task_id"])
+    if context.steps:
+        parts.insert(2, guidance)
+    context.text, context.tokens = "\n".join(parts), used
+    return context

@@ -17,6 +17,7 @@ from lessonlab.core.storage.workspace import Workspace
 from lessonlab.core.reflection.context import Context
 from lessonlab.core.reflection.model_call import reply_params
 from lessonlab.core.reflection.pipeline import run_reflection
+from lessonlab.core.reflection.prompting import ReflectionRequest
 from lessonlab.core.reflection.results import ReflectionError, ReflectionResult
 
 
@@ -90,13 +91,13 @@ async def distill_async(
     text = "\n".join(lines)
     context = Context(text, [], [], [lesson.id for lesson in lessons], [], estimate_tokens(text))
     template = read_prompt(prompt_name)
-    result = await run_reflection(
-        ws, kind="distill", endpoint=endpoint, base_url=base_url, prompt_name=prompt_name, template=template,
+    result = await run_reflection(ws, ReflectionRequest(
+        kind="distill", endpoint=endpoint, base_url=base_url, prompt_name=prompt_name, template=template,
         values={"tokens": before, "budget": budget}, context=context,
         lessons={lesson.id: lesson for lesson in lessons}, allowed_ops=("merge", "edit", "retire"), rows=[],
         params=reply_params(endpoint, max_tokens, temperature), on_chunk=on_chunk, cancel=cancel, retry=retry,
         leak_suites={r["suite"] for r in ws.query("SELECT DISTINCT suite FROM tasks")},
-    )
+    ))
     result.tokens_before = before
     pending = [p for p in _proposal_rows(ws, result.proposal_ids) if p["status"] == "pending"]
     result.tokens_after = projected_tokens(lessons, pending)

@@ -5,6 +5,7 @@ import json
 
 from lessonlab.core import json_text
 from lessonlab.core.lessons import Lesson, normalise_text
+from lessonlab.core.reflection.evidence import check_evidence
 
 OPS = ("add", "edit", "merge", "retire")
 # The example values in the meta-prompts' reply shape: a small model sometimes copies them (and goes on).
@@ -55,13 +56,15 @@ def _as_id_list(value) -> list[str] | None:
 
 
 def validate_operation(op: dict, *, lessons: dict[str, Lesson], evidence_ids: set[str],
-                       allowed_ops: tuple[str, ...] = OPS, seen_texts: set[str] | None = None) -> dict:
+                       allowed_ops: tuple[str, ...] = OPS, seen_texts: set[str] | None = None,
+                       steps: dict[str, int] | None = None) -> dict:
     """A proposal row for one operation: status pending, or invalid with the reason.
 
-    Evidence ids that were not in the context are dropped, and the row's note says which.
+    Evidence is rollout ids (`ro_x`) or steps (`ro_x#N`, where `steps` says ro_x was shown with N or more
+    steps); refs that were not in the context are dropped, and the row's note says which.
     """
-    row = {"op": None, "text": None, "rationale": None, "lesson_ids": [], "evidence": [], "invalid_reason": None,
-           "note": None}
+    row = {"op": None, "text": None, "rationale": None, "lesson_ids": [], "evidence": [], "evidence_steps": [],
+           "invalid_reason": None, "note": None}
 
     def invalid(reason: str) -> dict:
         row["invalid_reason"] = reason
@@ -83,11 +86,9 @@ def validate_operation(op: dict, *, lessons: dict[str, Lesson], evidence_ids: se
     evidence = _as_id_list(op.get("evidence"))
     if evidence is None:
         return invalid("'evidence' must be a list of rollout ids")
-    unknown_evidence = [e for e in evidence if e not in evidence_ids]
-    row["evidence"] = [e for e in dict.fromkeys(evidence) if e in evidence_ids]
-    if unknown_evidence:
-        row["note"] = (f"dropped evidence id(s) that were not in the reflection's context: "
-                       f"{', '.join(dict.fromkeys(unknown_evidence))}")
+    checked = check_evidence(evidence, set(evidence_ids), steps or {})
+    row["evidence"], row["evidence_steps"] = checked.rollout_ids, checked.step_cites
+    row["note"] = checked.note()
     if kind == "merge":
         ids = _as_id_list(op.get("lessons"))
         if ids is None:

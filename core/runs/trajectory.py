@@ -176,3 +176,17 @@ def figures_json(figures: list[StepFigures]) -> str | None:
     if len(figures) <= 1 and not any(f.cut for f in figures):
         return None
     return json.dumps([f.to_dict() for f in figures])
+
+
+def is_multi_step(messages: list[dict]) -> bool:
+    """Whether stored messages hold a trajectory (tool calls, tool results, or Hermes `<tool_response>`s).
+
+    A prompt with few-shot assistant turns and no tool traffic is a single-call rollout.
+    """
+    for message in messages:
+        role = message.get("role")
+        if message.get("tool_calls") or role == "tool":
+            return True
+        if role == "user" and "<tool_response>" in message_text(message.get("content")):
+            return True
+    return False

@@ -529,3 +529,20 @@ def m012_serve(db: sqlite_utils.Database) -> None:
         END;
         """,
     )
+
+
+@migration
+def m014_reflection_steps(db: sqlite_utils.Database) -> None:
+    """Step citations and tool schemas for trajectories.
+
+    `proposals.evidence_steps_json` holds the steps a proposal cites as `ro_x#N` (its rollouts stay in
+    `evidence_json`, so readers of rollout ids are unchanged); `rollout_texts.tools_json` the OpenAI `tools`
+    list a rollout was sent with, where it is known (imports without schemas leave it NULL).
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE proposals ADD COLUMN evidence_steps_json TEXT;   -- ["ro_x#4", ...] or NULL
+        ALTER TABLE rollout_texts ADD COLUMN tools_json TEXT;        -- OpenAI tools list, NULL: none or unknown
+        """,
+    )

@@ -2,8 +2,10 @@
 
 Optional fields per line: `reward` (number, boolean, a grade like "C", or null), `task_id`, `metadata`,
 `feedback`, `scores` ({name: {value, answer, explanation}}), `error`, `model`, `usage`
-({prompt_tokens, completion_tokens}), `latency_ms`, and — as `lessonlab export rollouts` writes them —
-`suite`, `split`, `prompt` and `verifier`, so that an exported run comes back with the same tasks.
+({prompt_tokens, completion_tokens}), `latency_ms`, `tools` (the OpenAI tools list, as fine-tuning files
+carry it), and — as `lessonlab export rollouts` writes them — `suite`, `split`, `prompt` and `verifier`, so
+that an exported run comes back with the same tasks, and `steps` (per-step figures) and `tool_mode`, so that
+a trajectory comes back with the same steps.
 The last message is the assistant's reply (a line with an `error` may have none).
 """
 from __future__ import annotations
@@ -120,17 +122,7 @@ class ChatJsonlReader:
 
         scores = self._scores(record.get("scores"), where)
         reward_given = "reward" in record
-        reward = None
-        if reward_given:
-            value = record["reward"]
-            if isinstance(value, (list, dict)):
-                raise _LineError(f'"reward" must be a number, a boolean, a grade or null, got {_type_name(value)}')
-            converted = value_to_reward(value)
-            if converted.warning:
-                if converted.reward is None and value is not None:
-                    raise _LineError(f'"reward" {converted.warning.replace("; left unscored", "")}')
-                self.warnings.add("reward(s) converted", f"{where}: {converted.warning}")
-            reward = converted.reward
+        reward = self._reward(record["reward"], where) if reward_given else None
 
         task_id = record.get("task_id")
         if task_id is not None and (not isinstance(task_id, (str, int)) or isinstance(task_id, bool) or task_id == ""):
@@ -170,7 +162,32 @@ class ChatJsonlReader:
             completion_tokens=_count(usage, "completion_tokens", "output_tokens"),
             latency_ms=float(latency) if latency is not None else None,
             finish_reason=self._text(record, "finish_reason"),
+            steps=self._objects(record, "steps"),
+            tools=self._objects(record, "tools"),
+            tool_mode=self._text(record, "tool_mode"),
         )
+
+    @staticmethod
+    def _objects(record: dict, key: str) -> list[dict] | None:
+        value = record.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise _LineError(f'"{key}" must be an array of objects, got {_describe(value)}')
+        odd = next((i for i, item in enumerate(value) if not isinstance(item, dict)), None)
+        if odd is not None:
+            raise _LineError(f'"{key}" must be an array of objects, got {_type_name(value[odd])} at {key}[{odd}]')
+        return value or None
+
+    def _reward(self, value: Any, where: str) -> float | None:
+        if isinstance(value, (list, dict)):
+            raise _LineError(f'"reward" must be a number, a boolean, a grade or null, got {_type_name(value)}')
+        converted = value_to_reward(value)
+        if converted.warning:
+            if converted.reward is None and value is not None:
+                raise _LineError(f'"reward" {converted.warning.replace("; left unscored", "")}')
+            self.warnings.add("reward(s) converted", f"{where}: {converted.warning}")
+        return converted.reward
 
     @staticmethod
     def _object(record: dict, key: str) -> dict:

@@ -54,6 +54,11 @@ def rollout_record(row: dict) -> dict:
         "latency_ms": row["latency_ms"],
         "finish_reason": row["finish_reason"],
     }
+    if row.get("steps_json"):
+        record["steps"] = json.loads(row["steps_json"])   # per-step figures, so the trajectory comes back whole
+    if row.get("tools"):
+        record["tools"] = row["tools"]
+    record["tool_mode"] = row.get("tool_mode")
     if row["status"] == "error":
         record["error"] = row["error"] or "error"
     scores = json.loads(row.get("scores_json") or "[]")

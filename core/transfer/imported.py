@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lessonlab.core.runs.trajectory import is_multi_step
 from lessonlab.core.transfer.scores import Score
 
 
@@ -34,6 +35,17 @@ class ImportedRollout:
     completion_tokens: int | None = None
     latency_ms: float | None = None
     finish_reason: str | None = None
+    steps: list[dict] | None = None    # per-step figures (`steps_json`, see runs.trajectory.StepFigures)
+    tools: list[dict] | None = None    # the OpenAI `tools` list the rollout was sent with, where known
+    tool_mode: str | None = None       # native | hermes, where known
+
+
+def step_count(messages: list[dict], output: str | None) -> int | None:
+    """Model calls in a trajectory (assistant messages, plus the final reply); None for a one-call rollout."""
+    if not is_multi_step(messages):
+        return None
+    calls = sum(message.get("role") == "assistant" for message in messages) + (output is not None)
+    return calls if calls > 1 else None
 
 
 @dataclass
@@ -90,8 +102,9 @@ def tool_call(call: dict) -> dict:
 def chat_message(message: dict) -> dict:
     """A chat message with text content, keeping tool calls and tool results (role, content, name, tool ids)."""
     out = {"role": message["role"], "content": content_text(message.get("content"))}
-    if message.get("name"):
-        out["name"] = message["name"]
+    name = message.get("name") or (message.get("function") if message["role"] == "tool" else None)
+    if isinstance(name, str) and name:
+        out["name"] = name   # Inspect names the tool of a tool message `function`
     if message.get("tool_calls"):
         out["tool_calls"] = [tool_call(call) for call in message["tool_calls"] if isinstance(call, dict)]
     if message.get("tool_call_id"):

@@ -17,11 +17,12 @@ from typing import Callable, Iterable
 
 from lessonlab.core.resources import sha256
 from lessonlab.core.lessons.snapshots import get_or_create_snapshot
+from lessonlab.core.runs.trajectory import is_multi_step, read_trajectory
 from lessonlab.core.storage.workspace import Workspace, new_id, now
 from lessonlab.core.transfer.chat_jsonl import ChatJsonlReader
 from lessonlab.core.transfer.errors import MalformedFile, TransferError
 from lessonlab.core.transfer.inspect_log import InspectReader
-from lessonlab.core.transfer.imported import ImportedRollout, RunInfo
+from lessonlab.core.transfer.imported import ImportedRollout, RunInfo, step_count
 from lessonlab.core.transfer.scores import choose_reward, feedback_of, finite
 
 log = logging.getLogger("lessonlab.transfer")
@@ -304,8 +305,11 @@ class _FileWriter:
                 rollout_id, self.run_id, task_id, index, snapshot_id, record.status, reward, feedback, record.error,
                 record.prompt_tokens, record.completion_tokens, record.latency_ms, record.model,
                 record.finish_reason, self.stamp, record.source_key,
+                step_count(record.messages, record.output), record.tool_mode,
             ))
-            text_rows.append((rollout_id, json.dumps(record.messages), record.output))
+            text_rows.append((rollout_id, json.dumps(record.messages), record.output,
+                              json.dumps(record.steps) if record.steps else None,
+                              json.dumps(record.tools) if record.tools else None))
             for position, score in enumerate(record.scores):
                 score_rows.append((
                     rollout_id, position, score.scorer, json.dumps(finite(score.value)), score.reward, score.answer,
@@ -322,10 +326,10 @@ class _FileWriter:
         if rollout_rows:
             conn.executemany(
                 "INSERT INTO rollouts (id, run_id, task_id, sample_index, snapshot_id, status, reward, feedback,"
-                " error, prompt_tokens, completion_tokens, latency_ms, model, finish_reason, created_at, source_key)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rollout_rows)
-            conn.executemany("INSERT INTO rollout_texts (rollout_id, messages_json, output) VALUES (?, ?, ?)",
-                             text_rows)
+                " error, prompt_tokens, completion_tokens, latency_ms, model, finish_reason, created_at, source_key,"
+                " n_steps, tool_mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rollout_rows)
+            conn.executemany("INSERT INTO rollout_texts (rollout_id, messages_json, output, steps_json, tools_json)"
+                             " VALUES (?, ?, ?, ?, ?)", text_rows)
         if score_rows:
             conn.executemany(
                 "INSERT INTO rollout_scores (rollout_id, position, scorer, value_json, reward, answer, explanation,"
@@ -378,7 +382,11 @@ class _FileWriter:
         return get_or_create_snapshot(self.ws, text, text).id, None
 
     def _task_of(self, record: ImportedRollout, task_messages: list[dict], task_rows: list) -> str:
-        prompt = record.prompt if record.prompt is not None else prompt_form(task_messages)
+        if record.prompt is not None:
+            prompt = record.prompt
+        else:  # an agent log's task is what came before its first model call, not its steps
+            prompt = prompt_form(read_trajectory(task_messages, None)[0] if is_multi_step(task_messages)
+                                 else task_messages)
         suite = record.suite or self.info.suite
         # Most rollouts repeat a task already seen: find it without serialising and hashing again.
         cache_key = (suite, record.task_name,

@@ -235,6 +235,7 @@ class InspectReader:
             completion_tokens=completion_tokens,
             latency_ms=float(seconds) * 1000.0 if isinstance(seconds, (int, float)) else None,
             finish_reason=first_choice.get("stop_reason"),
+            tools=_tool_schemas(sample.get("events"), resolve),
         )
 
     def _message(self, message: Any, where: str, index: int) -> dict:
@@ -293,3 +294,15 @@ class InspectReader:
         """Close the zip, if one is open."""
         if self._zip is not None:
             self._zip.close()
+
+
+def _tool_schemas(events: Any, resolve) -> list[dict] | None:
+    """The tools the sample's first model call offered (Inspect's ToolInfo), as an OpenAI `tools` list; None: none."""
+    for event in events if isinstance(events, list) else []:
+        if not (isinstance(event, dict) and event.get("event") == "model" and isinstance(event.get("tools"), list)):
+            continue
+        tools = [tool for tool in resolve(event["tools"]) if isinstance(tool, dict) and isinstance(tool.get("name"), str)]
+        if tools:
+            return [{"type": "function", "function": {key: tool[key] for key in ("name", "description", "parameters")
+                                                      if tool.get(key) is not None}} for tool in tools]
+    return None

@@ -16,7 +16,8 @@ from lessonlab.core.transfer.errors import TransferError
 _COLUMNS = """
     r.id, r.run_id, r.task_id, r.sample_index, r.snapshot_id, r.status, r.reward, r.feedback, r.error,
     r.prompt_tokens, r.completion_tokens, r.latency_ms, r.model, r.finish_reason,
-    x.messages_json, x.output, t.suite, t.name AS task, t.split, t.prompt_json, t.verifier_json, t.metadata_json,
+    r.tool_mode, x.messages_json, x.output, x.steps_json, x.tools_json,
+    t.suite, t.name AS task, t.split, t.prompt_json, t.verifier_json, t.metadata_json,
     s.system_prompt, s.base_prompt, s.lesson_count
 """
 
@@ -65,6 +66,7 @@ class Selection:
         for values in cursor:
             row = dict(zip(names, values))
             row["messages"] = json.loads(row.pop("messages_json"))
+            row["tools"] = json.loads(row.pop("tools_json")) if row["tools_json"] else None
             yield row
 
 

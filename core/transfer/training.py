@@ -3,6 +3,11 @@
 With `strip_lessons` each example's system prompt is rebuilt from its snapshot's base prompt without the
 lessons block (the snapshot records both, so nothing is cut out of text by pattern): a model tuned on
 such data learns to behave as if the lessons were in its prompt.
+
+A trajectory keeps its steps in the OpenAI fine-tuning shape: assistant messages with `tool_calls`, the
+`tool` messages answering them, then the final reply; the line carries the `tools` list the rollout was
+sent with where it is known (an imported log without tool schemas gets none: nothing is guessed). In DPO
+the prompt is what came before the first model call, and each output is the whole continuation.
 """
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lessonlab.core.lessons import estimate_tokens
+from lessonlab.core.runs.trajectory import is_multi_step
 from lessonlab.core.storage.workspace import Workspace
 from lessonlab.core.transfer.errors import TransferError
+from lessonlab.core.transfer.imported import tool_call
 from lessonlab.core.transfer.selection import Selection, atomic_output, without_lessons
 
 
@@ -34,8 +41,35 @@ class TrainingExport:
         return dict(self.__dict__)
 
 
+_FINE_TUNING_KEYS = {"assistant": ("role", "content", "name", "tool_calls"), "tool": ("role", "tool_call_id", "content")}
+
+
+def fine_tuning_message(message: dict) -> dict:
+    """A stored message with only the keys the fine-tuning format has for its role (tool calls made uniform)."""
+    keys = _FINE_TUNING_KEYS.get(message.get("role"), ("role", "content", "name"))
+    out = {key: message[key] for key in keys if message.get(key) is not None}
+    out.setdefault("content", "" if message.get("role") != "assistant" or not out.get("tool_calls") else None)
+    if out.get("tool_calls"):
+        out["tool_calls"] = [tool_call(call) for call in out["tool_calls"] if isinstance(call, dict)]
+    return out
+
+
+def prompt_and_continuation(messages: list[dict], output: str) -> tuple[list[dict], list[dict]]:
+    """The request before the first model call, and everything the model did from there (its steps, the reply)."""
+    first = len(messages)
+    if is_multi_step(messages):
+        first = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
+    continuation = [*messages[first:], {"role": "assistant", "content": output}]
+    return ([fine_tuning_message(m) for m in messages[:first]], [fine_tuning_message(m) for m in continuation])
+
+
+def _with_tools(record: dict, tools: list[dict] | None) -> dict:
+    return {**record, "tools": tools} if tools else record
+
+
 def _tokens(messages: list[dict]) -> int:
-    return sum(estimate_tokens(m.get("content") or "") for m in messages)
+    return sum(estimate_tokens(m.get("content") or "")
+               + (estimate_tokens(json.dumps(m["tool_calls"])) if m.get("tool_calls") else 0) for m in messages)
 
 
 def _usable(row: dict, skipped: dict) -> bool:
@@ -67,8 +101,9 @@ def export_sft(ws: Workspace, out: str | Path, *, runs: list[str] | None = None,
                 rebuilt = without_lessons(messages, row)
                 summary.stripped += rebuilt is not messages
                 messages = rebuilt
-            example = [*messages, {"role": "assistant", "content": row["output"]}]
-            handle.write(json.dumps({"messages": example}, ensure_ascii=False) + "\n")
+            prompt, continuation = prompt_and_continuation(messages, row["output"])
+            example = [*prompt, *continuation]
+            handle.write(json.dumps(_with_tools({"messages": example}, row["tools"]), ensure_ascii=False) + "\n")
             summary.examples += 1
             summary.tokens += _tokens(example)
             tasks.add(row["task_id"])
@@ -86,33 +121,35 @@ def export_dpo(ws: Workspace, out: str | Path, *, runs: list[str] | None = None,
     tasks: set[str] = set()
 
     def emit(group: list[dict], handle) -> None:
-        # Pair only samples that saw the same prompt (different snapshots are different prompts).
-        by_prompt: dict[str, list[tuple[list[dict], dict]]] = {}
+        # Pair only samples that saw the same prompt and tools (different snapshots are different prompts).
+        by_prompt: dict[str, list[tuple[list[dict], list[dict], dict]]] = {}
         for row in group:
             messages = row["messages"]
             if strip_lessons:
                 rebuilt = without_lessons(messages, row)
                 summary.stripped += rebuilt is not messages
                 messages = rebuilt
-            by_prompt.setdefault(json.dumps(messages, sort_keys=True), []).append((messages, row))
+            prompt, continuation = prompt_and_continuation(messages, row["output"])
+            key = json.dumps([prompt, row["tools"]], sort_keys=True)
+            by_prompt.setdefault(key, []).append((prompt, continuation, row))
         for candidates in by_prompt.values():
             if len(candidates) < 2:
                 continue
-            best = max(candidates, key=lambda item: item[1]["reward"])
-            worst = min(candidates, key=lambda item: item[1]["reward"])
-            gap = best[1]["reward"] - worst[1]["reward"]
+            best = max(candidates, key=lambda item: item[2]["reward"])
+            worst = min(candidates, key=lambda item: item[2]["reward"])
+            gap = best[2]["reward"] - worst[2]["reward"]
             if gap <= 0 or gap < min_gap:
                 summary.skipped["no reward gap"] = summary.skipped.get("no reward gap", 0) + 1
                 continue
             record = {
-                "input": {"messages": best[0]},
-                "preferred_output": [{"role": "assistant", "content": best[1]["output"]}],
-                "non_preferred_output": [{"role": "assistant", "content": worst[1]["output"]}],
+                "input": _with_tools({"messages": best[0]}, best[2]["tools"]),
+                "preferred_output": best[1],
+                "non_preferred_output": worst[1],
             }
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             summary.examples += 1
-            summary.tokens += _tokens(best[0]) + estimate_tokens(best[1]["output"]) + estimate_tokens(worst[1]["output"])
-            tasks.add(best[1]["task_id"])
+            summary.tokens += _tokens(best[0]) + _tokens(best[1]) + _tokens(worst[1])
+            tasks.add(best[2]["task_id"])
 
     with atomic_output(out) as handle:
         group: list[dict] = []
