@@ -7,9 +7,9 @@ steps to one line, so a 200-step attempt still fits without losing where it went
 """
 from __future__ import annotations
 
-import json
 
 from lessonlab.core.runs.trajectory import Step, ToolCall, ToolResult
+from lessonlab.core.runs.trajectory_text import call_signature
 from lessonlab.core.formatting import cut_middle
 
 EARLIER_RESULT_CHARS = 400      # an earlier step's tool result is cut to this many characters
@@ -24,13 +24,12 @@ def cite(rollout_id: str, index: int) -> str:
 
 
 def call_text(call: ToolCall) -> str:
-    """A call as `name(key="value", n=2)`; arguments that are not a JSON object are shown as written."""
-    arguments = call.parsed_arguments()
-    if isinstance(arguments, dict):
-        inner = ", ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in arguments.items())
-    else:
-        inner = call.arguments
-    return f"{call.name or '?'}({cut_middle(inner, ARGUMENT_CHARS)})"
+    """A call as `name(key="value", n=2)` (as `show` prints it), cut in the middle for the reflection budget."""
+    signature = call_signature(call)
+    if len(signature) <= ARGUMENT_CHARS:
+        return signature
+    name = call.name or "?"
+    return f"{name}({cut_middle(signature[len(name) + 1:-1], ARGUMENT_CHARS)})"
 
 
 def step_failed(step: Step) -> bool:

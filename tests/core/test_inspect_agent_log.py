@@ -2,6 +2,7 @@
 imported: the trajectory is stored in the shared shape, reflection reads its call and result, SFT keeps them."""
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -15,7 +16,12 @@ from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 
 QUESTION = "What is 1 + 2? Use the add tool."
 # inspect-ai's own retry setup passes tenacity an argument tenacity has deprecated; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning"),
+    # inspect-ai's own eval leaves an anyio stream and a /dev/null handle for the garbage collector.
+    pytest.mark.filterwarnings("ignore:Exception ignored in.*MemoryObject:pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.filterwarnings("ignore:Exception ignored in.*/dev/null:pytest.PytestUnraisableExceptionWarning"),
+]
 
 ADD_SCHEMA = {"type": "function", "function": {
     "name": "add", "description": "Add two integers exactly.",
@@ -69,7 +75,9 @@ def agent_eval(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:   # inspect keeps traces and caches under the user's dirs
         for name in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
             patch.setenv(name, str(home / name.lower()))
-        return _write_agent_eval(tmp_path_factory.mktemp("inspect-logs"))
+        path = _write_agent_eval(tmp_path_factory.mktemp("inspect-logs"))
+    gc.collect()   # what inspect left for the collector is reported here, under this module's filters
+    return path
 
 
 def test_the_trajectory_is_stored_in_the_shared_shape(workspace, agent_eval):

@@ -80,7 +80,7 @@ def test_a_trajectory_over_its_budget_keeps_the_failing_and_last_steps_and_summa
     messages[21 * 2 - 1:21 * 2 + 1] = [call("c21", "spell", "{not json"), result("c21", "Error: bad arguments", "spell")]
     _prompt, steps = read_trajectory(messages, "Answer: 3", None)
     text = render_steps("ro_t", steps, 2000)
-    assert "[ro_t#1]" in text and "[ro_t#21]\n  → spell({not json)" in text and "[ro_t#40]" in text
+    assert "[ro_t#1]" in text and "[ro_t#21]\n  → spell({not json  [arguments are not valid JSON])" in text and "[ro_t#40]" in text
     assert "[ro_t#41] final answer:\nAnswer: 3" in text
     assert "[steps 2–20 of ro_t left out: 19 step(s); spell ×19]" in text
     assert "[steps 22–39 of ro_t left out: 18 step(s); spell ×18]" in text

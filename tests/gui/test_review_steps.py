@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from lessonlab.core.transfer.importer import import_file
+from lessonlab.gui.pages import PageContext
 from lessonlab.gui.review_page import ReviewPage
 from tests.helpers.agent_jsonl import right_and_wrong, write_jsonl
 from tests.helpers.review import ReviewServer, reflect_with
@@ -18,7 +19,7 @@ def test_review_shows_the_cited_step(workspace, tmp_path, qtbot):
             {"op": "add", "text": "Check the tool result against the question before answering.",
              "rationale": "no step named", "evidence": [wrong]},
         ]}, run_id=run_id)
-    page = ReviewPage(workspace)
+    page = ReviewPage(PageContext(workspace))
     qtbot.addWidget(page)
     page.resize(1200, 760)
     page.show()
