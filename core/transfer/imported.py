@@ -5,6 +5,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lessonlab.core.transfer.limits import RecordError
 from lessonlab.core.transfer.scores import Score
 
 
@@ -93,6 +94,8 @@ def chat_message(message: dict) -> dict:
     if message.get("name"):
         out["name"] = message["name"]
     if message.get("tool_calls"):
+        if not isinstance(message["tool_calls"], list):
+            raise RecordError(f'"tool_calls" must be an array of tool calls, got {json.dumps(message["tool_calls"])[:40]}')
         out["tool_calls"] = [tool_call(call) for call in message["tool_calls"] if isinstance(call, dict)]
     if message.get("tool_call_id"):
         out["tool_call_id"] = message["tool_call_id"]

@@ -18,15 +18,13 @@ from typing import Callable, Iterable
 from lessonlab.core.resources import sha256
 from lessonlab.core.lessons.snapshots import get_or_create_snapshot
 from lessonlab.core.storage.workspace import Workspace, new_id, now
-from lessonlab.core.transfer.chat_jsonl import ChatJsonlReader
 from lessonlab.core.transfer.errors import MalformedFile, TransferError
-from lessonlab.core.transfer.inspect_log import InspectReader
 from lessonlab.core.transfer.imported import ImportedRollout, RunInfo
+from lessonlab.core.transfer.readers import AUTO, ImportSource, format_of, open_source
 from lessonlab.core.transfer.scores import choose_reward, feedback_of, finite
 
 log = logging.getLogger("lessonlab.transfer")
 
-FORMATS = ("auto", "inspect", "openai-jsonl")
 IMPORTED_VERIFIER = {"kind": "imported"}
 ProgressCallback = Callable[[int, int], None]
 
@@ -35,7 +33,7 @@ ProgressCallback = Callable[[int, int], None]
 class ImportOptions:
     """How to import: the format (auto by default), the scorer that gives the reward, the split, a dry run."""
 
-    format: str = "auto"
+    format: str = AUTO
     score: str | None = None          # None: the first scorer (JSONL: the "reward" field first)
     split: str | None = None          # None: the line's own split, else train
     dry_run: bool = False
@@ -86,35 +84,9 @@ class _DryRun(Exception):
         self.result = result
 
 
-def detect_format(path: Path, requested: str = "auto") -> str:
-    """inspect or openai-jsonl: as requested, else from the extension, else from the first bytes."""
-    if requested not in FORMATS:
-        raise TransferError(f"unknown format {requested!r} (use {', '.join(FORMATS)})")
-    if requested != "auto":
-        return requested
-    suffix = path.suffix.lower()
-    if suffix == ".eval":
-        return "inspect"
-    if suffix == ".jsonl":
-        return "openai-jsonl"
-    with open(path, "rb") as handle:
-        head = handle.read(1 << 16)
-    if head.startswith(b"PK"):
-        return "inspect"
-    first = head.lstrip().split(b"\n", 1)[0]
-    try:
-        record = json.loads(first)
-    except ValueError:
-        record = None
-    if isinstance(record, dict) and "messages" in record:
-        return "openai-jsonl"
-    if suffix == ".json" or b'"eval"' in head:
-        return "inspect"
-    raise TransferError(f"{path}: cannot tell the format; pass --format inspect or --format openai-jsonl")
-
-
-def _open_reader(path: Path, fmt: str):
-    return InspectReader(str(path)) if fmt == "inspect" else ChatJsonlReader(str(path))
+def detect_format(path: Path, requested: str = AUTO) -> str:
+    """The name of the format asked for, else of the registered format that claims the file (never a guess)."""
+    return format_of(path, requested).name
 
 
 def import_files(ws: Workspace, paths: Iterable[str | Path], options: ImportOptions | None = None,
@@ -125,9 +97,7 @@ def import_files(ws: Workspace, paths: Iterable[str | Path], options: ImportOpti
     for path in files:
         if not path.exists():
             raise TransferError(f"{path}: no such file")
-        if path.is_dir():
-            raise TransferError(f"{path}: is a directory, not a log file")
-        detect_format(path, options.format)  # every file's format is known before anything is written
+        format_of(path, options.format)  # every file's format is known before anything is written
     total = sum(path.stat().st_size for path in files) or 1
     report = ImportReport()
     offset = 0
@@ -162,8 +132,7 @@ def import_file(ws: Workspace, path: str | Path, options: ImportOptions | None =
         raise TransferError(f"unknown split {options.split!r} (use train or heldout)")
     if options.batch_size < 1:
         raise TransferError("the batch size must be at least 1")
-    fmt = detect_format(path, options.format)
-    reader = _open_reader(path, fmt)
+    reader = open_source(path, options.format)
     try:
         if not reader.has_samples():
             raise MalformedFile(str(path), None, "it holds no rollouts (no samples, no lines)")
@@ -191,7 +160,7 @@ def prompt_form(messages: list[dict]) -> str | list[dict]:
 class _FileWriter:
     """Writes one file's rollouts into the open transaction, batch by batch."""
 
-    def __init__(self, ws: Workspace, path: Path, reader, options: ImportOptions):
+    def __init__(self, ws: Workspace, path: Path, reader: ImportSource, options: ImportOptions):
         self.ws, self.path, self.reader, self.options = ws, path, reader, options
         self.info: RunInfo = reader.info
         self.stamp = now()
