@@ -470,3 +470,17 @@ def m008_trajectories(db: sqlite_utils.Database) -> None:
         ALTER TABLE rollout_texts ADD COLUMN steps_json TEXT;     -- per-step figures, NULL for one-call rollouts
         """,
     )
+
+
+@migration
+def m011_import_integrity(db: sqlite_utils.Database) -> None:
+    """An imported run's own times kept apart from the time it was imported (created_at is the source's start)."""
+    run_script(
+        db,
+        """
+        ALTER TABLE runs ADD COLUMN imported_at TEXT;   -- when `import` wrote the run (NULL: not imported)
+        UPDATE runs SET imported_at = created_at,
+                        created_at = COALESCE(started_at, finished_at, created_at)
+         WHERE kind = 'import' AND finished_at IS NOT NULL AND finished_at < created_at;
+        """,
+    )

@@ -189,6 +189,7 @@ class ChatJsonlReader:
             completion_tokens=_count(usage, "completion_tokens", "output_tokens"),
             latency_ms=float(latency) if latency is not None else None,
             finish_reason=self._text(record, "finish_reason"),
+            origin_id=_origin_id(record.get("id")),
         )
 
     @staticmethod
@@ -246,6 +247,11 @@ def _describe(value: Any) -> str:
     if isinstance(value, (list, str)) and not value:
         return f"an empty {_type_name(value) if isinstance(value, list) else 'string'}"
     return _type_name(value)
+
+
+def _origin_id(value: Any) -> str | None:
+    """The rollout id `export rollouts` writes on each line, so importing the export again finds the rollout."""
+    return value if isinstance(value, str) and value.startswith("ro_") and len(value) <= 64 else None
 
 
 def _count(usage: dict, *keys: str) -> int | None:

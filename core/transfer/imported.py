@@ -35,6 +35,7 @@ class ImportedRollout:
     completion_tokens: int | None = None
     latency_ms: float | None = None
     finish_reason: str | None = None
+    origin_id: str | None = None       # the rollout id lessonlab gave it, when the file is lessonlab's own export
 
 
 @dataclass

@@ -7,6 +7,7 @@ itself builds prompts — so rollouts that lessonlab sent keep the lessons they 
 """
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import logging
@@ -150,6 +151,20 @@ def import_file(ws: Workspace, path: str | Path, options: ImportOptions | None =
     return result
 
 
+def utc_time(text: str | None) -> str | None:
+    """An ISO-8601 time from a source file in the workspace's form (UTC, milliseconds, "Z"); None if unreadable."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    moment = moment.astimezone(_dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def prompt_form(messages: list[dict]) -> str | list[dict]:
     """A task prompt as suites write it: a lone user message is its text, anything else the message list."""
     if len(messages) == 1 and messages[0]["role"] == "user" and len(messages[0]) == 2:
@@ -222,10 +237,7 @@ class _FileWriter:
                 if first != record.where:
                     raise MalformedFile(str(self.path), record.where,
                                         f"the same sample (id and epoch) appears twice (first in {first})")
-        keys = [record.source_key for record in batch]
-        existing = dict(self.ws.conn.execute(
-            f"SELECT source_key, run_id FROM rollouts WHERE source_key IN ({','.join('?' * len(keys))})", keys
-        ).fetchall())
+        existing = self._existing(batch)
         if self.run_id is None:
             if existing:
                 self._adopt_run(next(iter(existing.values())))
@@ -236,7 +248,7 @@ class _FileWriter:
                 self.info.model = self.info.model or record.model
             self.counts["rollouts"] += 1
             snapshot_id, messages_for_task = self._snapshot_of(record)
-            task_id = self._task_of(record, messages_for_task, task_rows)
+            task_id, task_row = self._task_of(record, messages_for_task)
             self.file_tasks.add(task_id)
             reward, feedback = self._verdict(record)
             if reward is not None:
@@ -245,7 +257,10 @@ class _FileWriter:
             self.counts["errors"] += record.status == "error"
             if record.source_key in existing:
                 self.counts["existing"] += 1
-                continue
+                continue  # its task is in the workspace already: a copy of a file writes no task rows
+            if task_row is not None:
+                self.known_tasks.add(task_id)
+                task_rows.append(task_row)
             if self.run_id is None:
                 self._create_run(snapshot_id)
             if task_id not in self.positions:
@@ -286,6 +301,21 @@ class _FileWriter:
             conn.executemany(
                 "INSERT INTO rollout_scores (rollout_id, position, scorer, value_json, reward, answer, explanation,"
                 " metadata_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", score_rows)
+
+    def _existing(self, batch: list[ImportedRollout]) -> dict[str, str]:
+        """Source key -> run id of the rollouts in the batch that the workspace holds already: by source key,
+        or by the rollout id a line of lessonlab's own export carries (so that round trip adds nothing)."""
+        conn = self.ws.conn
+        keys = [record.source_key for record in batch]
+        existing = dict(conn.execute(
+            f"SELECT source_key, run_id FROM rollouts WHERE source_key IN ({','.join('?' * len(keys))})", keys
+        ).fetchall())
+        origins = {record.origin_id: record.source_key for record in batch if record.origin_id}
+        if origins:
+            found = conn.execute(f"SELECT id, run_id FROM rollouts WHERE id IN ({','.join('?' * len(origins))})",
+                                 list(origins)).fetchall()
+            existing.update((origins[rollout_id], run_id) for rollout_id, run_id in found)
+        return existing
 
     # --- one rollout -------------------------------------------------------------------------------
 
@@ -333,7 +363,8 @@ class _FileWriter:
             cut = text.rfind("\n\n", 0, cut)
         return get_or_create_snapshot(self.ws, text, text).id, None
 
-    def _task_of(self, record: ImportedRollout, task_messages: list[dict], task_rows: list) -> str:
+    def _task_of(self, record: ImportedRollout, task_messages: list[dict]) -> tuple[str, tuple | None]:
+        """The task id of a rollout, and the task row to insert when this file has not inserted it yet."""
         prompt = record.prompt if record.prompt is not None else prompt_form(task_messages)
         suite = record.suite or self.info.suite
         # Most rollouts repeat a task already seen: find it without serialising and hashing again.
@@ -341,8 +372,8 @@ class _FileWriter:
                      prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True),
                      None if record.verifier == IMPORTED_VERIFIER else json.dumps(record.verifier, sort_keys=True))
         task_id = self.task_ids.get(cache_key)
-        if task_id is not None:
-            return task_id
+        if task_id is not None and task_id in self.known_tasks:
+            return task_id, None
         canonical = json.dumps({"prompt": prompt, "verifier": record.verifier}, sort_keys=True,
                                separators=(",", ":"), ensure_ascii=False)
         content_hash = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
@@ -352,12 +383,11 @@ class _FileWriter:
         if len(self.task_ids) >= 100_000:
             self.task_ids.clear()  # bounded memory on huge files; a miss only recomputes the id
         self.task_ids[cache_key] = task_id
-        if task_id not in self.known_tasks:
-            self.known_tasks.add(task_id)
-            split = self.options.split or record.split or "train"
-            task_rows.append((task_id, suite, name, split, content_hash, json.dumps(prompt),
-                              json.dumps(record.verifier), json.dumps(record.task_metadata), self.stamp))
-        return task_id
+        if task_id in self.known_tasks:
+            return task_id, None
+        split = self.options.split or record.split or "train"
+        return task_id, (task_id, suite, name, split, content_hash, json.dumps(prompt),
+                         json.dumps(record.verifier), json.dumps(record.task_metadata), self.stamp)
 
     # --- the run ------------------------------------------------------------------------------------
 
@@ -365,13 +395,17 @@ class _FileWriter:
         self.run_id = new_id("run")
         self.run_created = True
         info = self.info
+        started, finished = utc_time(info.started_at), utc_time(info.finished_at)
+        if started and finished and finished < started:
+            finished = None  # a source that contradicts itself keeps only its start
         self.ws.conn.execute(
             "INSERT INTO runs (id, kind, source, source_format, suite, split, samples, endpoint, model, snapshot_id,"
-            " params_json, concurrency, status, note, created_at, started_at, finished_at)"
-            " VALUES (?, 'import', ?, ?, ?, ?, 0, 'import', ?, ?, ?, 1, 'completed', ?, ?, ?, ?)",
+            " params_json, concurrency, status, note, created_at, started_at, finished_at, imported_at)"
+            " VALUES (?, 'import', ?, ?, ?, ?, 0, 'import', ?, ?, ?, 1, 'completed', ?, ?, ?, ?, ?)",
             (self.run_id, str(self.path.resolve()), info.format, info.suite, self.options.split or "train",
-             info.model, snapshot_id, json.dumps(info.params, sort_keys=True, default=str), info.note, self.stamp,
-             info.started_at, info.finished_at or self.stamp),
+             info.model, snapshot_id, json.dumps(info.params, sort_keys=True, default=str), info.note,
+             # The run was created when the source ran it; when it was imported is a time of its own.
+             started or finished or self.stamp, started, finished or (None if started else self.stamp), self.stamp),
         )
 
     def _adopt_run(self, run_id: str) -> None:
