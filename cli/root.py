@@ -6,7 +6,7 @@ import signal
 
 import click
 
-from . import app, curate, endpoints, impact, lessons, loop, reflect, runs, transfer
+from . import app, check, curate, endpoints, impact, lessons, loop, reflect, runs, transfer
 
 
 @click.group(invoke_without_command=True)
@@ -30,6 +30,7 @@ COMMANDS = [
     curate.proposals_cmd, curate.accept_cmd, curate.reject_cmd,
     loop.loop_cmd,
     impact.impact_cmd, impact.timeline_cmd, impact.ablate_cmd,
+    check.check_cmd,
     app.gui_cmd,
 ]
 for command in COMMANDS:
