@@ -23,7 +23,7 @@ from lessonlab.core.reflection.context import Context, build_reflect_context, co
 from lessonlab.core.reflection.leakage import check_leakage, leakage_pool
 from lessonlab.core.reflection.model_call import call_model, reply_params
 from lessonlab.core.reflection.modes import modes_to_try, remember_mode
-from lessonlab.core.reflection.parsing import OPS, parse_reply, validate_operation
+from lessonlab.core.reflection.parsing import OPS, kept_operations, parse_reply, validate_operation
 from lessonlab.core.reflection.schema import response_format
 from lessonlab.core.reflection.results import ReflectionError, ReflectionResult
 
@@ -97,7 +97,10 @@ async def run_reflection(
     if parsed is not None:
         pool = leakage_pool(ws, leak_suites)
         seen: set = set()
-        for op in parsed["operations"]:
+        operations, cut = kept_operations(parsed["operations"])
+        if cut:
+            context_record["notes"] = [*notes, cut]
+        for op in operations:
             row = validate_operation(op, lessons=lessons, evidence_ids=included,
                                      allowed_ops=allowed_ops, seen_texts=seen)
             leaks = check_leakage(row["text"], pool) if row["text"] else []
