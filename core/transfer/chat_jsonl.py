@@ -139,17 +139,7 @@ class ChatJsonlReader:
 
         scores = self._scores(record.get("scores"), where)
         reward_given = "reward" in record
-        reward = None
-        if reward_given:
-            value = record["reward"]
-            if isinstance(value, (list, dict)):
-                raise RecordError(f'"reward" must be a number, a boolean, a grade or null, got {_type_name(value)}')
-            converted = value_to_reward(value)
-            if converted.warning:
-                if converted.reward is None and value is not None:
-                    raise RecordError(f'"reward" {converted.warning.replace("; left unscored", "")}')
-                self.warnings.add("reward(s) converted", f"{where}: {converted.warning}")
-            reward = converted.reward
+        reward = self._reward(record["reward"], where) if reward_given else None
 
         task_id = record.get("task_id")
         if task_id is not None and (not isinstance(task_id, (str, int)) or isinstance(task_id, bool) or task_id == ""):
@@ -191,6 +181,17 @@ class ChatJsonlReader:
             finish_reason=self._text(record, "finish_reason"),
             origin_id=_origin_id(record.get("id")),
         )
+
+    def _reward(self, value: Any, where: str) -> float | None:
+        """A line's own "reward" as a reward in [0, 1] (a grade or a boolean converted, with a warning)."""
+        if isinstance(value, (list, dict)):
+            raise RecordError(f'"reward" must be a number, a boolean, a grade or null, got {_type_name(value)}')
+        converted = value_to_reward(value)
+        if converted.warning:
+            if converted.reward is None and value is not None:
+                raise RecordError(f'"reward" {converted.warning.replace("; left unscored", "")}')
+            self.warnings.add("reward(s) converted", f"{where}: {converted.warning}")
+        return converted.reward
 
     @staticmethod
     def _object(record: dict, key: str) -> dict:

@@ -48,6 +48,47 @@ def may_hold_surrogates(raw: bytes) -> bool:
 def check_json_value(value: Any, *, check_text: bool = True) -> None:
     """RecordError when a parsed JSON value is nested too deeply, has an integer SQLite cannot hold,
     or (with check_text) a string that is not valid Unicode (a lone surrogate such as \\ud800)."""
+    if not _fits(value, check_text):
+        _find_fault(value, check_text)  # only on failure: walk again, naming where
+
+
+def _fits(value: Any, check_text: bool) -> bool:
+    """The fast walk every record takes: no paths are built."""
+    stack = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        kind = type(item)
+        if kind is dict:
+            if depth >= MAX_DEPTH:
+                return False
+            for key, child in item.items():
+                if check_text and not _encodes(key):
+                    return False
+                push((child, depth + 1))
+        elif kind is list:
+            if depth >= MAX_DEPTH:
+                return False
+            for child in item:
+                push((child, depth + 1))
+        elif kind is int:
+            if not -MAX_INTEGER - 1 <= item <= MAX_INTEGER:
+                return False
+        elif kind is str and check_text and not _encodes(item):
+            return False
+    return True
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _find_fault(value: Any, check_text: bool) -> None:
+    """Raise RecordError naming the first place that breaks a rule."""
     stack: list[tuple[Any, int, str]] = [(value, 0, "")]
     while stack:
         item, depth, path = stack.pop()
