@@ -11,10 +11,9 @@ from pathlib import Path
 import click
 
 from lessonlab.core import formatting as fmt
-from lessonlab.core.errors import (EXIT_BAD_INPUT, EXIT_FAILED, LessonlabError, WorkspaceDamaged, damaged_error,
-                                   database_error)
+from lessonlab.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, LessonlabError, database_error
 from lessonlab.core.paths import default_workspace_path
-from lessonlab.core.storage.integrity import note_damage
+from lessonlab.core.storage.integrity import damage_from
 from lessonlab.core.runs.runner import RunProgress
 from lessonlab.core.settings import SettingsError, check_param, check_timeout
 
@@ -66,19 +65,13 @@ def handle_errors(fn):
             return fn(*args, **kwargs)
         except LessonlabError as exc:
             raise CliError(str(exc), exc.exit_code) from exc
-        except sqlite3.Error as exc:
-            clear = database_error(exc, kwargs.get("workspace_path"))
+        except (sqlite3.Error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            given = kwargs.get("workspace_path")
+            clear = damage_from(exc, given or default_workspace_path())
+            if clear is None and isinstance(exc, sqlite3.Error):
+                clear = database_error(exc, given)
             if clear is None:
                 raise
-            if isinstance(clear, WorkspaceDamaged):
-                note_damage(kwargs.get("workspace_path") or default_workspace_path(), str(exc))
-            raise CliError(str(clear), clear.exit_code) from exc
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            # Files and replies are decoded (and refused with their own message) in core; what reaches
-            # this point is text stored in the workspace that no longer decodes: the file is damaged.
-            path = kwargs.get("workspace_path") or default_workspace_path()
-            note_damage(path, f"stored text does not decode: {exc}")
-            clear = damaged_error(path, f"stored text does not decode: {str(exc)[:80]}")
             raise CliError(str(clear), clear.exit_code) from exc
 
     return wrapper

@@ -7,12 +7,13 @@ until `check_workspace` passes again, e.g. after the file was restored from a ba
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lessonlab.core.errors import WorkspaceDamaged, damaged_error
+from lessonlab.core.errors import WorkspaceDamaged, damaged_error, database_error
 
 # Problems listed by `check` (SQLite can report thousands for one damaged page).
 MAX_PROBLEMS = 20
@@ -153,6 +154,25 @@ def ensure_intact(conn: sqlite3.Connection, path: Path | str) -> None:
         raise damaged_error(path, problems[0][:120])
 
 
+def damage_from(exc: BaseException, path: Path | str) -> WorkspaceDamaged | None:
+    """The damage an error reveals (noted beside the workspace), or None when it is not damage.
+
+    SQLite's "malformed" and undecodable text are damage; so is a JSON or Unicode decode error that
+    reaches a front end, because files and replies are decoded (and refused with their own message) in
+    core: what is left is text stored in the workspace that no longer decodes."""
+    if isinstance(exc, sqlite3.Error):
+        clear = database_error(exc, path)
+        if not isinstance(clear, WorkspaceDamaged):
+            return None
+        note_damage(path, str(exc).split(" with text", 1)[0])
+        return clear
+    if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
+        cause = f"stored text does not decode: {str(exc)[:80]}"
+        note_damage(path, cause)
+        return damaged_error(path, cause)
+    return None
+
+
 def refuse_if_damaged(path: Path | str) -> None:
     """WorkspaceDamaged when damage was noted for this workspace (writes are refused until a check passes)."""
     cause = noted_damage(path)
@@ -161,4 +181,4 @@ def refuse_if_damaged(path: Path | str) -> None:
 
 
 __all__ = ["IntegrityReport", "WorkspaceDamaged", "check_workspace", "ensure_intact", "note_damage",
-           "noted_damage", "clear_damage", "refuse_if_damaged", "damage_note_path"]
+           "noted_damage", "clear_damage", "damage_from", "refuse_if_damaged", "damage_note_path"]
