@@ -37,6 +37,7 @@ class ChatJsonlReader:
     """The rollouts of one chat JSONL file, read line by line (never the whole file at once)."""
 
     format = "openai-jsonl"
+    keys_unique = True   # a line's key is its bytes plus which occurrence of them it is
 
     def __init__(self, path: str | Path):
         path = str(path)

@@ -231,7 +231,7 @@ class _FileWriter:
             raise _Cancelled()
         if not batch:
             return
-        if self.info.format == "inspect":  # JSONL keys are unique by construction (line bytes + occurrence)
+        if not getattr(self.reader, "keys_unique", False):  # else unique by construction (JSONL: bytes + occurrence)
             for record in batch:
                 first = self.file_keys.setdefault(record.source_key, record.where)
                 if first != record.where:

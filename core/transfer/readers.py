@@ -26,6 +26,9 @@ class ImportSource(Protocol):
     total_bytes: int
     warnings: Warnings
     scorers: list[str]
+    # Optional: True when no two rollouts of the file can share a source key (the importer then skips
+    # its check for a sample given twice).
+    keys_unique: bool
 
     def has_samples(self) -> bool:
         """Whether the file holds any rollout at all."""
