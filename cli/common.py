@@ -12,6 +12,8 @@ import click
 
 from lessonlab.core import formatting as fmt
 from lessonlab.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, LessonlabError, database_error
+from lessonlab.core.paths import default_workspace_path
+from lessonlab.core.storage.integrity import damage_from
 from lessonlab.core.runs.runner import RunProgress
 from lessonlab.core.settings import SettingsError, check_param, check_timeout
 
@@ -63,8 +65,11 @@ def handle_errors(fn):
             return fn(*args, **kwargs)
         except LessonlabError as exc:
             raise CliError(str(exc), exc.exit_code) from exc
-        except sqlite3.Error as exc:
-            clear = database_error(exc, kwargs.get("workspace_path"))
+        except (sqlite3.Error, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            given = kwargs.get("workspace_path")
+            clear = damage_from(exc, given or default_workspace_path())
+            if clear is None and isinstance(exc, sqlite3.Error):
+                clear = database_error(exc, given)
             if clear is None:
                 raise
             raise CliError(str(clear), clear.exit_code) from exc

@@ -6,7 +6,7 @@ import signal
 
 import click
 
-from . import app, curate, endpoints, export, impact, lessons, loop, reflect, runs, serve, tools, transfer
+from . import app, check, curate, endpoints, export, impact, lessons, loop, reflect, runs, serve, tools, transfer
 
 
 @click.group(invoke_without_command=True)
@@ -32,6 +32,7 @@ COMMANDS = [
     loop.loop_cmd,
     impact.impact_cmd, impact.timeline_cmd, impact.ablate_cmd,
     serve.serve_cmd, serve.score_cmd,
+    check.check_cmd,
     app.gui_cmd,
 ]
 for command in COMMANDS:

@@ -33,8 +33,9 @@ def _import_line(result: T.FileImport) -> str:
 
 @click.command("import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "file_format", type=click.Choice(T.FORMATS), default="auto", show_default=True,
-              help="inspect: Inspect AI .eval/.json logs; openai-jsonl: one {\"messages\": [...]} per line.")
+@click.option("--format", "file_format", type=click.Choice(T.format_names()), default="auto", show_default=True,
+              help="auto: recognised from the name and first bytes; " + "; ".join(
+                  f"{f.name}: {f.description}" for f in T.import_formats()) + ".")
 @click.option("--score", "score_name", default=None, metavar="NAME",
               help="The scorer whose value becomes the reward (default: the first; every scorer is kept).")
 @click.option("--split", type=click.Choice(["train", "heldout"]), default=None,

@@ -42,6 +42,18 @@ class DatabaseReadOnly(WorkFailed):
     """The workspace file (or its folder) cannot be written."""
 
 
+class WorkspaceDamaged(BadInput):
+    """The workspace file is damaged (SQLite found corruption, or stored text no longer decodes)."""
+
+
+def damaged_error(path: Path | str | None, cause: str) -> WorkspaceDamaged:
+    """The one-line error for a damaged workspace, saying what to do."""
+    where = f"the workspace {path}" if path else "the workspace"
+    option = f" -w {path}" if path else ""
+    return WorkspaceDamaged(f"{where} is damaged ({cause}); nothing more is written to it: "
+                            f"run `lessonlab check{option}` for what to do")
+
+
 def database_error(exc: sqlite3.Error, path: Path | str | None = None) -> LessonlabError | None:
     """The clear error for an SQLite failure a user can act on, or None when it is a bug."""
     message = str(exc).lower()
@@ -57,6 +69,9 @@ def database_error(exc: sqlite3.Error, path: Path | str | None = None) -> Lesson
         return WorkFailed(f"{where} cannot be read or written ({exc})")
     if "database or disk is full" in message:
         return WorkFailed(f"{where} cannot be written: the disk is full")
-    if "file is not a database" in message or "malformed" in message:
+    if "malformed" in message or "could not decode" in message:
+        # SQLite quotes the undecodable text itself after " with text": name the column, not the bytes.
+        return damaged_error(path, str(exc).split(" with text", 1)[0].splitlines()[0][:120])
+    if "file is not a database" in message:
         return BadInput(f"{where} is not a valid SQLite database ({exc})")
     return None

@@ -30,6 +30,11 @@ _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 # --- changing ---------------------------------------------------------------------------------------
 
 
+def check_lesson_text(text: str | None) -> str:
+    """The text as a lesson stores it (stripped), or LessonError saying which lesson rule it breaks."""
+    return _clean_text(text)
+
+
 def _clean_text(text: str | None) -> str:
     text = (text or "").replace("\r\n", "\n").strip()
     if not text:
@@ -220,19 +225,33 @@ def _proposal(row: dict) -> dict:
     return row
 
 
-def list_proposals(ws: Workspace, *, status: str | None = "pending", reflection_id: str | None = None) -> list[dict]:
-    """Proposals (pending ones by default), oldest first, with their lesson ids, evidence and leakage flags."""
-    sql, params, where = "SELECT * FROM proposals", [], []
+def _proposal_filter(status: str | None, reflection_id: str | None) -> tuple[str, list]:
+    where, params = [], []
     if status:
         where.append("status = ?")
         params.append(status)
     if reflection_id:
         where.append("reflection_id = ?")
         params.append(reflection_id)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at, rowid"
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def list_proposals(ws: Workspace, *, status: str | None = "pending", reflection_id: str | None = None,
+                   limit: int | None = None, offset: int = 0) -> list[dict]:
+    """Proposals (pending ones by default), oldest first, with their lesson ids, evidence and leakage flags;
+    `limit` of them from `offset` (None: all)."""
+    where, params = _proposal_filter(status, reflection_id)
+    sql = f"SELECT * FROM proposals{where} ORDER BY created_at, rowid"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params += [limit, offset]
     return [_proposal(r) for r in ws.query(sql, params)]
+
+
+def count_proposals(ws: Workspace, *, status: str | None = "pending", reflection_id: str | None = None) -> int:
+    """How many proposals list_proposals would give without a limit."""
+    where, params = _proposal_filter(status, reflection_id)
+    return ws.one(f"SELECT COUNT(*) AS n FROM proposals{where}", params)["n"]
 
 
 def get_proposal(ws: Workspace, ident: str) -> dict:

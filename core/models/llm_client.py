@@ -15,6 +15,7 @@ import openai
 
 from lessonlab.core.formatting import printable, storable
 from lessonlab.core.models.lean_http import LeanChatClient
+from lessonlab.core.models.redaction import redact, redact_known
 from lessonlab.core.settings import Endpoint
 
 log = logging.getLogger("lessonlab.llm_client")
@@ -229,6 +230,7 @@ async def chat(
 ) -> ChatResult:
     """Send one chat completion (streamed when on_chunk is given); raise ModelCallError when it fails for good."""
     params = {k: v for k, v in (params or {}).items() if v is not None}
+    secrets = (getattr(client, "api_key", None),)
     started = time.perf_counter()
     first_try = _clock()
     attempt = 0
@@ -257,6 +259,7 @@ async def chat(
             # JSON may escape half a surrogate pair ("\ud800"): such text cannot be stored, so it is
             # repaired here, once, for every caller (what is scored and kept is what was stored).
             output, replaced = storable(output)
+            output = redact_known(output, secrets)  # a reply that echoes the key must not store it
             return ChatResult(
                 output=output,
                 model=storable(server_model)[0] if isinstance(server_model, str) else None,
@@ -272,6 +275,7 @@ async def chat(
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is classified below
             message, retryable = describe_error(exc)
+            message = redact(message, secrets)  # servers echo the key they were sent ("Bearer sk-…")
             if not retryable or attempt >= retry.max_attempts:
                 raise ModelCallError(
                     f"{message} (after {attempt} attempt{'s' if attempt > 1 else ''})",

@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 
 from lessonlab.core import json_text
-from lessonlab.core.lessons import Lesson, normalise_text
+from lessonlab.core.lessons import MAX_LESSON_CHARS, Lesson, LessonError, check_lesson_text, normalise_text
 from lessonlab.core.reflection.evidence import check_evidence
+from lessonlab.core.reflection.schema import MAX_OPERATIONS
 
 OPS = ("add", "edit", "merge", "retire")
 # The example values in the meta-prompts' reply shape: a small model sometimes copies them (and goes on).
@@ -37,6 +38,14 @@ def parse_reply(text: str) -> tuple[dict | None, str | None]:
     if analysis is not None and not isinstance(analysis, str):
         analysis = json.dumps(analysis)
     return {"analysis": analysis, "operations": operations}, None
+
+
+def kept_operations(operations: list) -> tuple[list, str | None]:
+    """The operations a reflection stores: at most the schema's MAX_OPERATIONS, and a note when more came."""
+    if len(operations) <= MAX_OPERATIONS:
+        return operations, None
+    return operations[:MAX_OPERATIONS], (f"the reply held {len(operations):,} operations; the first "
+                                         f"{MAX_OPERATIONS} were kept (the reply schema allows {MAX_OPERATIONS})")
 
 
 def _as_text(value) -> str:
@@ -108,6 +117,12 @@ def validate_operation(op: dict, *, lessons: dict[str, Lesson], evidence_ids: se
     if unknown:
         return invalid(f"unknown or inactive lesson id(s): {', '.join(unknown)}")
     if row["text"]:
+        try:
+            check_lesson_text(row["text"])
+        except LessonError as exc:
+            if len(row["text"]) > MAX_LESSON_CHARS:  # kept as evidence of the reply, not in full
+                row["text"] = row["text"][:MAX_LESSON_CHARS] + "…"
+            return invalid(str(exc))
         wanted = normalise_text(row["text"])
         if wanted.lstrip("<[").startswith(PLACEHOLDER_TEXTS):
             return invalid("the text is the meta-prompt's example placeholder, not a lesson")

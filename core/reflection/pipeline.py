@@ -22,7 +22,7 @@ from lessonlab.core.reflection import storing
 from lessonlab.core.reflection.context import Context, build_reflect_context, context_budget
 from lessonlab.core.reflection.model_call import call_model, reply_params
 from lessonlab.core.reflection.modes import modes_to_try, remember_mode
-from lessonlab.core.reflection.parsing import OPS, parse_reply
+from lessonlab.core.reflection.parsing import OPS, kept_operations, parse_reply
 from lessonlab.core.reflection.prompting import MetaPrompt, ReflectionRequest, build_meta_prompt
 from lessonlab.core.reflection.results import ReflectionError, ReflectionResult
 from lessonlab.core.reflection.selecting import lessons_for, select_rollouts
@@ -59,7 +59,12 @@ async def run_reflection(ws: Workspace, request: ReflectionRequest) -> Reflectio
     prompt.context_record["notes"] = notes
     remember_mode(ws, request.endpoint, mode, "; ".join(notes) or None)
     parsed, parse_error = parse_reply(reply.output)
-    proposals = storing.proposal_rows(ws, request, reflection_id, parsed["operations"]) if parsed else []
+    proposals = []
+    if parsed is not None:
+        operations, cut = kept_operations(parsed["operations"])   # at most the schema's limit is stored
+        if cut:
+            prompt.context_record["notes"] = [*notes, cut]
+        proposals = storing.proposal_rows(ws, request, reflection_id, operations)
     result.status = "ok" if parsed is not None else "failed"
     result.error = None if parsed is not None else f"could not parse the reply: {parse_error}"
     result.analysis = parsed["analysis"] if parsed else None

@@ -546,3 +546,17 @@ def m014_reflection_steps(db: sqlite_utils.Database) -> None:
         ALTER TABLE rollout_texts ADD COLUMN tools_json TEXT;        -- OpenAI tools list, NULL: none or unknown
         """,
     )
+
+
+@migration
+def m011_import_integrity(db: sqlite_utils.Database) -> None:
+    """An imported run's own times kept apart from the time it was imported (created_at is the source's start)."""
+    run_script(
+        db,
+        """
+        ALTER TABLE runs ADD COLUMN imported_at TEXT;   -- when `import` wrote the run (NULL: not imported)
+        UPDATE runs SET imported_at = created_at,
+                        created_at = COALESCE(started_at, finished_at, created_at)
+         WHERE kind = 'import' AND finished_at IS NOT NULL AND finished_at < created_at;
+        """,
+    )

@@ -14,10 +14,14 @@ import hashlib
 import json
 import os
 import pathlib
+from pathlib import Path
 from typing import Any, Iterator
 
+from lessonlab.core.transfer import limits
 from lessonlab.core.transfer.errors import MalformedFile
 from lessonlab.core.transfer.imported import ImportedRollout, RunInfo, chat_message
+from lessonlab.core.transfer.limits import RecordError, check_json_value, may_hold_surrogates
+from lessonlab.core.transfer.readers import ImportFormat, head, register
 from lessonlab.core.transfer.scores import Score, Warnings, finite, value_to_reward
 
 SPLITS = ("train", "heldout")
@@ -29,16 +33,16 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-class _LineError(Exception):
-    """A problem with one line; the reader adds the file and the line number."""
 
 
 class ChatJsonlReader:
     """The rollouts of one chat JSONL file, read line by line (never the whole file at once)."""
 
     format = "openai-jsonl"
+    keys_unique = True   # a line's key is its bytes plus which occurrence of them it is
 
-    def __init__(self, path: str):
+    def __init__(self, path: str | Path):
+        path = str(path)
         self.path = path
         self.total_bytes = os.path.getsize(path)
         self.warnings = Warnings()
@@ -53,17 +57,30 @@ class ChatJsonlReader:
 
     def has_samples(self) -> bool:
         """Whether the file has any non-blank line."""
-        self._file.seek(0)
-        found = any(line.strip() for line in self._file)
+        found = any(line.strip() for _, line in self._lines())
         self._file.seek(0)
         return found
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        """Numbered lines, each at most MAX_LINE_BYTES long (a file without newlines is not read whole)."""
+        self._file.seek(0)
+        cap = limits.MAX_LINE_BYTES
+        number = 0
+        while True:
+            raw = self._file.readline(cap + 1)
+            if not raw:
+                return
+            number += 1
+            if len(raw) > cap:
+                raise MalformedFile(self.path, f"line {number}",
+                                    f"longer than {limits.size_text(cap)}; is this a chat JSONL file?")
+            yield number, raw
 
     def rollouts(self) -> Iterator[tuple[ImportedRollout, int]]:
         """Each line as an ImportedRollout, with the bytes read so far."""
         seen: dict[bytes, int] = {}
         done = 0
-        self._file.seek(0)
-        for number, raw in enumerate(self._file, start=1):
+        for number, raw in self._lines():
             done += len(raw)
             line = raw.strip()
             if not line:
@@ -77,35 +94,38 @@ class ChatJsonlReader:
                                     f"invalid JSON: {exc.msg} (column {exc.colno})") from None
             except RecursionError:
                 raise MalformedFile(self.path, f"line {number}", "invalid JSON: nested too deeply") from None
+            except ValueError as exc:  # an integer beyond Python's digit limit
+                raise MalformedFile(self.path, f"line {number}", f"invalid JSON: {exc}") from None
             # The line's own bytes identify it; identical lines are told apart by their order.
             digest = hashlib.blake2b(line, digest_size=16).digest()
             occurrence = seen.get(digest, 0)
             seen[digest] = occurrence + 1
             key = f"jsonl:{digest.hex()}" + (f"#{occurrence}" if occurrence else "")
             try:
+                check_json_value(record, check_text=may_hold_surrogates(line))
                 rollout = self._rollout(record, f"line {number}", key, b"NaN" in line or b"Infinity" in line)
-            except _LineError as exc:
+            except RecordError as exc:
                 raise MalformedFile(self.path, f"line {number}", str(exc)) from None
             yield rollout, done
 
     def _rollout(self, record: Any, where: str, key: str, non_finite: bool) -> ImportedRollout:
         if not isinstance(record, dict):
-            raise _LineError(f"expected a JSON object, got {_type_name(record)}")
+            raise RecordError(f"expected a JSON object, got {_type_name(record)}")
         if "messages" not in record:
-            raise _LineError('missing "messages"')
+            raise RecordError('missing "messages"')
         raw_messages = record["messages"]
         if not isinstance(raw_messages, list) or not raw_messages:
-            raise _LineError(f'"messages" must be a non-empty array of chat messages, got {_describe(raw_messages)}')
+            raise RecordError(f'"messages" must be a non-empty array of chat messages, got {_describe(raw_messages)}')
         messages = []
         for index, message in enumerate(raw_messages):
             if not isinstance(message, dict):
-                raise _LineError(f"messages[{index}] must be an object, got {_type_name(message)}")
+                raise RecordError(f"messages[{index}] must be an object, got {_type_name(message)}")
             role = message.get("role")
             if not isinstance(role, str) or not role:
-                raise _LineError(f'messages[{index}] is missing "role"')
+                raise RecordError(f'messages[{index}] is missing "role"')
             content = message.get("content")
             if content is not None and not isinstance(content, (str, list)):
-                raise _LineError(f"messages[{index}].content must be a string or an array, got {_type_name(content)}")
+                raise RecordError(f"messages[{index}].content must be a string or an array, got {_type_name(content)}")
             messages.append(chat_message(message))
 
         error = record.get("error")
@@ -115,7 +135,7 @@ class ChatJsonlReader:
         if messages[-1]["role"] == "assistant":
             output = messages.pop()["content"]
         elif error is None:
-            raise _LineError(f'the last message must be the assistant\'s reply, got role "{messages[-1]["role"]}"'
+            raise RecordError(f'the last message must be the assistant\'s reply, got role "{messages[-1]["role"]}"'
                              ' (a failed attempt needs an "error")')
         if error is not None:
             output = None
@@ -126,20 +146,20 @@ class ChatJsonlReader:
 
         task_id = record.get("task_id")
         if task_id is not None and (not isinstance(task_id, (str, int)) or isinstance(task_id, bool) or task_id == ""):
-            raise _LineError(f'"task_id" must be a non-empty string or an integer, got {_describe(task_id)}')
+            raise RecordError(f'"task_id" must be a non-empty string or an integer, got {_describe(task_id)}')
         metadata = self._object(record, "metadata")
         verifier = self._object(record, "verifier") or {"kind": "imported"}
         suite = self._text(record, "suite")
         split = record.get("split")
         if split is not None and split not in SPLITS:
-            raise _LineError(f'"split" must be "train" or "heldout", got {json.dumps(split)}')
+            raise RecordError(f'"split" must be "train" or "heldout", got {json.dumps(split)}')
         prompt = record.get("prompt")
         if prompt is not None:
             prompt = self._prompt(prompt)
         usage = self._object(record, "usage")
         latency = record.get("latency_ms")
         if latency is not None and (not isinstance(latency, (int, float)) or isinstance(latency, bool)):
-            raise _LineError(f'"latency_ms" must be a number, got {_type_name(latency)}')
+            raise RecordError(f'"latency_ms" must be a number, got {_type_name(latency)}')
         return ImportedRollout(
             where=where,
             source_key=key,
@@ -165,7 +185,19 @@ class ChatJsonlReader:
             steps=self._objects(record, "steps"),
             tools=self._objects(record, "tools"),
             tool_mode=self._text(record, "tool_mode"),
+            origin_id=_origin_id(record.get("id")),
         )
+
+    def _reward(self, value: Any, where: str) -> float | None:
+        """A line's own "reward" as a reward in [0, 1] (a grade or a boolean converted, with a warning)."""
+        if isinstance(value, (list, dict)):
+            raise RecordError(f'"reward" must be a number, a boolean, a grade or null, got {_type_name(value)}')
+        converted = value_to_reward(value)
+        if converted.warning:
+            if converted.reward is None and value is not None:
+                raise RecordError(f'"reward" {converted.warning.replace("; left unscored", "")}')
+            self.warnings.add("reward(s) converted", f"{where}: {converted.warning}")
+        return converted.reward
 
     @staticmethod
     def _objects(record: dict, key: str) -> list[dict] | None:
@@ -195,14 +227,14 @@ class ChatJsonlReader:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise _LineError(f'"{key}" must be an object, got {_type_name(value)}')
+            raise RecordError(f'"{key}" must be an object, got {_type_name(value)}')
         return value
 
     @staticmethod
     def _text(record: dict, key: str) -> str | None:
         value = record.get(key)
         if value is not None and not isinstance(value, str):
-            raise _LineError(f'"{key}" must be a string, got {_type_name(value)}')
+            raise RecordError(f'"{key}" must be a string, got {_type_name(value)}')
         return value
 
     @staticmethod
@@ -212,13 +244,13 @@ class ChatJsonlReader:
         if isinstance(value, list) and value and all(isinstance(m, dict) and isinstance(m.get("role"), str)
                                                      for m in value):
             return [chat_message(m) for m in value]
-        raise _LineError(f'"prompt" must be a non-empty string or a list of chat messages, got {_describe(value)}')
+        raise RecordError(f'"prompt" must be a non-empty string or a list of chat messages, got {_describe(value)}')
 
     def _scores(self, value: Any, where: str) -> list[Score]:
         if value is None:
             return []
         if not isinstance(value, dict):
-            raise _LineError(f'"scores" must be an object, got {_type_name(value)}')
+            raise RecordError(f'"scores" must be an object, got {_type_name(value)}')
         scores = []
         for name, score in value.items():
             if not isinstance(score, dict):
@@ -246,9 +278,32 @@ def _describe(value: Any) -> str:
     return _type_name(value)
 
 
+def _origin_id(value: Any) -> str | None:
+    """The rollout id `export rollouts` writes on each line, so importing the export again finds the rollout."""
+    return value if isinstance(value, str) and value.startswith("ro_") and len(value) <= 64 else None
+
+
 def _count(usage: dict, *keys: str) -> int | None:
     for key in keys:
         value = usage.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     return None
+
+
+def _sniff(path: Path) -> bool:
+    """A .jsonl file, or one whose first line is a JSON object with "messages"."""
+    if path.suffix.lower() == ".jsonl":
+        return True
+    if path.suffix.lower() == ".eval":
+        return False
+    first = head(path).lstrip().split(b"\n", 1)[0]
+    try:
+        record = json.loads(first)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(record, dict) and "messages" in record
+
+
+register(ImportFormat("openai-jsonl", 'one {"messages": [...]} per line (OpenAI chat fine-tuning JSONL)',
+                      _sniff, ChatJsonlReader))

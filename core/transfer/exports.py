@@ -10,6 +10,7 @@ from typing import TextIO
 
 from lessonlab.core import lessons as L
 from lessonlab.core.formatting import scope as scope_text
+from lessonlab.core.storage.integrity import ensure_intact
 from lessonlab.core.storage.workspace import Workspace
 from lessonlab.core.transfer.errors import TransferError
 from lessonlab.core.transfer.selection import Selection, atomic_output
@@ -140,6 +141,7 @@ def export_lessons(ws: Workspace, out: str | Path | None, *, fmt: str = "json",
     for one in ((status,) if isinstance(status, str) else status or ()):
         if one not in L.STATUSES:
             raise TransferError(f"unknown status {one!r} (use {', '.join(L.STATUSES)})")
+    ensure_intact(ws.conn, ws.path)
     document = lessons_document(ws, status)
     with atomic_output(out) as handle:
         if fmt == "json":

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lessonlab.core.runs.trajectory import is_multi_step
+from lessonlab.core.transfer.limits import RecordError
 from lessonlab.core.transfer.scores import Score
 
 
@@ -38,6 +39,7 @@ class ImportedRollout:
     steps: list[dict] | None = None    # per-step figures (`steps_json`, see runs.trajectory.StepFigures)
     tools: list[dict] | None = None    # the OpenAI `tools` list the rollout was sent with, where known
     tool_mode: str | None = None       # native | hermes, where known
+    origin_id: str | None = None       # the rollout id lessonlab gave it, when the file is lessonlab's own export
 
 
 def step_count(messages: list[dict], output: str | None) -> int | None:
@@ -106,6 +108,8 @@ def chat_message(message: dict) -> dict:
     if isinstance(name, str) and name:
         out["name"] = name   # Inspect names the tool of a tool message `function`
     if message.get("tool_calls"):
+        if not isinstance(message["tool_calls"], list):
+            raise RecordError(f'"tool_calls" must be an array of tool calls, got {json.dumps(message["tool_calls"])[:40]}')
         out["tool_calls"] = [tool_call(call) for call in message["tool_calls"] if isinstance(call, dict)]
     if message.get("tool_call_id"):
         out["tool_call_id"] = message["tool_call_id"]

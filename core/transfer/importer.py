@@ -7,6 +7,7 @@ itself builds prompts — so rollouts that lessonlab sent keep the lessons they 
 """
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import logging
@@ -19,15 +20,13 @@ from lessonlab.core.resources import sha256
 from lessonlab.core.lessons.snapshots import get_or_create_snapshot
 from lessonlab.core.runs.trajectory import is_multi_step, read_trajectory
 from lessonlab.core.storage.workspace import Workspace, new_id, now
-from lessonlab.core.transfer.chat_jsonl import ChatJsonlReader
 from lessonlab.core.transfer.errors import MalformedFile, TransferError
-from lessonlab.core.transfer.inspect_log import InspectReader
 from lessonlab.core.transfer.imported import ImportedRollout, RunInfo, step_count
+from lessonlab.core.transfer.readers import AUTO, ImportSource, format_of, open_source
 from lessonlab.core.transfer.scores import choose_reward, feedback_of, finite
 
 log = logging.getLogger("lessonlab.transfer")
 
-FORMATS = ("auto", "inspect", "openai-jsonl")
 IMPORTED_VERIFIER = {"kind": "imported"}
 ProgressCallback = Callable[[int, int], None]
 
@@ -36,7 +35,7 @@ ProgressCallback = Callable[[int, int], None]
 class ImportOptions:
     """How to import: the format (auto by default), the scorer that gives the reward, the split, a dry run."""
 
-    format: str = "auto"
+    format: str = AUTO
     score: str | None = None          # None: the first scorer (JSONL: the "reward" field first)
     split: str | None = None          # None: the line's own split, else train
     dry_run: bool = False
@@ -87,35 +86,9 @@ class _DryRun(Exception):
         self.result = result
 
 
-def detect_format(path: Path, requested: str = "auto") -> str:
-    """inspect or openai-jsonl: as requested, else from the extension, else from the first bytes."""
-    if requested not in FORMATS:
-        raise TransferError(f"unknown format {requested!r} (use {', '.join(FORMATS)})")
-    if requested != "auto":
-        return requested
-    suffix = path.suffix.lower()
-    if suffix == ".eval":
-        return "inspect"
-    if suffix == ".jsonl":
-        return "openai-jsonl"
-    with open(path, "rb") as handle:
-        head = handle.read(1 << 16)
-    if head.startswith(b"PK"):
-        return "inspect"
-    first = head.lstrip().split(b"\n", 1)[0]
-    try:
-        record = json.loads(first)
-    except ValueError:
-        record = None
-    if isinstance(record, dict) and "messages" in record:
-        return "openai-jsonl"
-    if suffix == ".json" or b'"eval"' in head:
-        return "inspect"
-    raise TransferError(f"{path}: cannot tell the format; pass --format inspect or --format openai-jsonl")
-
-
-def _open_reader(path: Path, fmt: str):
-    return InspectReader(str(path)) if fmt == "inspect" else ChatJsonlReader(str(path))
+def detect_format(path: Path, requested: str = AUTO) -> str:
+    """The name of the format asked for, else of the registered format that claims the file (never a guess)."""
+    return format_of(path, requested).name
 
 
 def import_files(ws: Workspace, paths: Iterable[str | Path], options: ImportOptions | None = None,
@@ -126,9 +99,7 @@ def import_files(ws: Workspace, paths: Iterable[str | Path], options: ImportOpti
     for path in files:
         if not path.exists():
             raise TransferError(f"{path}: no such file")
-        if path.is_dir():
-            raise TransferError(f"{path}: is a directory, not a log file")
-        detect_format(path, options.format)  # every file's format is known before anything is written
+        format_of(path, options.format)  # every file's format is known before anything is written
     total = sum(path.stat().st_size for path in files) or 1
     report = ImportReport()
     offset = 0
@@ -163,8 +134,7 @@ def import_file(ws: Workspace, path: str | Path, options: ImportOptions | None =
         raise TransferError(f"unknown split {options.split!r} (use train or heldout)")
     if options.batch_size < 1:
         raise TransferError("the batch size must be at least 1")
-    fmt = detect_format(path, options.format)
-    reader = _open_reader(path, fmt)
+    reader = open_source(path, options.format)
     try:
         if not reader.has_samples():
             raise MalformedFile(str(path), None, "it holds no rollouts (no samples, no lines)")
@@ -180,6 +150,20 @@ def import_file(ws: Workspace, path: str | Path, options: ImportOptions | None =
     for line in result.warnings:
         log.info("%s: %s", path, line)  # front ends show result.warnings themselves
     return result
+
+
+def utc_time(text: str | None) -> str | None:
+    """An ISO-8601 time from a source file in the workspace's form (UTC, milliseconds, "Z"); None if unreadable."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_dt.timezone.utc)
+    moment = moment.astimezone(_dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def prompt_form(messages: list[dict]) -> str | list[dict]:
@@ -205,7 +189,7 @@ def derived_task(suite: str, name: str | None, prompt, verifier: dict) -> tuple[
 class _FileWriter:
     """Writes one file's rollouts into the open transaction, batch by batch."""
 
-    def __init__(self, ws: Workspace, path: Path, reader, options: ImportOptions):
+    def __init__(self, ws: Workspace, path: Path, reader: ImportSource, options: ImportOptions):
         self.ws, self.path, self.reader, self.options = ws, path, reader, options
         self.info: RunInfo = reader.info
         self.stamp = now()
@@ -261,16 +245,13 @@ class _FileWriter:
             raise _Cancelled()
         if not batch:
             return
-        if self.info.format == "inspect":  # JSONL keys are unique by construction (line bytes + occurrence)
+        if not getattr(self.reader, "keys_unique", False):  # else unique by construction (JSONL: bytes + occurrence)
             for record in batch:
                 first = self.file_keys.setdefault(record.source_key, record.where)
                 if first != record.where:
                     raise MalformedFile(str(self.path), record.where,
                                         f"the same sample (id and epoch) appears twice (first in {first})")
-        keys = [record.source_key for record in batch]
-        existing = dict(self.ws.conn.execute(
-            f"SELECT source_key, run_id FROM rollouts WHERE source_key IN ({','.join('?' * len(keys))})", keys
-        ).fetchall())
+        existing = self._existing(batch)
         if self.run_id is None:
             if existing:
                 self._adopt_run(next(iter(existing.values())))
@@ -281,7 +262,7 @@ class _FileWriter:
                 self.info.model = self.info.model or record.model
             self.counts["rollouts"] += 1
             snapshot_id, messages_for_task = self._snapshot_of(record)
-            task_id = self._task_of(record, messages_for_task, task_rows)
+            task_id, task_row = self._task_of(record, messages_for_task)
             self.file_tasks.add(task_id)
             reward, feedback = self._verdict(record)
             if reward is not None:
@@ -290,7 +271,10 @@ class _FileWriter:
             self.counts["errors"] += record.status == "error"
             if record.source_key in existing:
                 self.counts["existing"] += 1
-                continue
+                continue  # its task is in the workspace already: a copy of a file writes no task rows
+            if task_row is not None:
+                self.known_tasks.add(task_id)
+                task_rows.append(task_row)
             if self.run_id is None:
                 self._create_run(snapshot_id)
             if task_id not in self.positions:
@@ -334,6 +318,21 @@ class _FileWriter:
             conn.executemany(
                 "INSERT INTO rollout_scores (rollout_id, position, scorer, value_json, reward, answer, explanation,"
                 " metadata_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", score_rows)
+
+    def _existing(self, batch: list[ImportedRollout]) -> dict[str, str]:
+        """Source key -> run id of the rollouts in the batch that the workspace holds already: by source key,
+        or by the rollout id a line of lessonlab's own export carries (so that round trip adds nothing)."""
+        conn = self.ws.conn
+        keys = [record.source_key for record in batch]
+        existing = dict(conn.execute(
+            f"SELECT source_key, run_id FROM rollouts WHERE source_key IN ({','.join('?' * len(keys))})", keys
+        ).fetchall())
+        origins = {record.origin_id: record.source_key for record in batch if record.origin_id}
+        if origins:
+            found = conn.execute(f"SELECT id, run_id FROM rollouts WHERE id IN ({','.join('?' * len(origins))})",
+                                 list(origins)).fetchall()
+            existing.update((origins[rollout_id], run_id) for rollout_id, run_id in found)
+        return existing
 
     # --- one rollout -------------------------------------------------------------------------------
 
@@ -381,7 +380,8 @@ class _FileWriter:
             cut = text.rfind("\n\n", 0, cut)
         return get_or_create_snapshot(self.ws, text, text).id, None
 
-    def _task_of(self, record: ImportedRollout, task_messages: list[dict], task_rows: list) -> str:
+    def _task_of(self, record: ImportedRollout, task_messages: list[dict]) -> tuple[str, tuple | None]:
+        """The task id of a rollout, and the task row to insert when this file has not inserted it yet."""
         if record.prompt is not None:
             prompt = record.prompt
         else:  # an agent log's task is what came before its first model call, not its steps
@@ -393,18 +393,17 @@ class _FileWriter:
                      prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True),
                      None if record.verifier == IMPORTED_VERIFIER else json.dumps(record.verifier, sort_keys=True))
         task_id = self.task_ids.get(cache_key)
-        if task_id is not None:
-            return task_id
+        if task_id is not None and task_id in self.known_tasks:
+            return task_id, None
         task_id, content_hash, name = derived_task(suite, record.task_name, prompt, record.verifier)
         if len(self.task_ids) >= 100_000:
             self.task_ids.clear()  # bounded memory on huge files; a miss only recomputes the id
         self.task_ids[cache_key] = task_id
-        if task_id not in self.known_tasks:
-            self.known_tasks.add(task_id)
-            split = self.options.split or record.split or "train"
-            task_rows.append((task_id, suite, name, split, content_hash, json.dumps(prompt),
-                              json.dumps(record.verifier), json.dumps(record.task_metadata), self.stamp))
-        return task_id
+        if task_id in self.known_tasks:
+            return task_id, None
+        split = self.options.split or record.split or "train"
+        return task_id, (task_id, suite, name, split, content_hash, json.dumps(prompt),
+                         json.dumps(record.verifier), json.dumps(record.task_metadata), self.stamp)
 
     # --- the run ------------------------------------------------------------------------------------
 
@@ -412,13 +411,17 @@ class _FileWriter:
         self.run_id = new_id("run")
         self.run_created = True
         info = self.info
+        started, finished = utc_time(info.started_at), utc_time(info.finished_at)
+        if started and finished and finished < started:
+            finished = None  # a source that contradicts itself keeps only its start
         self.ws.conn.execute(
             "INSERT INTO runs (id, kind, source, source_format, suite, split, samples, endpoint, model, snapshot_id,"
-            " params_json, concurrency, status, note, created_at, started_at, finished_at)"
-            " VALUES (?, 'import', ?, ?, ?, ?, 0, 'import', ?, ?, ?, 1, 'completed', ?, ?, ?, ?)",
+            " params_json, concurrency, status, note, created_at, started_at, finished_at, imported_at)"
+            " VALUES (?, 'import', ?, ?, ?, ?, 0, 'import', ?, ?, ?, 1, 'completed', ?, ?, ?, ?, ?)",
             (self.run_id, str(self.path.resolve()), info.format, info.suite, self.options.split or "train",
-             info.model, snapshot_id, json.dumps(info.params, sort_keys=True, default=str), info.note, self.stamp,
-             info.started_at, info.finished_at or self.stamp),
+             info.model, snapshot_id, json.dumps(info.params, sort_keys=True, default=str), info.note,
+             # The run was created when the source ran it; when it was imported is a time of its own.
+             started or finished or self.stamp, started, finished or (None if started else self.stamp), self.stamp),
         )
 
     def _adopt_run(self, run_id: str) -> None:

@@ -8,12 +8,17 @@ time; `attachment://<hash>` references (and the older `tc://`) are replaced from
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
+from pathlib import Path
 from typing import Any, Iterator
 
+from lessonlab.core.transfer import limits
 from lessonlab.core.transfer.errors import MalformedFile
 from lessonlab.core.transfer.imported import ImportedRollout, RunInfo, chat_message, content_text
+from lessonlab.core.transfer.limits import RecordError, check_json_value, may_hold_surrogates
+from lessonlab.core.transfer.readers import ImportFormat, head, register
 from lessonlab.core.transfer.scores import Score, Warnings, finite, value_to_reward
 from lessonlab.core.transfer.zipread import ZipMembers
 
@@ -57,13 +62,15 @@ class InspectReader:
 
     format = "inspect"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str | Path):
+        path = str(path)
         self.path = path
         self.total_bytes = os.path.getsize(path)
         self.warnings = Warnings()
         self.scorers: list[str] = []
         self._zip: ZipMembers | None = None
         self._samples: list | None = None
+        self._text_escapes = True   # whether the JSON last read escapes a surrogate (then its text is checked)
         with open(path, "rb") as handle:
             magic = handle.read(4)
         if magic.startswith(b"PK"):
@@ -81,12 +88,15 @@ class InspectReader:
 
     def _member_json(self, name: str) -> Any:
         data = self._zip.read(name)
+        self._text_escapes = may_hold_surrogates(data)
         try:
             return json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise MalformedFile(self.path, f"entry {name}", f"invalid JSON ({exc})") from None
         except RecursionError:
             raise MalformedFile(self.path, f"entry {name}", "invalid JSON: nested too deeply") from None
+        except ValueError as exc:  # an integer beyond Python's digit limit
+            raise MalformedFile(self.path, f"entry {name}", f"invalid JSON: {exc}") from None
 
     def _zip_header(self) -> tuple[dict, str | None]:
         if HEADER in self._zip:
@@ -100,13 +110,20 @@ class InspectReader:
         return header, note
 
     def _json_log(self) -> dict:
+        if self.total_bytes > limits.MAX_MEMBER_BYTES:
+            raise MalformedFile(self.path, None, f"a .json log is read whole and this one is larger than "
+                                f"{limits.size_text(limits.MAX_MEMBER_BYTES)}; convert it to .eval")
         try:
             with open(self.path, "rb") as handle:
-                log = json.load(handle)
+                data = handle.read()
+            self._text_escapes = may_hold_surrogates(data)
+            log = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise MalformedFile(self.path, None, f"invalid JSON ({exc})") from None
         except RecursionError:
             raise MalformedFile(self.path, None, "invalid JSON: nested too deeply") from None
+        except ValueError as exc:  # an integer beyond Python's digit limit
+            raise MalformedFile(self.path, None, f"invalid JSON: {exc}") from None
         self._check_header(log, None)
         samples = log.get("samples")
         if samples is not None and not isinstance(samples, list):
@@ -117,6 +134,10 @@ class InspectReader:
     def _check_header(self, header: Any, where: str | None) -> None:
         if not isinstance(header, dict):
             raise MalformedFile(self.path, where, f"expected a JSON object, got {_type_name(header)}")
+        try:
+            check_json_value({key: value for key, value in header.items() if key != "samples"})
+        except RecordError as exc:
+            raise MalformedFile(self.path, where, str(exc)) from None
         spec = header.get("eval")
         if not isinstance(spec, dict):
             raise MalformedFile(self.path, where, 'missing "eval" (the eval spec); is this an Inspect log?')
@@ -147,7 +168,7 @@ class InspectReader:
         if self._zip is None:
             count = len(self._samples)
             for index, sample in enumerate(self._samples):
-                yield self._rollout(sample, f"sample {index + 1}"), self.total_bytes * (index + 1) // max(count, 1)
+                yield self._checked(sample, f"sample {index + 1}"), self.total_bytes * (index + 1) // max(count, 1)
             return
         names = []
         for name in self._zip.names():
@@ -162,13 +183,21 @@ class InspectReader:
         for _, name in names:
             sample = self._member_json(name)
             done += self._zip.info(name).compress_size
-            yield self._rollout(sample, f"entry {name}"), self.total_bytes * done // sizes
+            yield self._checked(sample, f"entry {name}"), self.total_bytes * done // sizes
 
     def has_samples(self) -> bool:
         """Whether the log holds any sample at all."""
         if self._zip is None:
             return bool(self._samples)
         return any(name.startswith("samples/") and name.endswith(".json") for name in self._zip.names())
+
+    def _checked(self, sample: Any, where: str) -> ImportedRollout:
+        """The sample as a rollout, once its values are known to be storable (every failure names where)."""
+        try:
+            check_json_value(sample, check_text=self._text_escapes)
+            return self._rollout(sample, where)
+        except RecordError as exc:
+            raise self._fail(where, str(exc)) from None
 
     def _fail(self, where: str, reason: str) -> MalformedFile:
         return MalformedFile(self.path, where, reason)
@@ -207,9 +236,7 @@ class InspectReader:
             if completion is None:
                 completion = reply["content"]
 
-        error = sample.get("error")
-        if error is not None:
-            error = (error.get("message") or json.dumps(error)) if isinstance(error, dict) else str(error)
+        error = self._error(sample.get("error"), where)
         scores = self._scores(resolve(sample.get("scores")), where)
         prompt_tokens, completion_tokens = self._usage(sample, output)
         seconds = sample.get("total_time", output.get("time"))
@@ -233,10 +260,23 @@ class InspectReader:
             model=output.get("model") if isinstance(output.get("model"), str) else None,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
-            latency_ms=float(seconds) * 1000.0 if isinstance(seconds, (int, float)) else None,
+            latency_ms=_milliseconds(seconds),
             finish_reason=first_choice.get("stop_reason"),
             tools=_tool_schemas(sample.get("events"), resolve),
         )
+
+    def _error(self, error: Any, where: str) -> str | None:
+        """The error as text: Inspect writes an object whose "message" is the text."""
+        if error is None or isinstance(error, str):
+            return error
+        if not isinstance(error, dict):
+            raise self._fail(where, f'"error" must be a string or an object with a "message", got {_type_name(error)}')
+        message = error.get("message")
+        if message is None:
+            return json.dumps(error)
+        if not isinstance(message, str):
+            raise self._fail(where, f'"error.message" must be a string, got {_type_name(message)}')
+        return message or json.dumps(error)
 
     def _message(self, message: Any, where: str, index: int) -> dict:
         if not isinstance(message, dict):
@@ -306,3 +346,21 @@ def _tool_schemas(events: Any, resolve) -> list[dict] | None:
             return [{"type": "function", "function": {key: tool[key] for key in ("name", "description", "parameters")
                                                       if tool.get(key) is not None}} for tool in tools]
     return None
+
+
+def _milliseconds(seconds: Any) -> float | None:
+    """A duration in seconds as finite milliseconds, else None."""
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        return None
+    value = float(seconds) * 1000.0
+    return value if math.isfinite(value) else None
+
+
+def _sniff(path: Path) -> bool:
+    """An .eval zip, or a .json file (or any file mentioning "eval" early) that is not chat JSONL."""
+    first = head(path)
+    return (path.suffix.lower() in (".eval", ".json") or first.startswith(b"PK")
+            or (path.suffix.lower() != ".jsonl" and b'"eval"' in first))
+
+
+register(ImportFormat("inspect", "Inspect AI logs (.eval zips and .json logs)", _sniff, InspectReader))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -10,6 +11,8 @@ from typing import Iterator
 
 from lessonlab.core.ids import resolve_id
 from lessonlab.core.lessons.snapshots import build_messages
+from lessonlab.core.errors import WorkFailed
+from lessonlab.core.storage.integrity import ensure_intact
 from lessonlab.core.storage.workspace import Workspace
 from lessonlab.core.transfer.errors import TransferError
 
@@ -34,6 +37,8 @@ class Selection:
         self.run_ids = [resolve_id(ws, "runs", ident, "run") for ident in runs]
         if suite and ws.one("SELECT 1 FROM tasks WHERE suite = ? LIMIT 1", (suite,)) is None:
             raise TransferError(f"no tasks of suite {suite!r} in the workspace")
+        # A damaged page can hide rows from a query without an error: an export must be all or nothing.
+        ensure_intact(ws.conn, ws.path)
 
     def describe(self) -> str:
         """'run run_x' / 'runs a, b' / 'suite s'."""
@@ -87,9 +92,36 @@ def without_lessons(messages: list[dict], row: dict) -> list[dict]:
     return build_messages(row["base_prompt"], task_messages)
 
 
+class ExportFailed(WorkFailed):
+    """The export file could not be written (a read-only folder, a full disk); nothing was left behind."""
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system tells (Linux), else set and restored."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_failed(path: Path, exc: OSError) -> ExportFailed:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        reason = "the disk is full"
+    return ExportFailed(f"cannot write {path}: {reason}; nothing was written")
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path | None, newline: str | None = None):
-    """A text file written in full or not at all (a temporary file renamed at the end); None: stdout."""
+    """A text file written in full or not at all (a temporary file renamed at the end); None: stdout.
+
+    The file gets the mode a newly created file gets (0666 less the umask), not mkstemp's 0600."""
     if path is None or str(path) == "-":
         import sys
 
@@ -101,14 +133,20 @@ def atomic_output(path: str | Path | None, newline: str | None = None):
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.exists():
         raise TransferError(f"{path}: the folder {folder} does not exist")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=folder)
+        os.fchmod(handle, 0o666 & ~_umask())
+    except OSError as exc:
+        raise _write_failed(path, exc) from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as out:
             yield out
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise _write_failed(path, exc) from None
         raise
 
 

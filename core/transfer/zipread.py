@@ -14,6 +14,7 @@ import zlib
 
 import zstandard
 
+from lessonlab.core.transfer import limits
 from lessonlab.core.transfer.errors import MalformedFile
 
 ZIP_ZSTANDARD = 93
@@ -52,6 +53,9 @@ class ZipMembers:
         """The uncompressed bytes of one member (CRC-checked)."""
         info = self._infos[name]
         where = f"entry {name}"
+        if info.file_size > limits.MAX_MEMBER_BYTES:
+            raise MalformedFile(self.path, where, f"inflates to {limits.size_text(info.file_size)}, more than the "
+                                f"{limits.size_text(limits.MAX_MEMBER_BYTES)} a sample may hold (a zip bomb?)")
         try:
             if info.compress_type == ZIP_ZSTANDARD:
                 data = self._read_zstd(info)
@@ -85,6 +89,8 @@ class ZipMembers:
                 if not chunk:
                     break
                 out.write(chunk)
+                if out.tell() > info.file_size:  # the frames inflate past the size the zip declares: stop now
+                    raise MalformedFile(self.path, where, "it inflates past its declared size, the file is damaged")
         data = out.getvalue()
         if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
             raise MalformedFile(self.path, where, "its content does not match its checksum, the file is damaged")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.bad_inputs.build_large import BUILDERS
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 from tests.helpers.tasks import numeric_tasks
 from lessonlab.cli.root import cli
@@ -31,6 +32,11 @@ GENERATED = {
                             "more than 1,000,000 characters"),
     "long-lesson.txt": ("lessons", lambda: "Be careful. " * 200, "a lesson is at most 2,000"),
 }
+# Hostile import files built by tests/bad_inputs/build_large.py (large, so never committed).
+BUILT = {
+    "zip-bomb.eval": "inflates to 260 MB, more than the 256 MB a sample may hold",
+    "endless-line.jsonl": "line 1: longer than 64 MB",
+}
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -42,6 +48,8 @@ def corpus_cases():
                 yield pytest.param(folder, path.name, expected.get(path.name), id=f"{folder}/{path.name}")
     for name, (folder, _, fragment) in GENERATED.items():
         yield pytest.param(folder, name, fragment, id=f"{folder}/{name} (generated)")
+    for name, fragment in BUILT.items():
+        yield pytest.param("imports", name, fragment, id=f"imports/{name} (built)")
 
 
 def content_of(folder: str, name: str, tmp_path: Path) -> Path:
@@ -49,6 +57,8 @@ def content_of(folder: str, name: str, tmp_path: Path) -> Path:
         path = tmp_path / name
         path.write_text(GENERATED[name][1](), encoding="utf-8")
         return path
+    if name in BUILT:
+        return BUILDERS[name](tmp_path / name)
     return CORPUS / folder / name
 
 

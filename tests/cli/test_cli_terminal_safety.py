@@ -84,7 +84,8 @@ def test_every_listing_and_show_escapes_hostile_text(hostile):
     assert_safe(reflected)
     ref_id = open_workspace(ws_path).one("SELECT id FROM reflections")["id"]
     for args in (["show", run_id], ["show", ok], ["show", failed], ["lessons", "list"],
-                 ["lessons", "show", lesson_id], ["lessons", "history", lesson_id], ["proposals"],
+                 ["lessons", "show", lesson_id], ["lessons", "history", lesson_id],
+                 ["proposals", "--status", "invalid"],  # control characters break the lesson rules: stored invalid
                  ["reflections", ref_id], ["impact"], ["timeline", "--suite", "evil"]):
         result = invoke(*args, "-w", ws_path)
         assert result.exit_code == 0, (args, result.output)

@@ -278,7 +278,7 @@ def test_several_files_stop_at_the_bad_one_keeping_the_ones_before(workspace, tm
     with pytest.raises(TransferError, match="no such file"):
         import_files(workspace, [tmp_path / "missing.eval"])
     readme = shutil.copy(DATA_DIR / "README.md", tmp_path / "notes.txt")
-    with pytest.raises(TransferError, match="cannot tell the format"):
+    with pytest.raises(TransferError, match="no import format recognises"):
         import_files(workspace, [DATA_DIR / "log_streaming.eval", readme])  # checked before anything is written
     assert workspace.one("SELECT COUNT(*) AS n FROM runs")["n"] == 1
 
