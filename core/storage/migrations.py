@@ -504,7 +504,7 @@ def m010_tools(db: sqlite_utils.Database) -> None:
 
 
 @migration
-def m012_serve(db: sqlite_utils.Database) -> None:
+def m011_serve(db: sqlite_utils.Database) -> None:
     """Rollouts scored after they were written (the proxy's, scored by hand) keep the impact cells in step.
 
     `rollout_cells` was kept by insert and delete triggers only; a reward given or changed later
@@ -532,7 +532,7 @@ def m012_serve(db: sqlite_utils.Database) -> None:
 
 
 @migration
-def m014_reflection_steps(db: sqlite_utils.Database) -> None:
+def m012_reflection_steps(db: sqlite_utils.Database) -> None:
     """Step citations and tool schemas for trajectories.
 
     `proposals.evidence_steps_json` holds the steps a proposal cites as `ro_x#N` (its rollouts stay in
@@ -549,7 +549,7 @@ def m014_reflection_steps(db: sqlite_utils.Database) -> None:
 
 
 @migration
-def m011_import_integrity(db: sqlite_utils.Database) -> None:
+def m013_import_integrity(db: sqlite_utils.Database) -> None:
     """An imported run's own times kept apart from the time it was imported (created_at is the source's start)."""
     run_script(
         db,
