@@ -205,21 +205,11 @@ class ChatJsonlReader:
         if value is None:
             return None
         if not isinstance(value, list):
-            raise _LineError(f'"{key}" must be an array of objects, got {_describe(value)}')
+            raise RecordError(f'"{key}" must be an array of objects, got {_describe(value)}')
         odd = next((i for i, item in enumerate(value) if not isinstance(item, dict)), None)
         if odd is not None:
-            raise _LineError(f'"{key}" must be an array of objects, got {_type_name(value[odd])} at {key}[{odd}]')
+            raise RecordError(f'"{key}" must be an array of objects, got {_type_name(value[odd])} at {key}[{odd}]')
         return value or None
-
-    def _reward(self, value: Any, where: str) -> float | None:
-        if isinstance(value, (list, dict)):
-            raise _LineError(f'"reward" must be a number, a boolean, a grade or null, got {_type_name(value)}')
-        converted = value_to_reward(value)
-        if converted.warning:
-            if converted.reward is None and value is not None:
-                raise _LineError(f'"reward" {converted.warning.replace("; left unscored", "")}')
-            self.warnings.add("reward(s) converted", f"{where}: {converted.warning}")
-        return converted.reward
 
     @staticmethod
     def _object(record: dict, key: str) -> dict:

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from lessonlab.core.errors import BadInput, NotFound
-from lessonlab.core.reflection.context import build_reflect_context, select_rollouts
+from lessonlab.core.reflection.context import build_reflect_context
+from lessonlab.core.reflection.selecting import select_rollouts
 from lessonlab.core.runs.scoring import score_rollout
 from lessonlab.core.storage.workspace import open_workspace
 from tests.helpers.proxy import post, proxy_for
