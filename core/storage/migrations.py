@@ -470,3 +470,14 @@ def m008_trajectories(db: sqlite_utils.Database) -> None:
         ALTER TABLE rollout_texts ADD COLUMN steps_json TEXT;     -- per-step figures, NULL for one-call rollouts
         """,
     )
+
+
+@migration
+def m017_export_index(db: sqlite_utils.Database) -> None:
+    """Find a task's place in a run by (run, task): exports join each rollout to it, which scanned the run's tasks."""
+    run_script(
+        db,
+        """
+        CREATE INDEX idx_run_tasks_task ON run_tasks (run_id, task_id, position);
+        """,
+    )
