@@ -65,6 +65,50 @@ def rollout_record(row: dict) -> dict:
     return {key: value for key, value in record.items() if value is not None}
 
 
+def _stored_json(text: str | None, opener: str, closer: str) -> str | None:
+    """Stored JSON text fit to go into a line as it is (one line, the expected shape); None: parse it instead."""
+    if text and text[0] == opener and text[-1] == closer and "\n" not in text and "\r" not in text:
+        return text
+    return None
+
+
+def rollout_line(row: dict) -> str:
+    """`rollout_record(row)` as one JSONL line, built from the stored JSON texts without parsing them again.
+
+    Exports are bound by JSON work: the prompt, verifier, metadata and messages are kept as the text the
+    workspace stores (checked to be one line of the right shape), so only the small fields are encoded.
+    `row` carries `messages_json` (raw) instead of `messages`; anything unusual takes the parsed path.
+    """
+    messages = _stored_json(row["messages_json"], "[", "]")
+    raw = {key: _stored_json(row[key + "_json"], "{", "}") for key in ("prompt", "verifier")}
+    metadata = _stored_json(row["metadata_json"] or "{}", "{", "}")
+    if messages is None or metadata is None or None in raw.values():
+        return json.dumps(rollout_record({**row, "messages": json.loads(row["messages_json"])}), ensure_ascii=False)
+    if row["status"] == "ok" and row["output"] is not None:
+        reply = json.dumps({"role": "assistant", "content": row["output"]}, ensure_ascii=False)
+        messages = f"[{reply}]" if messages == "[]" else f"{messages[:-1]}, {reply}]"
+    dumps = json.dumps
+    parts = [f'{{"messages": {messages}']
+    for key, value in (("reward", row["reward"]), ("feedback", row["feedback"]), ("task_id", row["task"]),
+                       ("suite", row["suite"]), ("split", row["split"])):
+        if value is not None:
+            parts.append(f'"{key}": {dumps(value, ensure_ascii=False)}')
+    parts += [f'"prompt": {raw["prompt"]}', f'"verifier": {raw["verifier"]}', f'"metadata": {metadata}']
+    usage = {"prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"]}
+    error = (row["error"] or "error") if row["status"] == "error" else None
+    for key, value in (("model", row["model"]), ("usage", usage), ("latency_ms", row["latency_ms"]),
+                       ("finish_reason", row["finish_reason"]), ("error", error), ("id", row["id"]),
+                       ("run_id", row["run_id"]), ("sample_index", row["sample_index"]),
+                       ("snapshot_id", row["snapshot_id"])):
+        if value is not None:
+            parts.append(f'"{key}": {dumps(value, ensure_ascii=False)}')
+        if key == "error" and row.get("scores_json") not in (None, "[]"):
+            scores = json.loads(row["scores_json"])
+            scores = {s.pop("scorer"): {k: v for k, v in s.items() if v is not None} for s in scores}
+            parts.append(f'"scores": {dumps(scores, ensure_ascii=False)}')
+    return ", ".join(parts) + "}"
+
+
 def export_rollouts(ws: Workspace, out: str | Path | None, *, runs: list[str] | None = None,
                     suite: str | None = None, fmt: str = "jsonl") -> RecordsExport:
     """Write the selected rollouts as chat JSONL (round-trips through import) or CSV (one row each)."""
@@ -76,7 +120,7 @@ def export_rollouts(ws: Workspace, out: str | Path | None, *, runs: list[str] | 
         writer = csv.writer(handle) if fmt == "csv" else None
         if writer:
             writer.writerow(CSV_COLUMNS)
-        for row in selection.rows(with_scores=fmt == "jsonl"):
+        for row in selection.rows(with_scores=fmt == "jsonl", parsed=fmt == "csv"):
             if writer:
                 writer.writerow([
                     row["id"], row["run_id"], row["suite"], row["task"], row["split"], row["sample_index"],
@@ -85,7 +129,7 @@ def export_rollouts(ws: Workspace, out: str | Path | None, *, runs: list[str] | 
                     row["output"], json.dumps(row["messages"], ensure_ascii=False),
                 ])
             else:
-                handle.write(json.dumps(rollout_record(row), ensure_ascii=False) + "\n")
+                handle.write(rollout_line(row) + "\n")
             count += 1
         if not count:
             raise TransferError(f"no rollouts in {selection.describe()}; nothing was written")

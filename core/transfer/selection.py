@@ -50,12 +50,12 @@ class Selection:
         sql = f"SELECT id FROM runs WHERE id IN ({','.join('?' * len(ids))}) ORDER BY created_at, id"
         return [row[0] for row in self.ws.conn.execute(sql, ids)]
 
-    def rows(self, *, by_task: bool = False, with_scores: bool = False) -> Iterator[dict]:
+    def rows(self, *, by_task: bool = False, with_scores: bool = False, parsed: bool = True) -> Iterator[dict]:
         """The selected rollouts with text, task and snapshot; in run order, or grouped by task.
 
         Streamed: each query walks an index in the wanted order (one run, or one task, at a time), so the
         first row comes at once, memory stays flat, and Ctrl-C is seen between rows rather than after a sort
-        of the whole selection.
+        of the whole selection. `parsed=False` leaves the messages as the stored `messages_json` text.
         """
         scores = ""
         if with_scores:
@@ -70,7 +70,8 @@ class Selection:
             names = [column[0] for column in cursor.description]
             for values in cursor:
                 row = dict(zip(names, values))
-                row["messages"] = json.loads(row.pop("messages_json"))
+                if parsed:
+                    row["messages"] = json.loads(row.pop("messages_json"))
                 yield row
 
     def _by_run_queries(self, scores: str, suite: str, extra: list) -> Iterator[tuple[str, list]]:
