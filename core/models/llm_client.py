@@ -11,10 +11,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import openai
-
 from lessonlab.core.formatting import printable, storable
 from lessonlab.core.settings import Endpoint
+from lessonlab.core.lazy_import import LazyModule
+
+# openai takes over a second to import on a small machine: only calls that reach a model pay for it.
+openai = LazyModule("openai")
 
 log = logging.getLogger("lessonlab.llm_client")
 

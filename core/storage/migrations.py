@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import sqlite3
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import sqlite_utils
+if TYPE_CHECKING:  # migrations use only `db.conn`; sqlite_utils is imported where a Database is made
+    import sqlite_utils
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
 
@@ -32,7 +33,7 @@ def run_script(db: sqlite_utils.Database, script: str) -> None:
         raise ValueError(f"incomplete SQL statement in migration: {buffer.strip()[:80]}")
 
 
-def pending(db: sqlite_utils.Database) -> list[str]:
+def pending(db) -> list[str]:
     """Names of the migrations this workspace still needs (without applying them); NewerWorkspaceError if newer."""
     tables = {row[0] for row in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     done = {row[0] for row in db.conn.execute("SELECT name FROM _migrations")} if "_migrations" in tables else set()
