@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -65,11 +66,29 @@ def rollout_record(row: dict) -> dict:
     return {key: value for key, value in record.items() if value is not None}
 
 
-def _stored_json(text: str | None, opener: str, closer: str) -> str | None:
-    """Stored JSON text fit to go into a line as it is (one line, the expected shape); None: parse it instead."""
-    if text and text[0] == opener and text[-1] == closer and "\n" not in text and "\r" not in text:
+_CLOSERS = {"[": "]", "{": "}", '"': '"'}
+
+
+def _stored_json(text: str | None, openers: str = "[{\"") -> str | None:
+    """Stored JSON text fit to go into a line as it is (one line, an array/object/string); None: parse it instead."""
+    if text and text[0] in openers and text[-1] == _CLOSERS[text[0]] and "\n" not in text and "\r" not in text:
         return text
     return None
+
+
+# One encoder for every field: json.dumps with ensure_ascii=False builds a new encoder on each call.
+_encoder = json.JSONEncoder(ensure_ascii=False)
+_encode_text = json.encoder.encode_basestring  # what that encoder does with a str, without the dispatch
+
+
+def _encode(value) -> str:
+    """`json.dumps(value, ensure_ascii=False)`, with the common scalars taken the short way."""
+    kind = type(value)
+    if kind is str:
+        return _encode_text(value)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)  # what json writes for them (float.__repr__ is json's float form)
+    return _encoder.encode(value)
 
 
 def rollout_line(row: dict) -> str:
@@ -79,20 +98,19 @@ def rollout_line(row: dict) -> str:
     workspace stores (checked to be one line of the right shape), so only the small fields are encoded.
     `row` carries `messages_json` (raw) instead of `messages`; anything unusual takes the parsed path.
     """
-    messages = _stored_json(row["messages_json"], "[", "]")
-    raw = {key: _stored_json(row[key + "_json"], "{", "}") for key in ("prompt", "verifier")}
-    metadata = _stored_json(row["metadata_json"] or "{}", "{", "}")
+    messages = _stored_json(row["messages_json"], "[")  # the reply is spliced in before its "]"
+    raw = {key: _stored_json(row[key + "_json"]) for key in ("prompt", "verifier")}
+    metadata = _stored_json(row["metadata_json"] or "{}")
     if messages is None or metadata is None or None in raw.values():
         return json.dumps(rollout_record({**row, "messages": json.loads(row["messages_json"])}), ensure_ascii=False)
     if row["status"] == "ok" and row["output"] is not None:
-        reply = json.dumps({"role": "assistant", "content": row["output"]}, ensure_ascii=False)
+        reply = f'{{"role": "assistant", "content": {_encode(row["output"])}}}'
         messages = f"[{reply}]" if messages == "[]" else f"{messages[:-1]}, {reply}]"
-    dumps = json.dumps
     parts = [f'{{"messages": {messages}']
     for key, value in (("reward", row["reward"]), ("feedback", row["feedback"]), ("task_id", row["task"]),
                        ("suite", row["suite"]), ("split", row["split"])):
         if value is not None:
-            parts.append(f'"{key}": {dumps(value, ensure_ascii=False)}')
+            parts.append(f'"{key}": {_encode(value)}')
     parts += [f'"prompt": {raw["prompt"]}', f'"verifier": {raw["verifier"]}', f'"metadata": {metadata}']
     usage = {"prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"]}
     error = (row["error"] or "error") if row["status"] == "error" else None
@@ -101,11 +119,11 @@ def rollout_line(row: dict) -> str:
                        ("run_id", row["run_id"]), ("sample_index", row["sample_index"]),
                        ("snapshot_id", row["snapshot_id"])):
         if value is not None:
-            parts.append(f'"{key}": {dumps(value, ensure_ascii=False)}')
+            parts.append(f'"{key}": {_encode(value)}')
         if key == "error" and row.get("scores_json") not in (None, "[]"):
             scores = json.loads(row["scores_json"])
             scores = {s.pop("scorer"): {k: v for k, v in s.items() if v is not None} for s in scores}
-            parts.append(f'"scores": {dumps(scores, ensure_ascii=False)}')
+            parts.append(f'"scores": {_encode(scores)}')
     return ", ".join(parts) + "}"
 
 

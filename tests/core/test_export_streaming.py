@@ -55,6 +55,12 @@ def test_fast_lines_equal_the_parsed_records_with_errors_scores_and_unicode(impo
         assert "\n" not in rollout_line(fast)
 
 
+@pytest.mark.parametrize("value", ["a\"b\n✓\u2028", 1, -0.0, 1.5, 1e300, float("nan"), float("-inf"), True, None,
+                                   2 ** 70, {"x": [1, None, "é"]}])
+def test_the_short_way_encodes_exactly_as_json_dumps(value):
+    assert exports_module._encode(value) == json.dumps(value, ensure_ascii=False)
+
+
 def _sorted_reference(ws, run_ids: list[str]) -> list[str]:
     """The order the export promises, from one sorted query (what exports used before they streamed)."""
     marks = ",".join("?" * len(run_ids))
