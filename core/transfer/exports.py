@@ -88,42 +88,62 @@ def _encode(value) -> str:
         return _encode_text(value)
     if kind is int or (kind is float and math.isfinite(value)):
         return repr(value)  # what json writes for them (float.__repr__ is json's float form)
+    if value is None:
+        return "null"
     return _encoder.encode(value)
 
 
-def rollout_line(row: dict) -> str:
+def _task_part(row: dict) -> str | None:
+    """The task's fields of a line ("task_id" … "metadata"), the same for every sample; None: parse instead."""
+    prompt, verifier = _stored_json(row["prompt_json"]), _stored_json(row["verifier_json"])
+    metadata = _stored_json(row["metadata_json"] or "{}")
+    if prompt is None or verifier is None or metadata is None:
+        return None
+    parts = [f'"{key}": {_encode(row[column])}' for key, column in
+             (("task_id", "task"), ("suite", "suite"), ("split", "split")) if row[column] is not None]
+    return ", ".join([*parts, f'"prompt": {prompt}', f'"verifier": {verifier}', f'"metadata": {metadata}'])
+
+
+def rollout_line(row: dict, task_parts: dict | None = None) -> str:
     """`rollout_record(row)` as one JSONL line, built from the stored JSON texts without parsing them again.
 
     Exports are bound by JSON work: the prompt, verifier, metadata and messages are kept as the text the
-    workspace stores (checked to be one line of the right shape), so only the small fields are encoded.
+    workspace stores (checked to be one line of the right shape), so only the small fields are encoded, and
+    a task's part of the line is made once for its run of samples (`task_parts`: the caller's one-task cache,
+    so memory stays flat however many tasks a selection has).
     `row` carries `messages_json` (raw) instead of `messages`; anything unusual takes the parsed path.
     """
+    task_parts = {} if task_parts is None else task_parts
+    if row["task_id"] not in task_parts:
+        task_parts.clear()
+        task_parts[row["task_id"]] = _task_part(row)
+    task = task_parts[row["task_id"]]
     messages = _stored_json(row["messages_json"], "[")  # the reply is spliced in before its "]"
-    raw = {key: _stored_json(row[key + "_json"]) for key in ("prompt", "verifier")}
-    metadata = _stored_json(row["metadata_json"] or "{}")
-    if messages is None or metadata is None or None in raw.values():
+    if messages is None or task is None:
         return json.dumps(rollout_record({**row, "messages": json.loads(row["messages_json"])}), ensure_ascii=False)
     if row["status"] == "ok" and row["output"] is not None:
         reply = f'{{"role": "assistant", "content": {_encode(row["output"])}}}'
         messages = f"[{reply}]" if messages == "[]" else f"{messages[:-1]}, {reply}]"
     parts = [f'{{"messages": {messages}']
-    for key, value in (("reward", row["reward"]), ("feedback", row["feedback"]), ("task_id", row["task"]),
-                       ("suite", row["suite"]), ("split", row["split"])):
-        if value is not None:
-            parts.append(f'"{key}": {_encode(value)}')
-    parts += [f'"prompt": {raw["prompt"]}', f'"verifier": {raw["verifier"]}', f'"metadata": {metadata}']
-    usage = {"prompt_tokens": row["prompt_tokens"], "completion_tokens": row["completion_tokens"]}
+    for key in ("reward", "feedback"):
+        if row[key] is not None:
+            parts.append(f'"{key}": {_encode(row[key])}')
+    parts.append(task)
+    if row["model"] is not None:
+        parts.append(f'"model": {_encode(row["model"])}')
+    parts.append(f'"usage": {{"prompt_tokens": {_encode(row["prompt_tokens"])}, '
+                 f'"completion_tokens": {_encode(row["completion_tokens"])}}}')
     error = (row["error"] or "error") if row["status"] == "error" else None
-    for key, value in (("model", row["model"]), ("usage", usage), ("latency_ms", row["latency_ms"]),
-                       ("finish_reason", row["finish_reason"]), ("error", error), ("id", row["id"]),
-                       ("run_id", row["run_id"]), ("sample_index", row["sample_index"]),
-                       ("snapshot_id", row["snapshot_id"])):
+    for key, value in (("latency_ms", row["latency_ms"]), ("finish_reason", row["finish_reason"]), ("error", error)):
         if value is not None:
             parts.append(f'"{key}": {_encode(value)}')
-        if key == "error" and row.get("scores_json") not in (None, "[]"):
-            scores = json.loads(row["scores_json"])
-            scores = {s.pop("scorer"): {k: v for k, v in s.items() if v is not None} for s in scores}
-            parts.append(f'"scores": {_encode(scores)}')
+    if row.get("scores_json") not in (None, "[]"):
+        scores = json.loads(row["scores_json"])
+        scores = {s.pop("scorer"): {k: v for k, v in s.items() if v is not None} for s in scores}
+        parts.append(f'"scores": {_encode(scores)}')
+    for key in ("id", "run_id", "sample_index", "snapshot_id"):
+        if row[key] is not None:
+            parts.append(f'"{key}": {_encode(row[key])}')
     return ", ".join(parts) + "}"
 
 
@@ -134,6 +154,7 @@ def export_rollouts(ws: Workspace, out: str | Path | None, *, runs: list[str] | 
         raise TransferError(f"unknown rollouts format {fmt!r} (use {' or '.join(ROLLOUT_FORMATS)})")
     selection = Selection(ws, runs, suite)
     count = 0
+    task_parts: dict[str, str | None] = {}
     with atomic_output(out, newline="" if fmt == "csv" else None) as handle:
         writer = csv.writer(handle) if fmt == "csv" else None
         if writer:
@@ -147,7 +168,7 @@ def export_rollouts(ws: Workspace, out: str | Path | None, *, runs: list[str] | 
                     row["output"], json.dumps(row["messages"], ensure_ascii=False),
                 ])
             else:
-                handle.write(rollout_line(row) + "\n")
+                handle.write(rollout_line(row, task_parts) + "\n")
             count += 1
         if not count:
             raise TransferError(f"no rollouts in {selection.describe()}; nothing was written")
