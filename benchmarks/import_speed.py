@@ -4,6 +4,9 @@ Prints `name: value` lines: rollouts per second and peak memory of the import (t
 resident set, read right after the import), the rate of a reference that inserts the very same rows (read
 back from the import's workspace) with plain `sqlite3.executemany` into a fresh workspace of the same schema
 (rows in memory beforehand, only the inserts and the commit timed), and the ratio of the two. Targets: ratio ≥ 0.5, peak ≤ 300 MB.
+
+Then the imported run goes back out: `export rollouts` (chat JSONL), `export sft` and `export dpo` over the
+whole run, each as rollouts read per second. Target: ≥ 50,000/s.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lessonlab.core.transfer import ImportOptions, import_file
+from lessonlab.core.transfer import ImportOptions, export_dpo, export_rollouts, export_sft, import_file
 from lessonlab.core.storage.workspace import open_workspace
 
 SYSTEM = "You are a careful assistant. Think briefly, then give the final answer on the last line."
@@ -74,6 +77,23 @@ def reference(imported: Path, db_path: Path) -> float:
     return len(rows["rollouts"]) / elapsed
 
 
+def export_figures(db_path: Path, folder: Path) -> dict[str, tuple[float, float]]:
+    """Per export: (rollouts per second, seconds) over the whole imported run."""
+    ws = open_workspace(db_path)
+    run_id = ws.one("SELECT id FROM runs")["id"]
+    total = ws.one("SELECT COUNT(*) AS n FROM rollouts")["n"]
+    figures = {}
+    for name, export in (("rollouts", export_rollouts), ("sft", export_sft), ("dpo", export_dpo)):
+        target = folder / f"{name}.jsonl"
+        started = time.perf_counter()
+        export(ws, target, runs=[run_id])
+        elapsed = time.perf_counter() - started
+        figures[name] = (total / elapsed, elapsed)
+        target.unlink()
+    ws.close()
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rollouts", type=int, default=100_000)
@@ -98,6 +118,9 @@ def main() -> None:
         print(f"peak_memory_mb: {peak:.0f}")
         print(f"reference_rollouts_per_s: {ref:,.0f}")
         print(f"ratio: {ours / ref:.2f}")
+        for name, (rate, seconds) in export_figures(folder / "import.db", folder).items():
+            print(f"export_{name}_seconds: {seconds:.2f}")
+            print(f"export_{name}_rollouts_per_s: {rate:,.0f}")
 
 
 if __name__ == "__main__":

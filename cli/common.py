@@ -7,6 +7,7 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,8 +15,10 @@ from lessonlab.core import formatting as fmt
 from lessonlab.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, LessonlabError, database_error
 from lessonlab.core.paths import default_workspace_path
 from lessonlab.core.storage.integrity import damage_from
-from lessonlab.core.runs.runner import RunProgress
 from lessonlab.core.settings import SettingsError, check_param, check_timeout
+
+if TYPE_CHECKING:  # the runner is imported by the commands that run something, not by every command
+    from lessonlab.core.runs.runner import RunProgress
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "CliError", "handle_errors", "workspace_option", "json_option",
            "emit_json", "out", "status", "ProgressLine", "Throttle", "fmt", "checked"]

@@ -9,7 +9,6 @@ import click
 
 from lessonlab.core.runs import queries, trajectory_text
 from lessonlab.core.runs.planning import plan_resume, plan_run, run_summary
-from lessonlab.core.runs.runner import execute_run
 from lessonlab.core.settings import load_settings
 from lessonlab.core.lessons.snapshots import load_snapshot
 from lessonlab.core.tasks.suites import builtin_suites, load_suite
@@ -85,6 +84,8 @@ def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, tempe
     interrupted = False
     try:
         with endpoint_url(plan.endpoint) as url:
+            from lessonlab.core.runs.runner import execute_run  # the model client: only a run needs it
+
             result = asyncio.run(execute_run(ws, plan.run_id, plan.endpoint, base_url=url, progress=bar,
                                              verify_timeout=verify_timeout))
     except KeyboardInterrupt:

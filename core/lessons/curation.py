@@ -16,7 +16,6 @@ from lessonlab.core.lessons.data import (HUMAN, STATUSES, Budget, Lesson, Lesson
                              active_lessons, budget_status, estimate_tokens, get_lesson, lesson_history,
                              lesson_ids, lessons_by_ids, list_lessons, resolve_lesson_id, resolve_proposal_id,
                              scope_names)
-from lessonlab.core.tasks.suites import builtin_suites
 from lessonlab.core.storage.workspace import Workspace, new_id, now
 
 log = logging.getLogger("lessonlab.lessons")
@@ -61,6 +60,9 @@ def _clean_scope(scope) -> list[str] | None:
 
 def known_suites(ws: Workspace) -> set[str]:
     """Suite names a lesson can be scoped to: the built-in suites and every suite this workspace has run."""
+    # Imported here: suites load the verifiers (and their worker pool), which listing lessons never needs.
+    from lessonlab.core.tasks.suites import builtin_suites
+
     rows = ws.query("SELECT DISTINCT suite FROM tasks UNION SELECT DISTINCT suite FROM runs")
     return set(builtin_suites()) | {row["suite"] for row in rows}
 

@@ -11,12 +11,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-import openai
-
 from lessonlab.core.formatting import printable, storable
 from lessonlab.core.models.lean_http import LeanChatClient
 from lessonlab.core.models.redaction import redact, redact_known
 from lessonlab.core.settings import Endpoint
+from lessonlab.core.lazy_import import LazyModule
+
+# openai takes over a second to import on a small machine: only calls that reach a model pay for it.
+openai = LazyModule("openai")
 
 log = logging.getLogger("lessonlab.llm_client")
 

@@ -6,10 +6,12 @@ import logging
 import threading
 from typing import Callable
 
-import openai
-
 from lessonlab.core.models import llm_client
 from lessonlab.core.settings import Endpoint
+from lessonlab.core.lazy_import import LazyModule
+
+# Imported when a reflection error is classified, which only happens after a model call.
+openai = LazyModule("openai")
 
 log = logging.getLogger("lessonlab.reflection")
 

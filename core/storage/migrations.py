@@ -560,3 +560,14 @@ def m013_import_integrity(db: sqlite_utils.Database) -> None:
          WHERE kind = 'import' AND finished_at IS NOT NULL AND finished_at < created_at;
         """,
     )
+
+
+@migration
+def m014_export_index(db: sqlite_utils.Database) -> None:
+    """Find a task's place in a run by (run, task): exports join each rollout to it, which scanned the run's tasks."""
+    run_script(
+        db,
+        """
+        CREATE INDEX idx_run_tasks_task ON run_tasks (run_id, task_id, position);
+        """,
+    )

@@ -9,9 +9,7 @@ import secrets
 import sqlite3
 import urllib.parse
 from pathlib import Path
-from typing import Iterator
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Iterator
 
 from lessonlab.core.storage import migrations
 from lessonlab.core.storage.integrity import ensure_intact, note_damage, refuse_if_damaged
@@ -19,6 +17,9 @@ from lessonlab.core.errors import (BadInput, DatabaseBusy, DatabaseReadOnly, Wor
                                    database_error)
 from lessonlab.core.ids import new_id  # noqa: F401  (re-exported: most modules import it from here)
 from lessonlab.core.paths import default_workspace_path
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger("lessonlab.workspace")
 
@@ -43,15 +44,27 @@ def now() -> str:
 class Workspace:
     """An open workspace. `db` is the sqlite_utils.Database; writes go through `transaction()`."""
 
-    def __init__(self, path: Path, db: sqlite_utils.Database, *, read_only: bool = False):
+    def __init__(self, path: Path, conn: sqlite3.Connection, *, read_only: bool = False):
         self.path = path
-        self.db = db
+        self._conn = conn
+        self._db: sqlite_utils.Database | None = None
         self.read_only = read_only   # opened read-only because the file or its folder cannot be written
         self._checked = False        # whether the file was checked for damage before this process wrote to it
 
     @property
     def conn(self) -> sqlite3.Connection:
-        return self.db.conn
+        return self._conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The sqlite_utils view of the connection, made on first use (reads need only `conn`)."""
+        if self._db is None:
+            # sqlite_utils (and numpy, which it loads when installed) takes longer to import than a
+            # listing takes to run: commands that only read never pay for it.
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self._conn)
+        return self._db
 
     def require_writable(self) -> None:
         """DatabaseReadOnly now, before slow work (a model call) whose result could not be stored."""
@@ -61,7 +74,7 @@ class Workspace:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:
         """All-or-nothing block of writes: commits on success, rolls back on any exception."""
-        conn = self.db.conn
+        conn = self._conn
         if self.read_only:
             raise read_only_error(self.path)
         if conn.in_transaction:
@@ -93,17 +106,23 @@ class Workspace:
 
     def query(self, sql: str, params=()) -> list[dict]:
         """Rows of a read query as dicts."""
-        return list(self.db.query(sql, params))
+        cursor = self._conn.execute(sql, params)
+        if cursor.description is None:
+            return []
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor]
 
     def one(self, sql: str, params=()) -> dict | None:
         """The first row of a read query, or None."""
-        for row in self.db.query(sql, params):
-            return row
-        return None
+        cursor = self._conn.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([column[0] for column in cursor.description], row))
 
     def close(self) -> None:
         """Close the connection."""
-        self.db.conn.close()
+        self._conn.close()
 
     def __enter__(self) -> "Workspace":
         return self
@@ -149,16 +168,17 @@ def _open_read_only(path: Path) -> Workspace:
             raise WorkspaceError(f"{path} is not a usable lessonlab workspace: {last_error}") from last_error
         raise WorkFailed(f"the workspace {path} is read-only and cannot be read either ({last_error})") from last_error
     conn.execute("PRAGMA query_only = ON")
-    db = sqlite_utils.Database(conn)
+    conn.execute("PRAGMA recursive_triggers = ON")  # as sqlite_utils.Database sets it, so reads and writes agree
+    ws = Workspace(path, conn, read_only=True)
     try:
-        pending = migrations.pending(db)
+        pending = migrations.pending(ws)
     except migrations.NewerWorkspaceError as exc:
         raise WorkspaceError(f"{path}: {exc}") from exc
     if pending:
         raise DatabaseReadOnly(f"the workspace {path} is read-only and was written by an older lessonlab; "
                                f"it needs upgrading ({', '.join(pending)}) where it can be written")
     log.debug("opened workspace %s read-only", path)
-    return Workspace(path, db, read_only=True)
+    return ws
 
 
 def open_workspace(path: str | Path | None = None, *, create: bool = True) -> Workspace:
@@ -184,8 +204,10 @@ def open_workspace(path: str | Path | None = None, *, create: bool = True) -> Wo
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA cell_size_check=ON")  # damaged pages are reported as such, not read as data
-        db = sqlite_utils.Database(conn)
-        migrations.migrate(db)
+        conn.execute("PRAGMA recursive_triggers = ON")  # what sqlite_utils.Database sets; set here for every use
+        ws = Workspace(path, conn)
+        if migrations.pending(ws):
+            migrations.migrate(ws.db)
     except migrations.NewerWorkspaceError as exc:
         raise WorkspaceError(f"{path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
@@ -197,4 +219,4 @@ def open_workspace(path: str | Path | None = None, *, create: bool = True) -> Wo
             raise clear from exc  # locked, disk full: the work failed, the file is fine
         raise WorkspaceError(f"{path} is not a usable lessonlab workspace: {exc}") from exc
     log.debug("opened workspace %s", path)
-    return Workspace(path, db)
+    return ws

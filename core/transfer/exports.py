@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -71,6 +72,88 @@ def rollout_record(row: dict) -> dict:
     return {key: value for key, value in record.items() if value is not None}
 
 
+_CLOSERS = {"[": "]", "{": "}", '"': '"'}
+
+
+def _stored_json(text: str | None, openers: str = "[{\"") -> str | None:
+    """Stored JSON text fit to go into a line as it is (one line, an array/object/string); None: parse it instead."""
+    if text and text[0] in openers and text[-1] == _CLOSERS[text[0]] and "\n" not in text and "\r" not in text:
+        return text
+    return None
+
+
+# One encoder for every field: json.dumps with ensure_ascii=False builds a new encoder on each call.
+_encoder = json.JSONEncoder(ensure_ascii=False)
+_encode_text = json.encoder.encode_basestring  # what that encoder does with a str, without the dispatch
+
+
+def _encode(value) -> str:
+    """`json.dumps(value, ensure_ascii=False)`, with the common scalars taken the short way."""
+    kind = type(value)
+    if kind is str:
+        return _encode_text(value)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)  # what json writes for them (float.__repr__ is json's float form)
+    if value is None:
+        return "null"
+    return _encoder.encode(value)
+
+
+def _task_part(row: dict) -> str | None:
+    """The task's fields of a line ("task_id" … "metadata"), the same for every sample; None: parse instead."""
+    prompt, verifier = _stored_json(row["prompt_json"]), _stored_json(row["verifier_json"])
+    metadata = _stored_json(row["metadata_json"] or "{}")
+    if prompt is None or verifier is None or metadata is None:
+        return None
+    parts = [f'"{key}": {_encode(row[column])}' for key, column in
+             (("task_id", "task"), ("suite", "suite"), ("split", "split")) if row[column] is not None]
+    return ", ".join([*parts, f'"prompt": {prompt}', f'"verifier": {verifier}', f'"metadata": {metadata}'])
+
+
+def rollout_line(row: dict, task_parts: dict | None = None) -> str:
+    """`rollout_record(row)` as one JSONL line, built from the stored JSON texts without parsing them again.
+
+    Exports are bound by JSON work: the prompt, verifier, metadata and messages are kept as the text the
+    workspace stores (checked to be one line of the right shape), so only the small fields are encoded, and
+    a task's part of the line is made once for its run of samples (`task_parts`: the caller's one-task cache,
+    so memory stays flat however many tasks a selection has).
+    `row` carries `messages_json` (raw) instead of `messages`; anything unusual takes the parsed path.
+    """
+    task_parts = {} if task_parts is None else task_parts
+    if row["task_id"] not in task_parts:
+        task_parts.clear()
+        task_parts[row["task_id"]] = _task_part(row)
+    task = task_parts[row["task_id"]]
+    messages = _stored_json(row["messages_json"], "[")  # the reply is spliced in before its "]"
+    # A trajectory (steps, tools, a tool mode) is rarer and its round trip matters more: the parsed path.
+    if messages is None or task is None or row.get("steps_json") or row.get("tools") or row.get("tool_mode"):
+        return json.dumps(rollout_record({**row, "messages": json.loads(row["messages_json"])}), ensure_ascii=False)
+    if row["status"] == "ok" and row["output"] is not None:
+        reply = f'{{"role": "assistant", "content": {_encode(row["output"])}}}'
+        messages = f"[{reply}]" if messages == "[]" else f"{messages[:-1]}, {reply}]"
+    parts = [f'{{"messages": {messages}']
+    for key in ("reward", "feedback"):
+        if row[key] is not None:
+            parts.append(f'"{key}": {_encode(row[key])}')
+    parts.append(task)
+    if row["model"] is not None:
+        parts.append(f'"model": {_encode(row["model"])}')
+    parts.append(f'"usage": {{"prompt_tokens": {_encode(row["prompt_tokens"])}, '
+                 f'"completion_tokens": {_encode(row["completion_tokens"])}}}')
+    error = (row["error"] or "error") if row["status"] == "error" else None
+    for key, value in (("latency_ms", row["latency_ms"]), ("finish_reason", row["finish_reason"]), ("error", error)):
+        if value is not None:
+            parts.append(f'"{key}": {_encode(value)}')
+    if row.get("scores_json") not in (None, "[]"):
+        scores = json.loads(row["scores_json"])
+        scores = {s.pop("scorer"): {k: v for k, v in s.items() if v is not None} for s in scores}
+        parts.append(f'"scores": {_encode(scores)}')
+    for key in ("id", "run_id", "sample_index", "snapshot_id"):
+        if row[key] is not None:
+            parts.append(f'"{key}": {_encode(row[key])}')
+    return ", ".join(parts) + "}"
+
+
 def export_rollouts(ws: Workspace, out: str | Path | None, *, runs: list[str] | None = None,
                     suite: str | None = None, fmt: str = "jsonl") -> RecordsExport:
     """Write the selected rollouts as chat JSONL (round-trips through import) or CSV (one row each)."""
@@ -78,11 +161,12 @@ def export_rollouts(ws: Workspace, out: str | Path | None, *, runs: list[str] | 
         raise TransferError(f"unknown rollouts format {fmt!r} (use {' or '.join(ROLLOUT_FORMATS)})")
     selection = Selection(ws, runs, suite)
     count = 0
+    task_parts: dict[str, str | None] = {}
     with atomic_output(out, newline="" if fmt == "csv" else None) as handle:
         writer = csv.writer(handle) if fmt == "csv" else None
         if writer:
             writer.writerow(CSV_COLUMNS)
-        for row in selection.rows(with_scores=fmt == "jsonl"):
+        for row in selection.rows(with_scores=fmt == "jsonl", parsed=fmt == "csv"):
             if writer:
                 writer.writerow([
                     row["id"], row["run_id"], row["suite"], row["task"], row["split"], row["sample_index"],
@@ -91,7 +175,7 @@ def export_rollouts(ws: Workspace, out: str | Path | None, *, runs: list[str] | 
                     row["output"], json.dumps(row["messages"], ensure_ascii=False),
                 ])
             else:
-                handle.write(json.dumps(rollout_record(row), ensure_ascii=False) + "\n")
+                handle.write(rollout_line(row, task_parts) + "\n")
             count += 1
         if not count:
             raise TransferError(f"no rollouts in {selection.describe()}; nothing was written")

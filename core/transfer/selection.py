@@ -46,33 +46,74 @@ class Selection:
             return f"suite {self.suite}"
         return ("run " if len(self.run_ids) == 1 else "runs ") + ", ".join(self.run_ids)
 
-    def _where(self) -> tuple[str, list]:
+    def run_ids_in_order(self) -> list[str]:
+        """The selected runs, oldest first (the order rollouts are exported in)."""
         if self.suite:
-            return "t.suite = ?", [self.suite]
-        return f"r.run_id IN ({','.join('?' * len(self.run_ids))})", list(self.run_ids)
+            sql = ("SELECT ru.id FROM runs ru WHERE EXISTS (SELECT 1 FROM rollouts r JOIN tasks t ON t.id = r.task_id"
+                   " WHERE r.run_id = ru.id AND t.suite = ?) ORDER BY ru.created_at, ru.id")
+            return [row[0] for row in self.ws.conn.execute(sql, (self.suite,))]
+        ids = list(dict.fromkeys(self.run_ids))
+        sql = f"SELECT id FROM runs WHERE id IN ({','.join('?' * len(ids))}) ORDER BY created_at, id"
+        return [row[0] for row in self.ws.conn.execute(sql, ids)]
 
-    def rows(self, *, by_task: bool = False, with_scores: bool = False) -> Iterator[dict]:
-        """The selected rollouts with text, task and snapshot; in run order, or grouped by task."""
-        where, params = self._where()
+    def rows(self, *, by_task: bool = False, with_scores: bool = False, parsed: bool = True) -> Iterator[dict]:
+        """The selected rollouts with text, task and snapshot; in run order, or grouped by task.
+
+        Streamed: each query walks an index in the wanted order (one run, or one task, at a time), so the
+        first row comes at once, memory stays flat, and Ctrl-C is seen between rows rather than after a sort
+        of the whole selection. `parsed=False` leaves the messages as the stored `messages_json` text.
+        """
         scores = ""
         if with_scores:
             scores = (", (SELECT json_group_array(json_object('scorer', scorer, 'value', json(value_json),"
                       " 'answer', answer, 'explanation', explanation, 'metadata', json(metadata_json)))"
                       " FROM (SELECT * FROM rollout_scores WHERE rollout_id = r.id ORDER BY position)) AS scores_json")
-        order = ("r.task_id, r.reward DESC, ru.created_at, r.sample_index" if by_task
-                 else "ru.created_at, r.run_id, rt.position, r.sample_index")
+        suite = " AND t.suite = ?" if self.suite else ""
+        extra = [self.suite] if self.suite else []
+        queries = self._by_task_queries(scores, suite, extra) if by_task else self._by_run_queries(scores, suite, extra)
+        for sql, params in queries:
+            cursor = self.ws.conn.execute(sql, params)
+            names = [column[0] for column in cursor.description]
+            for values in cursor:
+                row = dict(zip(names, values))
+                tools_json = row.pop("tools_json")
+                row["tools"] = json.loads(tools_json) if tools_json else None
+                if parsed:
+                    row["messages"] = json.loads(row.pop("messages_json"))
+                yield row
+
+    def _by_run_queries(self, scores: str, suite: str, extra: list) -> Iterator[tuple[str, list]]:
+        # Per run: rollouts whose task has no place in the run first (as a NULL position sorts), then the
+        # run's tasks by position, each task's samples in order (both straight off indexes, no sort).
+        joins = (" JOIN rollout_texts x ON x.rollout_id = r.id JOIN tasks t ON t.id = r.task_id"
+                 " JOIN snapshots s ON s.id = r.snapshot_id")
+        unplaced = (f"SELECT {_COLUMNS}{scores} FROM rollouts r{joins} WHERE r.run_id = ?{suite}"
+                    " AND NOT EXISTS (SELECT 1 FROM run_tasks rt WHERE rt.run_id = r.run_id AND rt.task_id = r.task_id)"
+                    " ORDER BY r.sample_index")
+        placed = (f"SELECT {_COLUMNS}{scores} FROM run_tasks rt CROSS JOIN"
+                  " rollouts r ON r.run_id = rt.run_id AND r.task_id = rt.task_id"
+                  f"{joins} WHERE rt.run_id = ?{suite} ORDER BY rt.position, r.sample_index")
+        for run_id in self.run_ids_in_order():
+            yield unplaced, [run_id, *extra]
+            yield placed, [run_id, *extra]
+
+    def _by_task_queries(self, scores: str, suite: str, extra: list) -> Iterator[tuple[str, list]]:
+        # Per task (in id order): its samples across the selected runs, best reward first.
+        if self.suite:
+            task_ids = [row[0] for row in self.ws.conn.execute(
+                "SELECT id FROM tasks WHERE suite = ? ORDER BY id", (self.suite,))]
+            runs, run_params = "", []
+        else:
+            run_params = list(dict.fromkeys(self.run_ids))
+            runs = f" AND r.run_id IN ({','.join('?' * len(run_params))})"
+            task_ids = [row[0] for row in self.ws.conn.execute(
+                f"SELECT DISTINCT task_id FROM rollouts r WHERE 1{runs} ORDER BY task_id", run_params)]
         sql = (f"SELECT {_COLUMNS}{scores} FROM rollouts r JOIN rollout_texts x ON x.rollout_id = r.id"
                " JOIN tasks t ON t.id = r.task_id JOIN snapshots s ON s.id = r.snapshot_id"
-               " JOIN runs ru ON ru.id = r.run_id"
-               " LEFT JOIN run_tasks rt ON rt.run_id = r.run_id AND rt.task_id = r.task_id"
-               f" WHERE {where} ORDER BY {order}")
-        cursor = self.ws.conn.execute(sql, params)
-        names = [column[0] for column in cursor.description]
-        for values in cursor:
-            row = dict(zip(names, values))
-            row["messages"] = json.loads(row.pop("messages_json"))
-            row["tools"] = json.loads(row.pop("tools_json")) if row["tools_json"] else None
-            yield row
+               f" JOIN runs ru ON ru.id = r.run_id WHERE r.task_id = ?{runs}{suite}"
+               " ORDER BY r.reward DESC, ru.created_at, r.sample_index")
+        for task_id in task_ids:
+            yield sql, [task_id, *run_params, *extra]
 
 
 def without_lessons(messages: list[dict], row: dict) -> list[dict]:

@@ -12,10 +12,12 @@ import struct
 import zipfile
 import zlib
 
-import zstandard
-
+from lessonlab.core.lazy_import import LazyModule
 from lessonlab.core.transfer import limits
 from lessonlab.core.transfer.errors import MalformedFile
+
+# zstandard takes a quarter of a second to import: only reading a zstd member pays for it.
+zstandard = LazyModule("zstandard")
 
 ZIP_ZSTANDARD = 93
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # signature ... file name length, extra field length
