@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from lessonlab.core.formatting import printable, storable
-from lessonlab.core.models.lean_http import LeanChatClient
 from lessonlab.core.models.redaction import redact, redact_known
 from lessonlab.core.settings import Endpoint
 from lessonlab.core.lazy_import import LazyModule
@@ -74,7 +73,11 @@ def make_client(endpoint: Endpoint, base_url: str | None = None, *, lean: bool =
     if not url:
         raise ValueError(f"endpoint {endpoint.name!r} has no base URL yet (is the local model started?)")
     client = _openai_client(endpoint, url)
-    return LeanChatClient(client, url, endpoint.api_key(), endpoint.timeout) if lean else client
+    if not lean:
+        return client
+    from lessonlab.core.models.lean_http import LeanChatClient   # imports openai: only runs pay for it
+
+    return LeanChatClient(client, url, endpoint.api_key(), endpoint.timeout)
 
 
 def _openai_client(endpoint: Endpoint, url: str) -> openai.AsyncOpenAI:
@@ -241,7 +244,7 @@ async def chat(
         try:
             if on_chunk is None:
                 body = {"model": model, "messages": messages, **params}
-                if isinstance(client, LeanChatClient):
+                if hasattr(client, "post_chat"):   # a LeanChatClient (bulk runs)
                     completion = await client.post_chat(body)
                 else:
                     # client.post is the openai package's documented route for raw requests; it skips

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import sqlite3
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import sqlite_utils
+if TYPE_CHECKING:  # migrations use only `db.conn`; sqlite_utils is imported where a Database is made
+    import sqlite_utils
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from jsonschema import Draft202012Validator
 
 from lessonlab.core.tools.registry import Tool
 
@@ -37,7 +36,7 @@ class ArgumentCheck:
         simple = set(params) <= {"type", "properties", "required", "additionalProperties", "description"} and all(
             isinstance(p, dict) and set(p) <= _SIMPLE_KEYS and _known_types(p.get("type"))
             for p in self.properties.values())
-        self.validator = None if simple else Draft202012Validator(params)
+        self.validator = None if simple else _draft_2020_12()(params)
 
     def parse(self, arguments: Any) -> dict | str:
         """The arguments as a checked dict, or the error text for the model."""
@@ -99,3 +98,10 @@ def argument_check(tool: Tool) -> ArgumentCheck:
     if check is None or check.tool is not tool:  # an id can be reused once a tool is gone
         check = _CHECKS[id(tool)] = ArgumentCheck(tool)
     return check
+
+
+def _draft_2020_12():
+    """jsonschema's validator class, imported when a tool's schema needs more than the fast checks."""
+    from jsonschema import Draft202012Validator   # a fifth of a second to import: only richer schemas pay
+
+    return Draft202012Validator

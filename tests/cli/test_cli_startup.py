@@ -66,7 +66,9 @@ def test_listing_and_showing_runs_import_no_model_client(workspace_with_a_run):
     assert loaded_after(["lessons", "list", "--workspace", str(path)]) == {"code": 0, "heavy": []}
 
 
-def test_the_probe_sees_an_import_when_there_is_one():
+def test_the_probe_sees_an_import_when_there_is_one(workspace_with_a_run):
     # The same probe notices a module a command does load (the workspace's own sqlite3), so an empty
     # list above means the heavy packages were really not imported.
-    assert loaded_after(["--version"], heavy=("click", "sqlite3")) == {"code": 0, "heavy": ["click", "sqlite3"]}
+    path, _run_id = workspace_with_a_run
+    assert loaded_after(["runs", "--workspace", str(path)], heavy=("click", "sqlite3")) == \
+        {"code": 0, "heavy": ["click", "sqlite3"]}
