@@ -1,14 +1,12 @@
 """Commands for suites and runs: `suites`, `run`, `runs`, `show`."""
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 
 import click
 
 from lessonlab.core.runs import queries, trajectory_text
-from lessonlab.core.runs.planning import plan_resume, plan_run, run_summary
 from lessonlab.core.settings import load_settings
 from lessonlab.core.lessons.snapshots import load_snapshot
 from lessonlab.core.tasks.suites import builtin_suites, load_suite
@@ -62,6 +60,11 @@ def suites_cmd(as_json: bool) -> None:
 def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, temperature, max_tokens, seed,
             trust_verifiers, verify_timeout, resume_id, workspace_path, as_json) -> None:
     """Send a suite's tasks × samples to an endpoint and store every rollout with its verdict."""
+    # Planning brings the runner, the agent loop and the model client: only this command pays for them.
+    import asyncio
+
+    from lessonlab.core.runs.planning import plan_resume, plan_run, run_summary
+
     settings = load_settings()
     ws = open_workspace(workspace_path)
     ws.require_writable()
