@@ -80,12 +80,17 @@ def _check_chat(body) -> str | None:
     return None
 
 
+async def _authorized_json(request: web.Request, state):
+    """The request's JSON body, or the error response to send (a missing token, bad JSON, too large)."""
+    if not _authorized(request, state):
+        return None, error_response(401, "missing or wrong bearer token", code="invalid_api_key")
+    return await _read_json(request)
+
+
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """POST /v1/chat/completions: lessons in, forwarded, the reply returned unchanged and recorded."""
     state = request.app[STATE]
-    if not _authorized(request, state):
-        return error_response(401, "missing or wrong bearer token", code="invalid_api_key")
-    body, problem = await _read_json(request)
+    body, problem = await _authorized_json(request, state)
     if problem is not None:
         return problem
     wrong = _check_chat(body)
@@ -201,9 +206,7 @@ async def list_models(request: web.Request) -> web.Response:
 async def post_reward(request: web.Request) -> web.Response:
     """POST /v1/lessonlab/rewards {"rollout", "reward", "feedback"}: score a rollout by hand."""
     state = request.app[STATE]
-    if not _authorized(request, state):
-        return error_response(401, "missing or wrong bearer token", code="invalid_api_key")
-    body, problem = await _read_json(request)
+    body, problem = await _authorized_json(request, state)
     if problem is not None:
         return problem
     if not isinstance(body, dict) or not isinstance(body.get("rollout"), str) or "reward" not in body:
