@@ -14,7 +14,7 @@ import click
 
 # name -> "module:attribute" under lessonlab.cli, in the order `--help` lists them.
 COMMANDS: dict[str, str] = {
-    "suites": "runs:suites_cmd", "run": "runs:run_cmd", "runs": "runs:runs_cmd", "show": "runs:show_cmd",
+    "suites": "runs:suites_cmd", "run": "runs:run_cmd", "runs": "show:runs_cmd", "show": "show:show_cmd",
     "tools": "tools:tools_cmd",
     "endpoints": "endpoints:endpoints_cmd",
     "lessons": "lessons:lessons_cmd", "export": "export:export_cmd",

@@ -8,7 +8,6 @@ benchmarks/calibration.py and docs/lessons.md).
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import random
@@ -18,7 +17,6 @@ from typing import Callable
 
 from lessonlab.core.errors import BadInput
 from lessonlab.core.student_t import t_cdf, t_quantile
-from lessonlab.core.tasks.suites import load_suite
 from lessonlab.core.storage.workspace import Workspace, new_id, now
 
 MIN_UNITS = 3          # fewer matched (task, model) units than this: "too little data", no interval
@@ -326,6 +324,9 @@ def paired_lift(ws: Workspace, run_with: str, run_without: str) -> Lift:
 
 def ablation_tasks(suite_name: str, split: str, limit: int | None = None) -> tuple:
     """The suite (built-in name or JSONL path) and the tasks an ablation reruns; ImpactError when there are none."""
+    # Imported here: suites load the verifiers and tool sets, which the impact table (`lessons list`) never needs.
+    from lessonlab.core.tasks.suites import load_suite
+
     suite = load_suite(suite_name)
     tasks = suite.select(split, limit)
     if not tasks:
@@ -352,6 +353,9 @@ async def run_ablation(
     retry=None,
 ) -> AblationResult:
     """Rerun tasks with the current snapshot and with the same snapshot minus the lesson, side by side."""
+    # Imported here, like the runner: only an ablation runs anything, and reading impact should stay quick.
+    import asyncio
+
     from lessonlab.core.lessons import active_lessons
     from lessonlab.core.runs.runner import create_run, execute_run
     from lessonlab.core.lessons.snapshots import base_prompt, snapshot_for_lessons

@@ -189,13 +189,3 @@ def atomic_output(path: str | Path | None, newline: str | None = None):
         if isinstance(exc, OSError):
             raise _write_failed(path, exc) from None
         raise
-
-
-def rollout_scores(ws: Workspace, rollout_id: str) -> list[dict]:
-    """Every score an imported rollout came with, in source order (value as given, reward, answer, explanation)."""
-    rows = ws.query("SELECT scorer, value_json, reward, answer, explanation, metadata_json FROM rollout_scores"
-                    " WHERE rollout_id = ? ORDER BY position", (rollout_id,))
-    for row in rows:
-        row["value"] = json.loads(row.pop("value_json")) if row["value_json"] is not None else None
-        row["metadata"] = json.loads(row.pop("metadata_json")) if row["metadata_json"] else None
-    return rows

@@ -16,12 +16,11 @@ import logging
 import os
 import sys
 
-from lessonlab.core.verifiers.registry import needs_isolation, verify
+from lessonlab.core.verifiers.registry import DEFAULT_VERIFY_TIMEOUT, needs_isolation, verify
 from lessonlab.core.verifiers.verdict import Verdict
 
 log = logging.getLogger("lessonlab.verifiers")
 
-DEFAULT_VERIFY_TIMEOUT = 5.0
 # Replies up to this long are scored in place: microseconds, cheaper than any hand-off.
 INLINE_LIMIT_CHARS = 100_000
 _START_TIMEOUT = 60.0

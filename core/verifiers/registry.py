@@ -11,6 +11,9 @@ from typing import Callable
 from lessonlab.core.verifiers.spec import VerifierSpecError, type_name
 from lessonlab.core.verifiers.verdict import Verdict
 
+# Seconds a verifier that may hang (see `may_hang`) gets before it scores 0; the worker pool enforces it.
+DEFAULT_VERIFY_TIMEOUT = 5.0
+
 
 @dataclass(frozen=True)
 class VerifierKind:
