@@ -2,7 +2,9 @@
 
 Each command runs as a fresh process, interleaved with the reference `python -c "import click"` (the least
 any click program costs) so both see the same machine load; the figure is the median wall time over the
-repeats, and each command's ratio to the reference. Target: every ratio ≤ 2.
+repeats, and each command's ratio to the reference. Target: every ratio ≤ 2. The children may write bytecode
+(PYTHONDONTWRITEBYTECODE is dropped for them), as an installed program has it: otherwise every lessonlab
+module is compiled from source on every start while click's cached bytecode is read.
 Prints `name: value` lines.
 """
 from __future__ import annotations
@@ -61,6 +63,7 @@ def main() -> None:
         folder = Path(folder)
         workspace, run_id = make_workspace(folder)
         env = {**os.environ, "LESSONLAB_CONFIG_DIR": str(folder / "config"), "LESSONLAB_WORKSPACE": str(workspace)}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         lessonlab = lessonlab_command()
         commands = {
             "version": [*lessonlab, "--version"],

@@ -15,7 +15,6 @@ from lessonlab.core import formatting as fmt
 from lessonlab.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, LessonlabError, database_error
 from lessonlab.core.paths import default_workspace_path
 from lessonlab.core.storage.integrity import damage_from
-from lessonlab.core.settings import SettingsError, check_param, check_timeout
 
 if TYPE_CHECKING:  # the runner is imported by the commands that run something, not by every command
     from lessonlab.core.runs.runner import RunProgress
@@ -50,6 +49,9 @@ def checked(name: str):
     """A click callback checking a sampling option (or "timeout") against the core's ranges: one clear line."""
 
     def callback(ctx: click.Context, param: click.Parameter, value):
+        # Imported when an option is parsed: commands without sampling options never load the settings.
+        from lessonlab.core.settings import SettingsError, check_param, check_timeout
+
         try:
             check_timeout(value) if name == "timeout" else check_param(name, value)
         except SettingsError as exc:

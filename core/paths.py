@@ -4,21 +4,27 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "lessonlab"
+
+
+def _platformdirs():
+    # Imported when a platform default is asked for: a command given --workspace (or the LESSONLAB_* overrides)
+    # never needs it, and it costs a listing several milliseconds of its start-up.
+    import platformdirs
+
+    return platformdirs
 
 
 def config_dir() -> Path:
     """Directory holding settings.json; LESSONLAB_CONFIG_DIR overrides the platform default."""
     override = os.environ.get("LESSONLAB_CONFIG_DIR")
-    return Path(override) if override else Path(platformdirs.user_config_dir(APP_NAME))
+    return Path(override) if override else Path(_platformdirs().user_config_dir(APP_NAME))
 
 
 def data_dir() -> Path:
     """Directory holding the default workspace; LESSONLAB_DATA_DIR overrides the platform default."""
     override = os.environ.get("LESSONLAB_DATA_DIR")
-    return Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME))
+    return Path(override) if override else Path(_platformdirs().user_data_dir(APP_NAME))
 
 
 def default_workspace_path() -> Path:

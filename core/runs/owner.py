@@ -4,7 +4,6 @@ and a second `run --resume` of a run being executed is refused instead of sendin
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 
 from lessonlab.core.errors import WorkFailed
@@ -38,16 +37,24 @@ def process_started(pid: int) -> str | None:
     return fields[19]
 
 
+def host_name() -> str:
+    """This machine's host name, as recorded for a run's owner."""
+    # socket is imported here: listing runs asks for the host only when a run reads as running.
+    import socket
+
+    return socket.gethostname()
+
+
 def this_process() -> Owner:
     """The owner record for the current process."""
-    return Owner(os.getpid(), socket.gethostname(), process_started(os.getpid()))
+    return Owner(os.getpid(), host_name(), process_started(os.getpid()))
 
 
 def is_alive(pid: int | None, host: str | None, started: str | None) -> bool:
     """Whether the recorded owner still runs (a process on another host is assumed to)."""
     if pid is None:
         return False
-    if host and host != socket.gethostname():
+    if host and host != host_name():
         return True  # cannot be checked from here
     try:
         os.kill(pid, 0)
@@ -70,7 +77,7 @@ def effective_status(row: dict) -> str:
 
 def busy_message(row: dict) -> str:
     """The sentence refusing to execute a run another live process executes."""
-    where = f" on {row['owner_host']}" if row.get("owner_host") and row["owner_host"] != socket.gethostname() else ""
+    where = f" on {row['owner_host']}" if row.get("owner_host") and row["owner_host"] != host_name() else ""
     return (f"run {row['id']} is being executed by process {row['owner_pid']}{where}; wait for it to finish "
             f"or stop it (Ctrl-C), then resume")
 

@@ -12,6 +12,11 @@ from lessonlab.core.storage.workspace import open_workspace
 # openai (+ its aiohttp transport) takes over a second to import on a small machine; jsonschema, sqlite_utils
 # (which loads numpy) and zstandard are only needed to score, write, or read a zstd member.
 HEAVY = ("openai", "aiohttp", "jsonschema", "sqlite_utils", "numpy", "zstandard")
+# What only running (or checking a suite, or importing a file) needs: the event loop, the runner, the suites with
+# every verifier kind and tool set, and the import/export formats. Reading runs and lessons loads none of them.
+RUNNING_ONLY = ("asyncio", "concurrent.futures", "lessonlab.core.runs.runner", "lessonlab.core.runs.planning",
+                "lessonlab.core.verifiers", "lessonlab.core.verifiers.pool", "lessonlab.core.tasks.suites",
+                "lessonlab.core.tools", "lessonlab.core.transfer", "lessonlab.core.settings")
 
 PROBE = """
 import json, sys
@@ -64,6 +69,31 @@ def test_listing_and_showing_runs_import_no_model_client(workspace_with_a_run):
     assert loaded_after(["runs", "--workspace", str(path)]) == {"code": 0, "heavy": []}
     assert loaded_after(["show", run_id, "--workspace", str(path)]) == {"code": 0, "heavy": []}
     assert loaded_after(["lessons", "list", "--workspace", str(path)]) == {"code": 0, "heavy": []}
+
+
+def test_listings_import_nothing_that_only_running_needs(workspace_with_a_run):
+    path, run_id = workspace_with_a_run
+    for arguments in (["runs", "--workspace", str(path)], ["show", run_id, "--workspace", str(path)]):
+        assert loaded_after(arguments, heavy=RUNNING_ONLY) == {"code": 0, "heavy": []}, arguments
+    # Listing lessons shows each one's impact, which needs the settings (token budget) but not the suites or
+    # the event loop (only an ablation does).
+    assert loaded_after(["lessons", "list", "--workspace", str(path)], heavy=RUNNING_ONLY) == \
+        {"code": 0, "heavy": ["lessonlab.core.settings"]}
+
+
+def test_showing_a_rollout_imports_nothing_that_only_running_needs(workspace_with_a_run):
+    path, run_id = workspace_with_a_run
+    ws = open_workspace(path)
+    rollout_id = ws.one("SELECT id FROM rollouts WHERE run_id = ? LIMIT 1", (run_id,))["id"]
+    ws.close()
+    assert loaded_after(["show", rollout_id, "--workspace", str(path)], heavy=RUNNING_ONLY) == \
+        {"code": 0, "heavy": []}
+
+
+def test_running_commands_still_load_what_they_need():
+    # The deferred imports happen where they are used: listing suites loads them (and the probe sees it).
+    done = loaded_after(["suites"], heavy=("lessonlab.core.tasks.suites", "lessonlab.core.verifiers"))
+    assert done == {"code": 0, "heavy": ["lessonlab.core.tasks.suites", "lessonlab.core.verifiers"]}
 
 
 def test_the_probe_sees_an_import_when_there_is_one(workspace_with_a_run):

@@ -532,3 +532,24 @@ def test_feedback_is_one_line_everywhere():
                  schema_spec({"type": "integer"}), schema_spec({"type": "object", "required": ["x" * 500]}), G24):
         for output in (long_line, "multi\nline\noutput", "Answer: 1\n"):
             check(spec, output, verify(spec, output).reward)
+
+
+def test_the_worker_pool_loads_on_first_use_only():
+    # Checking specs (every suite load) must not pay for asyncio and the worker pool; using the pool loads it.
+    probe = ("import sys\n"
+             "import lessonlab.core.tasks.suites\n"
+             "before = 'asyncio' in sys.modules or 'lessonlab.core.verifiers.pool' in sys.modules\n"
+             "from lessonlab.core.verifiers import DEFAULT_VERIFY_TIMEOUT, VerifierPool, WorkerPool\n"
+             "from lessonlab.core.verifiers import pool\n"
+             "print(before, VerifierPool is pool.VerifierPool, WorkerPool is pool.WorkerPool, DEFAULT_VERIFY_TIMEOUT)\n")
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "True", "True", "5.0"], done.stderr
+
+
+def test_an_unknown_name_in_the_verifiers_package_is_an_attribute_error():
+    import lessonlab.core.verifiers as verifiers
+
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        verifiers.no_such_thing  # noqa: B018
