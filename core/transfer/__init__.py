@@ -8,7 +8,7 @@ from lessonlab.core.transfer.errors import MalformedFile, TransferError
 from lessonlab.core.transfer.exports import LESSON_FORMATS, ROLLOUT_FORMATS, RecordsExport, export_lessons, export_rollouts
 from lessonlab.core.transfer.importer import FileImport, ImportOptions, ImportReport, detect_format, import_file, import_files
 from lessonlab.core.transfer.readers import ImportFormat, format_names, import_formats, register as register_format
-from lessonlab.core.runs.queries import rollout_scores  # a plain read, kept where `show` finds it cheaply
+from lessonlab.core.runs.queries import rollout_scores  # re-exported: it lives with the run queries so `show` needs no transfer
 from lessonlab.core.transfer.training import TrainingExport, export_dpo, export_sft
 
 __all__ = ["format_names", "import_formats", "ImportFormat", "register_format", "FileImport", "ImportOptions", "ImportReport", "MalformedFile", "TransferError",
