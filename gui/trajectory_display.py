@@ -56,6 +56,7 @@ class TrajectoryDisplay:
     prompt: list[tuple[str, str]]          # (role, html) of each message before the first step
     steps: list[StepDisplay]
     error: str | None = None
+    signatures: list[list[tuple[str, str]]] = field(default_factory=list)   # each step's calls, to find partings
 
 
 def parts_html(content) -> str:
@@ -113,4 +114,5 @@ def prepare_trajectory(rollout: dict) -> TrajectoryDisplay | None:
     prompt = [(str(m.get("role", "?")), parts_html(m.get("content"))) for m in messages[:first]
               if m.get("role") != "system"]   # the system prompt is shown on demand, with its lessons
     error = rollout["error"] if rollout.get("status") != "ok" else None
-    return TrajectoryDisplay(prompt=prompt, steps=[step_display(s) for s in steps], error=error)
+    return TrajectoryDisplay(prompt=prompt, steps=[step_display(s) for s in steps], error=error,
+                             signatures=[tt.step_signature(s) for s in steps])
