@@ -285,3 +285,15 @@ def test_opening_long_trajectories_appends_steps_in_passes_within_a_budget(tmp_p
     assert "◆" not in second.trajectory_view.header_text(29)
     qtbot.waitUntil(lambda: step_tops_in_strip(page, first) == step_tops_in_strip(page, second), timeout=5000)
 
+
+
+def test_the_loading_job_lets_go_of_the_lock_as_it_prepares_steps(monkeypatch):
+    from lessonlab.gui import trajectory_display
+
+    sleeps = []
+    monkeypatch.setattr(trajectory_display.time, "sleep", sleeps.append)
+    assert list(trajectory_display._yielding(iter(range(5)), every_s=0.0)) == [0, 1, 2, 3, 4]
+    assert sleeps == [0] * 5                     # due every time: once after each item
+    sleeps.clear()
+    assert list(trajectory_display._yielding(iter(range(5)), every_s=60.0)) == [0, 1, 2, 3, 4]
+    assert sleeps == []                          # not due within a minute: items pass straight through
