@@ -184,7 +184,9 @@ def measure_trajectories() -> dict:
     from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QTimer
 
     from lessonlab.gui.app import application
+    from lessonlab.core.storage.workspace import open_workspace
     from lessonlab.gui.compare_page import ComparePage
+    from lessonlab.gui.pages import PageContext
 
     app = application()
     figures = {}
@@ -205,8 +207,9 @@ def measure_trajectories() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "trajectories.db"
         task_id = generate_trajectories(path)
+        ws = open_workspace(path)
         for label, columns in (("1_column", 1), ("2_columns", 2)):
-            page = ComparePage(path)
+            page = ComparePage(PageContext(ws))
             page.resize(1400, 900)
             page.show()
             if columns == 1:
@@ -249,6 +252,7 @@ def measure_trajectories() -> dict:
             page.deleteLater()   # measured apart: leaving a page of long trajectories frees their documents
             QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
             figures[f"trajectory_{label}_close_ms"] = round((time.perf_counter() - closing) * 1000, 1)
+        ws.close()
     del app
     return figures
 

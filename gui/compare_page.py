@@ -5,6 +5,7 @@ It owns the reflection panel ("Reflect on these", and "Reflect on this run" sent
 from __future__ import annotations
 
 import logging
+import time
 
 from PySide6.QtCore import QRect, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -27,6 +28,10 @@ from .step_alignment import StepAligner
 from .workers import Job, jobs_of, start_job
 
 log = logging.getLogger("lessonlab.gui.compare")
+
+# GUI-thread time one pass may spend appending steps; what is left waits for the next turn of the event loop,
+# so painting and input get in between however many columns draw trajectories.
+STEP_BUDGET_S = 0.012
 
 
 class ComparePage(Page):
@@ -149,6 +154,9 @@ class ComparePage(Page):
         self.scroll.horizontalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
         self.scroll.verticalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
         self.aligner = StepAligner(self)   # trajectories: steps lined up across columns, the parting step marked
+        # One pending pass at a time: scrolling, resizing and growing columns all ask for the same next pass.
+        self._render_timer = QTimer(self, singleShot=True, interval=0)
+        self._render_timer.timeout.connect(self.render_visible)
         return self.scroll
 
     def _build_reflection_panel(self) -> ReflectionPanel:
@@ -398,28 +406,41 @@ class ComparePage(Page):
         self.count_label.setText(f"{len(shown)} of {len(self.columns)} rollouts")
         if not shown and self.columns:
             self.count_label.setText(f"0 of {len(self.columns)} rollouts (filter)")
-        # Render once the layout has placed the columns; only those on screen get highlighted.
-        QTimer.singleShot(0, self, self.render_visible)
-        self.render_visible()
+        # Render once the layout has placed the columns; only those on screen get highlighted. Steps are
+        # appended from the next turn on: this slot already built the columns.
+        self.render_visible(steps=False)
 
-    def render_visible(self) -> int:
-        """Highlight and show the columns inside the visible area; return how many rendered now."""
+    def columns_in_view(self) -> list[RolloutColumn]:
+        """The shown columns inside the visible area, with one column of margin each side."""
         viewport = self.scroll.viewport()
         x0 = self.scroll.horizontalScrollBar().value()
-        width = max(viewport.width(), COLUMN_WIDTH)
-        visible = QRect(x0 - COLUMN_WIDTH, 0, width + 2 * COLUMN_WIDTH, 1)  # one column of margin each side
-        rendered, grew = 0, False
-        # Steps are built down to a screen below the visible area, a batch per column per turn.
-        bottom = self.scroll.verticalScrollBar().value() + 2 * viewport.height()
-        for widget, x in self._placed:  # places computed by _arrange from the fixed widths
-            if isinstance(widget, RolloutColumn) and x <= visible.right() and x + COLUMN_WIDTH >= visible.left():
-                if widget.ensure_rendered():   # one piece of work per column per turn: built, or a batch more
-                    rendered, grew = rendered + 1, True
-                else:
-                    grew |= widget.fill_to(bottom)
-        if grew:
-            QTimer.singleShot(0, self, self.render_visible)   # dropped if the page is gone by then
+        visible = QRect(x0 - COLUMN_WIDTH, 0, max(viewport.width(), COLUMN_WIDTH) + 2 * COLUMN_WIDTH, 1)
+        return [widget for widget, x in self._placed  # places computed by _arrange from the fixed widths
+                if isinstance(widget, RolloutColumn) and x <= visible.right() and x + COLUMN_WIDTH >= visible.left()]
+
+    def render_visible(self, *, steps: bool = True) -> int:
+        """Highlight and show the columns inside the visible area (and steps, unless not); return how many rendered now."""
+        columns = self.columns_in_view()
+        rendered = sum(1 for column in columns if column.ensure_rendered())
+        if not steps or self._fill_steps(columns) or rendered:
+            self._render_timer.start()   # more to build next turn (stops with the page)
         return rendered
+
+    def _fill_steps(self, columns: list[RolloutColumn]) -> bool:
+        """Append steps down to a screen below the visible area, a batch per column in turn, within the budget.
+
+        True when the budget ran out with steps still wanted.
+        """
+        bottom = self.scroll.verticalScrollBar().value() + 2 * self.scroll.viewport().height()
+        started = time.perf_counter()
+        wanting = [column for column in columns if column.trajectory_view is not None]
+        while wanting:
+            for column in list(wanting):
+                if not column.fill_to(bottom):
+                    wanting.remove(column)
+                elif time.perf_counter() - started > STEP_BUDGET_S:
+                    return True
+        return False
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer
 
-from lessonlab.core.runs.trajectory_text import first_parting_step
+from lessonlab.core.runs.trajectory_text import first_parting_of_signatures
 
 from .rollout_column import RolloutColumn
 
@@ -52,7 +52,8 @@ class StepAligner(QObject):
             return
         reference, partings = columns[0], []
         for column in columns[1:]:
-            index = first_parting_step(reference.rollout["steps"], column.rollout["steps"])
+            # signatures come from the loading job: comparing them here costs no JSON work on the GUI thread
+            index = first_parting_of_signatures(reference.trajectory.signatures, column.trajectory.signatures)
             if index is not None:
                 column.set_parting(index, f"parts from {reference.rollout['id']} here")
                 partings.append(index)

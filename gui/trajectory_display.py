@@ -5,6 +5,7 @@ ready HTML; a tool result stays plain text until someone expands it (`result_htm
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from lessonlab.core.runs import trajectory_text as tt
@@ -56,6 +57,7 @@ class TrajectoryDisplay:
     prompt: list[tuple[str, str]]          # (role, html) of each message before the first step
     steps: list[StepDisplay]
     error: str | None = None
+    signatures: list[list[tuple[str, str]]] = field(default_factory=list)   # each step's calls, to find partings
 
 
 def parts_html(content) -> str:
@@ -103,6 +105,21 @@ def step_display(step: Step) -> StepDisplay:
                        calls=calls, other_results=others)
 
 
+def _yielding(items, every_s: float = 0.001):
+    """Pass items through, letting go of Python's lock at least every `every_s` seconds.
+
+    The job and the GUI thread share that lock; left to the interpreter's 5 ms switching, every callback the
+    GUI thread runs queues behind the job's highlighting, and a 200-step pair held the window 25–55 ms.
+    Letting go after every item instead slows the job when the machine is busy (each hand-back waits).
+    """
+    last = time.perf_counter()
+    for item in items:
+        yield item
+        if time.perf_counter() - last >= every_s:
+            time.sleep(0)
+            last = time.perf_counter()
+
+
 def prepare_trajectory(rollout: dict) -> TrajectoryDisplay | None:
     """What Compare draws for a multi-step rollout (None: a one-call rollout, drawn as a transcript)."""
     steps: list[Step] = rollout.get("steps") or []
@@ -113,4 +130,5 @@ def prepare_trajectory(rollout: dict) -> TrajectoryDisplay | None:
     prompt = [(str(m.get("role", "?")), parts_html(m.get("content"))) for m in messages[:first]
               if m.get("role") != "system"]   # the system prompt is shown on demand, with its lessons
     error = rollout["error"] if rollout.get("status") != "ok" else None
-    return TrajectoryDisplay(prompt=prompt, steps=[step_display(s) for s in steps], error=error)
+    return TrajectoryDisplay(prompt=prompt, steps=list(_yielding(step_display(s) for s in steps)), error=error,
+                             signatures=[tt.step_signature(s) for s in steps])

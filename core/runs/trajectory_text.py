@@ -144,12 +144,17 @@ def step_signature(step: Step) -> list[tuple[str, str]]:
 
 def first_parting_step(a: list[Step], b: list[Step]) -> int | None:
     """The 1-based step where two trajectories part (another tool, other arguments, or one has ended), or None."""
+    return first_parting_of_signatures([step_signature(s) for s in a], [step_signature(s) for s in b])
+
+
+def first_parting_of_signatures(a: list[list[tuple[str, str]]], b: list[list[tuple[str, str]]]) -> int | None:
+    """`first_parting_step` over steps' signatures (computed once, e.g. off the GUI thread)."""
     for index in range(max(len(a), len(b))):
         if index >= len(a) or index >= len(b):
             # One ended; that is a parting only when the other still acts (calls a tool) from here on.
             longer = a if index < len(a) else b
-            return index + 1 if any(step.tool_calls for step in longer[index:]) else None
-        if step_signature(a[index]) != step_signature(b[index]):
+            return index + 1 if any(longer[index:]) else None
+        if a[index] != b[index]:
             return index + 1
     return None
 

@@ -73,3 +73,17 @@ def test_pretty_arguments_indent_objects_but_keep_short_lists_on_one_line():
     long = pretty_arguments(call("f", items=[{"name": "x" * 30, "price": 1}, {"name": "y" * 30, "price": 2}]))
     assert json.loads(long) == {"items": [{"name": "x" * 30, "price": 1}, {"name": "y" * 30, "price": 2}]}
     assert max(len(line) for line in long.splitlines()) <= 50
+
+
+def test_first_parting_of_signatures_agrees_with_first_parting_step():
+    from lessonlab.core.runs.trajectory_text import first_parting_of_signatures, step_signature
+
+    same = steps([call("spell", word="berry")], [call("count", letter="r")])
+    others = [steps([call("spell", word="berry")], [call("count", letter="r")]),
+              steps([call("spell", word="berry")], [call("count", letter="b")]),
+              steps([call("guess")], [call("count", letter="r")]),
+              steps([call("spell", word="berry")]),
+              steps([call("spell", word="berry")], [call("count", letter="r")], [call("count", letter="y")])]
+    found = [first_parting_of_signatures([step_signature(s) for s in same], [step_signature(s) for s in other])
+             for other in others]
+    assert found == [first_parting_step(same, other) for other in others] == [None, 2, 1, 2, 3]

@@ -221,3 +221,79 @@ def test_a_long_trajectory_is_built_as_it_comes_into_view(tmp_path, qtbot, page_
 
     qtbot.waitUntil(scrolled_to_end, timeout=10000)
     assert view.header_text(61).strip() == "Step 61 · final reply" and len(view.result_keys()) == 60
+
+
+def two_long_agents(tmp_path, steps: int = 60, parting: int = 30) -> tuple:
+    """One task, two samples of `steps` read calls each; the second reads another page from step `parting` on."""
+    def sample(epoch: int) -> dict:
+        calls = [("read", {"page": n if epoch == 1 or n < parting else n + 1}, f"page {n} " * 40)
+                 for n in range(1, steps + 1)]
+        made = agent_sample("long", calls=calls, answer="Answer: 3", score="C" if epoch == 1 else "I")
+        made["epoch"] = epoch
+        for message in made["messages"]:
+            message["id"] += f"-{epoch}"
+        return made
+
+    path = tmp_path / "ws.db"
+    ws = open_workspace(path)
+    try:
+        import_files(ws, [agent_eval(tmp_path / "long.eval", [sample(1), sample(2)])])
+        task_id = ws.one("SELECT id FROM tasks WHERE name = 'long'")["id"]
+    finally:
+        ws.close()
+    return path, task_id
+
+
+def test_opening_long_trajectories_appends_steps_in_passes_within_a_budget(tmp_path, qtbot, page_context, monkeypatch):
+    from lessonlab.gui import compare_page
+    from lessonlab.gui.trajectory_view import FIRST_BATCH
+
+    monkeypatch.setattr(compare_page, "STEP_BUDGET_S", 0.0)   # every pass stops after its first batch
+    path, task_id = two_long_agents(tmp_path)
+    page = ComparePage(page_context(path))
+    qtbot.addWidget(page)
+    page.resize(1300, 900)
+    page.show()
+    seen = {}
+
+    def on_loaded(_n):
+        views = [c.trajectory_view for c in page.visible_columns()]
+        seen["views"] = [v is not None for v in views]
+        seen["built_by_loading"] = [v.built for v in views if v is not None]
+        page.render_visible()
+        seen["built_by_one_pass"] = [v.built for v in views if v is not None]
+        seen["more_pending"] = page._render_timer.isActive()
+
+    page.loaded.connect(on_loaded)
+    page.show_task(task_id)
+    qtbot.waitUntil(lambda: "views" in seen, timeout=5000)
+    assert seen["views"] == [True, True]             # the loading slot builds both columns' views…
+    assert seen["built_by_loading"] == [0, 0]        # …but appends no steps: later turns do
+    assert sorted(seen["built_by_one_pass"]) == [0, FIRST_BATCH]   # a pass over its budget stops after one batch
+    assert seen["more_pending"]                      # and the next pass is already asked for
+    # turn by turn, both columns fill the screen and, scrolled down, reach their last step
+    bar = page.scroll.verticalScrollBar()
+
+    def complete() -> bool:
+        bar.setValue(bar.maximum())
+        return all(c.trajectory_view.is_complete() for c in page.visible_columns())
+
+    qtbot.waitUntil(complete, timeout=10000)
+    first, second = page.visible_columns()
+    assert first.trajectory_view.parting_at == second.trajectory_view.parting_at == 30
+    assert "◆" in first.trajectory_view.header_text(30) and "◆" in second.trajectory_view.header_text(30)
+    assert "◆" not in second.trajectory_view.header_text(29)
+    qtbot.waitUntil(lambda: step_tops_in_strip(page, first) == step_tops_in_strip(page, second), timeout=5000)
+
+
+
+def test_the_loading_job_lets_go_of_the_lock_as_it_prepares_steps(monkeypatch):
+    from lessonlab.gui import trajectory_display
+
+    sleeps = []
+    monkeypatch.setattr(trajectory_display.time, "sleep", sleeps.append)
+    assert list(trajectory_display._yielding(iter(range(5)), every_s=0.0)) == [0, 1, 2, 3, 4]
+    assert sleeps == [0] * 5                     # due every time: once after each item
+    sleeps.clear()
+    assert list(trajectory_display._yielding(iter(range(5)), every_s=60.0)) == [0, 1, 2, 3, 4]
+    assert sleeps == []                          # not due within a minute: items pass straight through
