@@ -46,7 +46,8 @@ class LeanChatClient:
             async with self._session.post(self.url, data=data, headers=self.headers,
                                           timeout=self.timeout) as response:
                 raw = await response.read()
-                status, headers = response.status, dict(response.headers)
+                status = response.status
+                headers = dict(response.headers) if status >= 400 else None  # only an error reply needs them
         except Exception as exc:  # noqa: BLE001 - mapped exactly as the openai client maps it
             self._raise_as_openai(exc)
         if status >= 400:
