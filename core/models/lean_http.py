@@ -24,6 +24,7 @@ class LeanChatClient:
     def __init__(self, make_openai: Callable[[], Any], base_url: str, api_key: str, timeout: float):
         self._make_openai = make_openai
         self._openai = None
+        self.api_key = api_key  # as on the openai client: `llm_client.chat` takes it out of replies that echo it
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
                         "Accept": "application/json"}
