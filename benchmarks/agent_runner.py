@@ -4,7 +4,8 @@ Two phases, each against `loopback_server.py` at a fixed delay per model call an
 single calls (tasks without tools) and agent loops (each rollout makes TOOL_STEPS tool calls, then answers).
 In each phase a bare aiohttp client first drives the same requests in this same process (same bodies, the
 same loop of appending the assistant and tool messages), then lessonlab runs them through `execute_run`.
-Prints `name: value` lines: wall / ideal, rollouts/s, peak memory, and `ratio_to_bare_client` (target ≤ 1.1).
+Prints `name: value` lines: wall / ideal, rollouts/s, CPU µs per rollout (lessonlab and the bare client),
+peak memory, and `ratio_to_bare_client` (target ≤ 1.1).
 The tool is the built-in `letters.spell` through the real toolbox (built-in sets run in place, not in workers).
 """
 from __future__ import annotations
@@ -36,8 +37,8 @@ def suite_of(n_tasks: int, with_tools: bool) -> Suite:
         for i in range(n_tasks)))
 
 
-async def bare_client(url: str, bodies: list[dict], concurrency: int) -> float:
-    """Seconds for a bare aiohttp client to drive every rollout (following tool calls) at the concurrency."""
+async def bare_client(url: str, bodies: list[dict], concurrency: int) -> tuple[float, float]:
+    """Wall and CPU seconds for a bare aiohttp client to drive every rollout (following tool calls) at the concurrency."""
     queue = list(reversed(bodies))
 
     async def worker(session: aiohttp.ClientSession) -> None:
@@ -58,23 +59,23 @@ async def bare_client(url: str, bodies: list[dict], concurrency: int) -> float:
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
 
 
-def lessonlab_run(tmp: Path, port: int, suite: Suite, samples: int, concurrency: int) -> tuple[float, int]:
-    """Seconds for execute_run to send and store every rollout, and how many it stored."""
+def lessonlab_run(tmp: Path, port: int, suite: Suite, samples: int, concurrency: int) -> tuple[float, float, int]:
+    """Wall and CPU seconds for execute_run to send and store every rollout, and how many it stored."""
     ws = open_workspace(tmp / f"bench-{time.monotonic_ns()}.db")
     endpoint = Endpoint(name="loopback", base_url=f"http://127.0.0.1:{port}/v1", model="loopback-model")
     run_id = create_run(ws, suite, list(suite.tasks), endpoint=endpoint, snapshot=current_snapshot(ws),
                         samples=samples, split="train", concurrency=concurrency, seed=1)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = asyncio.run(execute_run(ws, run_id, endpoint))
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert result.n_errors == 0, result
     ws.close()
-    return wall, result.n_done
+    return wall, cpu, result.n_done
 
 
 def phase(name: str, tmp: Path, args, with_tools: bool) -> None:
@@ -89,8 +90,9 @@ def phase(name: str, tmp: Path, args, with_tools: bool) -> None:
         bodies = [{"model": "loopback-model", "messages": build_messages(system, task.messages()),
                    **({"tools": toolbox_for(task).schemas} if with_tools else {})}
                   for _ in range(samples) for task in suite.tasks]
-        bare = asyncio.run(bare_client(f"http://127.0.0.1:{port}/v1/chat/completions", bodies, args.concurrency))
-        wall, n = lessonlab_run(tmp, port, suite, samples, args.concurrency)
+        bare, bare_cpu = asyncio.run(bare_client(f"http://127.0.0.1:{port}/v1/chat/completions", bodies,
+                                                 args.concurrency))
+        wall, cpu, n = lessonlab_run(tmp, port, suite, samples, args.concurrency)
     finally:
         server.terminate()
         server.wait()
@@ -102,6 +104,9 @@ def phase(name: str, tmp: Path, args, with_tools: bool) -> None:
     print(f"{name}_wall_over_ideal: {wall / ideal:.3f}")
     print(f"{name}_bare_client_over_ideal: {bare / ideal:.3f}")
     print(f"{name}_rollouts_per_s: {n / wall:.1f}")
+    # CPU per rollout moves far less with the machine's load than wall time: it says where the ratio comes from.
+    print(f"{name}_cpu_us_per_rollout: {cpu / n * 1e6:.0f}")
+    print(f"{name}_bare_client_cpu_us_per_rollout: {bare_cpu / n * 1e6:.0f}")
     print(f"{name}_peak_memory_mb: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
     print(f"{name}_ratio_to_bare_client: {wall / bare:.3f}")
 

@@ -72,12 +72,11 @@ def make_client(endpoint: Endpoint, base_url: str | None = None, *, lean: bool =
     url = base_url or endpoint.base_url
     if not url:
         raise ValueError(f"endpoint {endpoint.name!r} has no base URL yet (is the local model started?)")
-    client = _openai_client(endpoint, url)
     if not lean:
-        return client
-    from lessonlab.core.models.lean_http import LeanChatClient   # imports openai: only runs pay for it
+        return _openai_client(endpoint, url)
+    from lessonlab.core.models.lean_http import LeanChatClient   # imports aiohttp; openai only when needed
 
-    return LeanChatClient(client, url, endpoint.api_key(), endpoint.timeout)
+    return LeanChatClient(lambda: _openai_client(endpoint, url), url, endpoint.api_key(), endpoint.timeout)
 
 
 def _openai_client(endpoint: Endpoint, url: str) -> openai.AsyncOpenAI:

@@ -59,3 +59,38 @@ def test_a_refused_connection_reads_the_same_on_both_paths():
     sock.close()
     plain, lean = (asyncio.run(outcome(url, lean, {})) for lean in (False, True))
     assert plain == lean and plain[0] == "error" and "connection error" in plain[1]
+
+
+def test_the_openai_client_is_made_only_when_a_call_needs_it():
+    async def calls(base_url: str) -> tuple:
+        client = llm_client.make_client(Endpoint(name="x", base_url=base_url, model="m", timeout=1.0), lean=True)
+        try:
+            ok = await llm_client.chat(client, "m", [{"role": "user", "content": "hi"}], {}, retry=RETRY)
+            made_after_success = client._openai is not None
+            with pytest.raises(llm_client.ModelCallError) as failed:
+                await llm_client.chat(client, "m", [{"role": "user", "content": "again"}], {}, retry=RETRY)
+            return ok.output, made_after_success, str(failed.value), client._openai is not None
+        finally:
+            await client.close()
+
+    script = lambda q, n: Reply(body=completion("fine")) if n == 1 else Reply(status=500, body={"error": {"message": "boom"}})
+    with ScriptedServer(script) as server:
+        output, made_after_success, error, made_after_failure = asyncio.run(calls(server.base_url))
+    assert output == "fine" and not made_after_success
+    assert error.startswith("HTTP 500 from endpoint") and made_after_failure
+
+
+def test_a_reply_echoing_the_key_is_redacted_on_both_paths(monkeypatch):
+    monkeypatch.setenv("LESSONLAB_TEST_KEY", "sk-test-abcdefghijklmnop")
+
+    async def reply(base_url: str, lean: bool) -> str:
+        endpoint = Endpoint(name="x", base_url=base_url, model="m", key_env="LESSONLAB_TEST_KEY", timeout=1.0)
+        client = llm_client.make_client(endpoint, lean=lean)
+        try:
+            return (await llm_client.chat(client, "m", [{"role": "user", "content": "hi"}], retry=RETRY)).output
+        finally:
+            await client.close()
+
+    with ScriptedServer(lambda q, n: Reply(body=completion("your key is sk-test-abcdefghijklmnop"))) as server:
+        outputs = [asyncio.run(reply(server.base_url, lean)) for lean in (False, True)]
+    assert outputs == ["your key is [redacted]"] * 2

@@ -553,3 +553,19 @@ def test_an_unknown_name_in_the_verifiers_package_is_an_attribute_error():
 
     with pytest.raises(AttributeError, match="no_such_thing"):
         verifiers.no_such_thing  # noqa: B018
+
+@pytest.mark.parametrize("text, literals", [
+    ("Answer: 007", ["7"]), ("1,234,567 apples", ["1234567"]), ("-5 and +6", ["-5", "6"]),
+    ("\u0661\u0662 in Arabic-Indic digits", ["12"]), ("3.50 or 1e3 or 2E-2", ["3.50", "1e3", "2E-2"]),
+    ("12345678901234567890123", ["12345678901234567890123"]), ("\u22127", ["-7"]), ("3/4 and 5/0; 3/4, 1", ["3/4", "3", "4", "1"]),
+])
+def test_numbers_in_reads_whole_numbers_as_the_exact_fraction_parser_does(text, literals):
+    from fractions import Fraction
+
+    from lessonlab.core.verifiers.answers import numbers_in, to_fraction
+
+    assert numbers_in(text) == [Fraction(literal) for literal in literals]
+    assert all(type(value) is Fraction for value in numbers_in(text))
+    # The cached spec numbers are the same exact values, whatever type the spec used.
+    assert to_fraction(0.1) == Fraction(1, 10) and to_fraction(1) == to_fraction(1.0) == 1
+    assert type(to_fraction(True)) is Fraction and to_fraction(True) == 1
