@@ -554,6 +554,7 @@ def test_an_unknown_name_in_the_verifiers_package_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no_such_thing"):
         verifiers.no_such_thing  # noqa: B018
 
+
 @pytest.mark.parametrize("text, literals", [
     ("Answer: 007", ["7"]), ("1,234,567 apples", ["1234567"]), ("-5 and +6", ["-5", "6"]),
     ("\u0661\u0662 in Arabic-Indic digits", ["12"]), ("3.50 or 1e3 or 2E-2", ["3.50", "1e3", "2E-2"]),
