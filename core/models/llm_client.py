@@ -241,25 +241,8 @@ async def chat(
     while True:
         attempt += 1
         try:
-            if on_chunk is None:
-                body = {"model": model, "messages": messages, **params}
-                if hasattr(client, "post_chat"):   # a LeanChatClient (bulk runs)
-                    completion = await client.post_chat(body)
-                else:
-                    # client.post is the openai package's documented route for raw requests; it skips
-                    # the typed request transform, which costs more CPU per call than everything
-                    # else in a run (it is what keeps many concurrent rollouts close to ideal time).
-                    completion = await client.post(
-                        "/chat/completions",
-                        body=body,
-                        cast_to=dict,  # plain JSON: model parsing costs as much as the request
-                    )
-                output, server_model, p_tok, c_tok, finish = _extract(completion)
-                tool_calls = _tool_calls(completion) if "tools" in params else []
-            else:
-                tool_calls = []
-                output, server_model, p_tok, c_tok, finish = await _stream(getattr(client, "openai", client), model,
-                                                                           messages, params, on_chunk)
+            output, server_model, p_tok, c_tok, finish, tool_calls = await _send_once(
+                client, model, messages, params, on_chunk)
             # JSON may escape half a surrogate pair ("\ud800"): such text cannot be stored, so it is
             # repaired here, once, for every caller (what is scored and kept is what was stored).
             output, replaced = storable(output)
@@ -287,13 +270,7 @@ async def chat(
                     latency_ms=(time.perf_counter() - started) * 1000,
                     retryable=retryable,
                 ) from exc
-            delay = _retry_after(exc)
-            if delay is not None:
-                delay = min(delay, retry.max_retry_after)  # the server knows when it can take us again
-            else:
-                delay = min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1))
-                delay *= 0.5 + random.random()  # jitter so a burst of 429s does not retry in lockstep
-                delay = min(delay, retry.max_delay)
+            delay = _retry_delay(exc, attempt, retry)
             if _clock() - first_try + delay > retry.max_total:
                 raise ModelCallError(
                     f"{message} (after {attempt} attempt{'s' if attempt > 1 else ''}; waiting {delay:.0f} s more "
@@ -304,6 +281,39 @@ async def chat(
                 ) from exc
             log.info("retrying after %.2fs: %s", delay, message)
             await _sleep(delay)
+
+
+async def _send_once(client, model: str, messages: list[dict], params: dict, on_chunk):
+    """One request: (output, server model, prompt tokens, completion tokens, finish reason, tool calls)."""
+    if on_chunk is not None:
+        output, server_model, p_tok, c_tok, finish = await _stream(getattr(client, "openai", client), model,
+                                                                   messages, params, on_chunk)
+        return output, server_model, p_tok, c_tok, finish, []
+    body = {"model": model, "messages": messages, **params}
+    if hasattr(client, "post_chat"):   # a LeanChatClient (bulk runs)
+        completion = await client.post_chat(body)
+    else:
+        # client.post is the openai package's documented route for raw requests; it skips
+        # the typed request transform, which costs more CPU per call than everything
+        # else in a run (it is what keeps many concurrent rollouts close to ideal time).
+        completion = await client.post(
+            "/chat/completions",
+            body=body,
+            cast_to=dict,  # plain JSON: model parsing costs as much as the request
+        )
+    output, server_model, p_tok, c_tok, finish = _extract(completion)
+    tool_calls = _tool_calls(completion) if "tools" in params else []
+    return output, server_model, p_tok, c_tok, finish, tool_calls
+
+
+def _retry_delay(exc: BaseException, attempt: int, retry: RetryPolicy) -> float:
+    """Seconds to wait before the next attempt: the server's Retry-After (capped), else jittered backoff."""
+    delay = _retry_after(exc)
+    if delay is not None:
+        return min(delay, retry.max_retry_after)  # the server knows when it can take us again
+    delay = min(retry.max_delay, retry.base_delay * 2 ** (attempt - 1))
+    delay *= 0.5 + random.random()  # jitter so a burst of 429s does not retry in lockstep
+    return min(delay, retry.max_delay)
 
 
 async def _stream(client, model, messages, params, on_chunk):

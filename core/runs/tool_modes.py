@@ -2,7 +2,7 @@
 
 `native` sends OpenAI `tools` and reads `tool_calls`; `hermes` puts the schemas in the system prompt and
 reads `<tool_call>` blocks from the text (see `hermes`). An endpoint is keyed as reflection reply modes
-are (`reflection.modes.endpoint_key`). Without a record a run starts with `native`, except on the embedded
+are (`models.endpoint_modes.endpoint_key`). Without a record a run starts with `native`, except on the embedded
 model: llama-cpp-python accepts `tools` there but hands them to SmolLM2's chat template, which drops them,
 so the model would never see a schema; it starts with `hermes`.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from lessonlab.core.reflection.modes import endpoint_key
+from lessonlab.core.models.endpoint_modes import remember, remembered
 from lessonlab.core.settings import Endpoint
-from lessonlab.core.storage.workspace import Workspace, now
+from lessonlab.core.storage.workspace import Workspace
 
 log = logging.getLogger("lessonlab.runner")
 
@@ -22,24 +22,15 @@ TOOL_MODES = ("native", "hermes")
 
 def remembered_tool_mode(ws: Workspace, endpoint: Endpoint) -> str | None:
     """The tool mode that last worked for this endpoint, if any."""
-    row = ws.one("SELECT mode FROM tool_modes WHERE endpoint = ? AND base_url = ? AND model = ?",
-                 endpoint_key(endpoint))
-    return row["mode"] if row and row["mode"] in TOOL_MODES else None
+    return remembered(ws, "tool_modes", endpoint, TOOL_MODES)
 
 
 def remember_tool_mode(ws: Workspace, endpoint: Endpoint, mode: str, note: str | None = None) -> None:
     """Record that `mode` worked for this endpoint; a workspace that refuses the write only loses the hint."""
-    name, base_url, model = endpoint_key(endpoint)
     try:
-        with ws.transaction():
-            ws.conn.execute(
-                "INSERT INTO tool_modes (endpoint, base_url, model, mode, note, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (endpoint, base_url, model) DO UPDATE SET mode = excluded.mode, note = excluded.note,"
-                " updated_at = excluded.updated_at WHERE tool_modes.mode != excluded.mode",
-                (name, base_url, model, mode, note, now()),
-            )
+        remember(ws, "tool_modes", endpoint, mode, note)
     except sqlite3.Error as exc:
-        log.warning("could not remember tool mode %s for endpoint %s: %s", mode, name, exc)
+        log.warning("could not remember tool mode %s for endpoint %s: %s", mode, endpoint.name, exc)
 
 
 class ToolModeMemo:

@@ -55,13 +55,18 @@ def builtin_tools(ref: ToolRef) -> tuple[ToolSet, list[Tool]]:
     if tool_set is None:
         raise ToolSpecError(f"unknown tool set {ref.set_ref!r} (built-in: {', '.join(set_names())}; "
                             "or your own as python:module:factory)")
+    return tool_set, selected_tools(tool_set, ref, tool_set.name)
+
+
+def selected_tools(tool_set: ToolSet, ref: ToolRef, label: str) -> list[Tool]:
+    """The tools a ref selects from its set (all of them for a set name alone); ToolSpecError for an unknown one."""
     if ref.tool is None:
-        return tool_set, list(tool_set.tools)
+        return list(tool_set.tools)
     chosen = tool_set.tool(ref.tool)
     if chosen is None:
-        raise ToolSpecError(f"tool set {tool_set.name!r} has no tool {ref.tool!r} "
+        raise ToolSpecError(f"tool set {label!r} has no tool {ref.tool!r} "
                             f"(its tools: {', '.join(tool_set.tool_names())})")
-    return tool_set, [chosen]
+    return [chosen]
 
 
 def check_unique(selected: list[tuple[str, Tool]]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from lessonlab.core.tools.arguments import ArgumentCheck, argument_check
 from lessonlab.core.tools.python_tools import require_trust
-from lessonlab.core.tools.refs import DEFAULT_MAX_TURNS, ToolRef, builtin_tools, check_unique, parse_ref
+from lessonlab.core.tools.refs import DEFAULT_MAX_TURNS, ToolRef, builtin_tools, check_unique, parse_ref, selected_tools
 from lessonlab.core.tools.registry import Tool, ToolSet, ToolSpecError
 from lessonlab.core.tools.running import execute, find_set
 
@@ -124,13 +124,7 @@ def _python_tools(ref: ToolRef, trust: bool) -> tuple[ToolSet, list[Tool]]:
         raise
     except Exception as exc:  # noqa: BLE001 - importing user code can fail in any way
         raise ToolSpecError(f"cannot load tool set {ref.set_ref!r}: {type(exc).__name__}: {exc}") from None
-    if ref.tool is None:
-        return tool_set, list(tool_set.tools)
-    chosen = tool_set.tool(ref.tool)
-    if chosen is None:
-        raise ToolSpecError(f"tool set {ref.set_ref!r} has no tool {ref.tool!r} "
-                            f"(its tools: {', '.join(tool_set.tool_names())})")
-    return tool_set, [chosen]
+    return tool_set, selected_tools(tool_set, ref, ref.set_ref)
 
 
 def toolbox_for(task: Any, trust: bool = False, *, timeout: float = DEFAULT_TOOL_TIMEOUT) -> Toolbox:
