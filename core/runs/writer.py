@@ -7,19 +7,18 @@ batch is written one rollout at a time, so one bad row cannot take its neighbour
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 from lessonlab.core.models import llm_client
 from lessonlab.core.errors import WorkFailed
 from lessonlab.core.formatting import storable
 from lessonlab.core.verifiers import Verdict
-from lessonlab.core.storage.workspace import Workspace, new_id, now
+from lessonlab.core.storage.workspace import Workspace, new_id, now, pragma_for_block
 
 log = logging.getLogger("lessonlab.runner")
 
@@ -77,16 +76,6 @@ _NOTE = 17   # index of `note` in a rollouts row (the columns of `_transaction`'
 def _is_busy(exc: BaseException) -> bool:
     message = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message)
-
-
-@contextlib.contextmanager
-def _short_busy_wait(conn: sqlite3.Connection) -> Iterator[None]:
-    previous = conn.execute("PRAGMA busy_timeout").fetchone()[0]
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_SLICE_MS}")
-    try:
-        yield
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(previous)}")
 
 
 class RolloutWriter:
@@ -230,7 +219,7 @@ class RolloutWriter:
         errors = sum(r.failed for r in rows)
         reward_sum = sum(r.reward or 0.0 for r in rows)
         models = [r.server_model for r in rows if r.server_model]
-        with _short_busy_wait(conn), self.ws.transaction():
+        with pragma_for_block(conn, "busy_timeout", BUSY_SLICE_MS), self.ws.transaction():
             conn.executemany(
                 "INSERT INTO rollouts (id, run_id, task_id, sample_index, snapshot_id, seed, status, reward,"
                 " feedback, error, prompt_tokens, completion_tokens, latency_ms, attempts, model, finish_reason,"

@@ -131,6 +131,17 @@ class Workspace:
         self.close()
 
 
+@contextlib.contextmanager
+def pragma_for_block(conn: sqlite3.Connection, name: str, value: int) -> Iterator[None]:
+    """An integer PRAGMA (busy_timeout, cache_size …) set to `value` for the block, then put back as it was."""
+    previous = conn.execute(f"PRAGMA {name}").fetchone()[0]
+    conn.execute(f"PRAGMA {name} = {int(value)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA {name} = {int(previous)}")
+
+
 def _size(path: Path) -> int:
     try:
         return os.path.getsize(path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -14,7 +13,8 @@ from lessonlab.core.formatting import scope as scope_text
 from lessonlab.core.storage.integrity import ensure_intact
 from lessonlab.core.storage.workspace import Workspace
 from lessonlab.core.transfer.errors import TransferError
-from lessonlab.core.transfer.selection import Selection, atomic_output
+from lessonlab.core.transfer.jsontext import encode, stored_json, with_reply
+from lessonlab.core.transfer.selection import ROLLOUT_COLUMNS, Selection, atomic_output
 
 ROLLOUT_FORMATS = ("jsonl", "csv")
 LESSON_FORMATS = ("json", "markdown")
@@ -72,40 +72,13 @@ def rollout_record(row: dict) -> dict:
     return {key: value for key, value in record.items() if value is not None}
 
 
-_CLOSERS = {"[": "]", "{": "}", '"': '"'}
-
-
-def _stored_json(text: str | None, openers: str = "[{\"") -> str | None:
-    """Stored JSON text fit to go into a line as it is (one line, an array/object/string); None: parse it instead."""
-    if text and text[0] in openers and text[-1] == _CLOSERS[text[0]] and "\n" not in text and "\r" not in text:
-        return text
-    return None
-
-
-# One encoder for every field: json.dumps with ensure_ascii=False builds a new encoder on each call.
-_encoder = json.JSONEncoder(ensure_ascii=False)
-_encode_text = json.encoder.encode_basestring  # what that encoder does with a str, without the dispatch
-
-
-def _encode(value) -> str:
-    """`json.dumps(value, ensure_ascii=False)`, with the common scalars taken the short way."""
-    kind = type(value)
-    if kind is str:
-        return _encode_text(value)
-    if kind is int or (kind is float and math.isfinite(value)):
-        return repr(value)  # what json writes for them (float.__repr__ is json's float form)
-    if value is None:
-        return "null"
-    return _encoder.encode(value)
-
-
 def _task_part(row: dict) -> str | None:
     """The task's fields of a line ("task_id" … "metadata"), the same for every sample; None: parse instead."""
-    prompt, verifier = _stored_json(row["prompt_json"]), _stored_json(row["verifier_json"])
-    metadata = _stored_json(row["metadata_json"] or "{}")
+    prompt, verifier = stored_json(row["prompt_json"]), stored_json(row["verifier_json"])
+    metadata = stored_json(row["metadata_json"] or "{}")
     if prompt is None or verifier is None or metadata is None:
         return None
-    parts = [f'"{key}": {_encode(row[column])}' for key, column in
+    parts = [f'"{key}": {encode(row[column])}' for key, column in
              (("task_id", "task"), ("suite", "suite"), ("split", "split")) if row[column] is not None]
     return ", ".join([*parts, f'"prompt": {prompt}', f'"verifier": {verifier}', f'"metadata": {metadata}'])
 
@@ -124,34 +97,27 @@ def rollout_line(row: dict, task_parts: dict | None = None) -> str:
         task_parts.clear()
         task_parts[row["task_id"]] = _task_part(row)
     task = task_parts[row["task_id"]]
-    messages = _stored_json(row["messages_json"], "[")  # the reply is spliced in before its "]"
+    messages = stored_json(row["messages_json"], "[")  # the reply is spliced in before its "]"
     # A trajectory (steps, tools, a tool mode) is rarer and its round trip matters more: the parsed path.
     if messages is None or task is None or row.get("steps_json") or row.get("tools") or row.get("tool_mode"):
         return json.dumps(rollout_record({**row, "messages": json.loads(row["messages_json"])}), ensure_ascii=False)
     if row["status"] == "ok" and row["output"] is not None:
-        reply = f'{{"role": "assistant", "content": {_encode(row["output"])}}}'
-        messages = f"[{reply}]" if messages == "[]" else f"{messages[:-1]}, {reply}]"
-    parts = [f'{{"messages": {messages}']
-    for key in ("reward", "feedback"):
-        if row[key] is not None:
-            parts.append(f'"{key}": {_encode(row[key])}')
-    parts.append(task)
-    if row["model"] is not None:
-        parts.append(f'"model": {_encode(row["model"])}')
-    parts.append(f'"usage": {{"prompt_tokens": {_encode(row["prompt_tokens"])}, '
-                 f'"completion_tokens": {_encode(row["completion_tokens"])}}}')
+        messages = with_reply(messages, row["output"])
     error = (row["error"] or "error") if row["status"] == "error" else None
-    for key, value in (("latency_ms", row["latency_ms"]), ("finish_reason", row["finish_reason"]), ("error", error)):
-        if value is not None:
-            parts.append(f'"{key}": {_encode(value)}')
+    scores = None
     if row.get("scores_json") not in (None, "[]"):
-        scores = json.loads(row["scores_json"])
-        scores = {s.pop("scorer"): {k: v for k, v in s.items() if v is not None} for s in scores}
-        parts.append(f'"scores": {_encode(scores)}')
-    for key in ("id", "run_id", "sample_index", "snapshot_id"):
-        if row[key] is not None:
-            parts.append(f'"{key}": {_encode(row[key])}')
-    return ", ".join(parts) + "}"
+        scores = {s.pop("scorer"): {k: v for k, v in s.items() if v is not None} for s in json.loads(row["scores_json"])}
+    return (f'{{"messages": {messages}{_field("reward", row["reward"])}{_field("feedback", row["feedback"])}, {task}'
+            f'{_field("model", row["model"])}, "usage": {{"prompt_tokens": {encode(row["prompt_tokens"])}, '
+            f'"completion_tokens": {encode(row["completion_tokens"])}}}{_field("latency_ms", row["latency_ms"])}'
+            f'{_field("finish_reason", row["finish_reason"])}{_field("error", error)}{_field("scores", scores)}'
+            f'{_field("id", row["id"])}{_field("run_id", row["run_id"])}{_field("sample_index", row["sample_index"])}'
+            f'{_field("snapshot_id", row["snapshot_id"])}}}')
+
+
+def _field(key: str, value) -> str:
+    """`, "key": value` as JSON, or nothing for None (a record leaves out what it does not know)."""
+    return "" if value is None else f', "{key}": {encode(value)}'
 
 
 def export_rollouts(ws: Workspace, out: str | Path | None, *, runs: list[str] | None = None,
@@ -160,26 +126,43 @@ def export_rollouts(ws: Workspace, out: str | Path | None, *, runs: list[str] | 
     if fmt not in ROLLOUT_FORMATS:
         raise TransferError(f"unknown rollouts format {fmt!r} (use {' or '.join(ROLLOUT_FORMATS)})")
     selection = Selection(ws, runs, suite)
-    count = 0
-    task_parts: dict[str, str | None] = {}
     with atomic_output(out, newline="" if fmt == "csv" else None) as handle:
-        writer = csv.writer(handle) if fmt == "csv" else None
-        if writer:
-            writer.writerow(CSV_COLUMNS)
-        for row in selection.rows(with_scores=fmt == "jsonl", parsed=fmt == "csv"):
-            if writer:
-                writer.writerow([
-                    row["id"], row["run_id"], row["suite"], row["task"], row["split"], row["sample_index"],
-                    row["status"], row["reward"], row["feedback"], row["error"], row["model"], row["prompt_tokens"],
-                    row["completion_tokens"], row["latency_ms"], row["snapshot_id"], row["lesson_count"],
-                    row["output"], json.dumps(row["messages"], ensure_ascii=False),
-                ])
-            else:
-                handle.write(rollout_line(row, task_parts) + "\n")
-            count += 1
+        count = _write_csv(selection, handle) if fmt == "csv" else _write_jsonl(selection, handle)
         if not count:
             raise TransferError(f"no rollouts in {selection.describe()}; nothing was written")
     return RecordsExport("rollouts", None if out in (None, "-") else str(out), count)
+
+
+def _write_csv(selection: Selection, handle: TextIO) -> int:
+    writer = csv.writer(handle)
+    writer.writerow(CSV_COLUMNS)
+    count = 0
+    for row in selection.rows():
+        writer.writerow([
+            row["id"], row["run_id"], row["suite"], row["task"], row["split"], row["sample_index"],
+            row["status"], row["reward"], row["feedback"], row["error"], row["model"], row["prompt_tokens"],
+            row["completion_tokens"], row["latency_ms"], row["snapshot_id"], row["lesson_count"],
+            row["output"], json.dumps(row["messages"], ensure_ascii=False),
+        ])
+        count += 1
+    return count
+
+
+def _write_jsonl(selection: Selection, handle: TextIO, batch_size: int = 256) -> int:
+    """The rollouts as chat JSONL, written a few hundred lines at a time."""
+    task_fields, task_parts = selection.task_fields(), {}
+    batch: list[str] = []
+    count = 0
+    for row in selection.rows(with_scores=True, parsed=False, columns=ROLLOUT_COLUMNS):
+        row.update(task_fields(row["task_id"]))
+        batch.append(rollout_line(row, task_parts))
+        count += 1
+        if len(batch) == batch_size:
+            handle.write("\n".join(batch) + "\n")
+            batch.clear()
+    if batch:
+        handle.write("\n".join(batch) + "\n")
+    return count
 
 
 def lessons_document(ws: Workspace, status: str | tuple[str, ...] | None = None) -> dict:

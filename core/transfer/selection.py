@@ -5,15 +5,16 @@ import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from lessonlab.core.ids import resolve_id
 from lessonlab.core.lessons.snapshots import build_messages
 from lessonlab.core.errors import WorkFailed
 from lessonlab.core.storage.integrity import ensure_intact
-from lessonlab.core.storage.workspace import Workspace
+from lessonlab.core.storage.workspace import Workspace, pragma_for_block
 from lessonlab.core.transfer.errors import TransferError
 
 _COLUMNS = """
@@ -23,6 +24,25 @@ _COLUMNS = """
     t.suite, t.name AS task, t.split, t.prompt_json, t.verifier_json, t.metadata_json,
     s.system_prompt, s.base_prompt, s.lesson_count
 """
+# What `export rollouts` reads per rollout: the task's fields come once per task (`task_fields`), and the
+# snapshot's prompts, the same for many rollouts, are not read at all.
+ROLLOUT_COLUMNS = """
+    r.id, r.run_id, r.task_id, r.sample_index, r.snapshot_id, r.status, r.reward, r.feedback, r.error,
+    r.prompt_tokens, r.completion_tokens, r.latency_ms, r.model, r.finish_reason,
+    r.tool_mode, x.messages_json, x.output, x.steps_json, x.tools_json
+"""
+# What training exports read: the fields that decide whether a rollout is usable, and its texts only where
+# it is (a failed or unscored rollout's messages are never read off the page), plus its snapshot's prompts.
+TRAINING_COLUMNS = """
+    r.id, r.run_id, r.task_id, r.sample_index, r.status, r.reward, x.output, x.tools_json,
+    CASE WHEN r.status = 'ok' AND r.reward IS NOT NULL THEN x.messages_json END AS messages_json,
+    s.system_prompt, s.base_prompt, s.lesson_count
+"""
+
+
+# An export visits a task's samples wherever they were written, so with SQLite's default 2 MB page cache
+# it reads the same pages again and again; a bigger cache, for the export only, reads each page once.
+EXPORT_CACHE_KIB = 64 * 1024
 
 
 class Selection:
@@ -46,6 +66,19 @@ class Selection:
             return f"suite {self.suite}"
         return ("run " if len(self.run_ids) == 1 else "runs ") + ", ".join(self.run_ids)
 
+    def task_fields(self) -> Callable[[str], dict]:
+        """A lookup of a task's fields (suite, name, split, prompt, verifier, metadata) that keeps the last one."""
+        last: dict[str, dict] = {}
+
+        def fields(task_id: str) -> dict:
+            if task_id not in last:
+                last.clear()
+                last[task_id] = dict(self.ws.one(
+                    "SELECT suite, name AS task, split, prompt_json, verifier_json, metadata_json FROM tasks"
+                    " WHERE id = ?", (task_id,)))
+            return last[task_id]
+        return fields
+
     def run_ids_in_order(self) -> list[str]:
         """The selected runs, oldest first (the order rollouts are exported in)."""
         if self.suite:
@@ -56,48 +89,66 @@ class Selection:
         sql = f"SELECT id FROM runs WHERE id IN ({','.join('?' * len(ids))}) ORDER BY created_at, id"
         return [row[0] for row in self.ws.conn.execute(sql, ids)]
 
-    def rows(self, *, by_task: bool = False, with_scores: bool = False, parsed: bool = True) -> Iterator[dict]:
+    def rows(self, *, by_task: bool = False, with_scores: bool = False, parsed: bool = True,
+             columns: str = _COLUMNS) -> Iterator[dict]:
         """The selected rollouts with text, task and snapshot; in run order, or grouped by task.
 
         Streamed: each query walks an index in the wanted order (one run, or one task, at a time), so the
         first row comes at once, memory stays flat, and Ctrl-C is seen between rows rather than after a sort
-        of the whole selection. `parsed=False` leaves the messages as the stored `messages_json` text.
+        of the whole selection. `parsed=False` leaves the messages as the stored `messages_json` text;
+        `columns` picks fewer fields (`TRAINING_COLUMNS`).
         """
-        scores = ""
-        if with_scores:
+        run_rank = {run_id: rank for rank, run_id in enumerate(self.run_ids_in_order())} if by_task else {}
+        with pragma_for_block(self.ws.conn, "cache_size", -EXPORT_CACHE_KIB):  # negative: KiB, not pages
+            yield from self._rows(by_task, with_scores, parsed, columns, run_rank)
+
+    def _rows(self, by_task: bool, with_scores: bool, parsed: bool, columns: str, run_rank: dict) -> Iterator[dict]:
+        for sql, params in self.queries(by_task=by_task, with_scores=with_scores, columns=columns):
+            cursor = self.ws.conn.execute(sql, params)
+            names = [column[0] for column in cursor.description]
+            rows = (dict(zip(names, values)) for values in cursor)
+            if by_task:  # best reward first, then the older run, then the sample's place
+                rows = sorted(rows, key=lambda row: (row["reward"] is None, -(row["reward"] or 0.0),
+                                                     run_rank.get(row["run_id"], 0), row["sample_index"]))
+            for row in rows:
+                tools_json = row["tools_json"]
+                row["tools"] = json.loads(tools_json) if tools_json else None
+                if parsed and row["messages_json"] is not None:
+                    row["messages"] = json.loads(row.pop("messages_json"))
+                yield row
+
+    def queries(self, *, by_task: bool = False, with_scores: bool = False,
+                columns: str = _COLUMNS) -> Iterator[tuple[str, list]]:
+        """The SQL (with its parameters) `rows` runs one after another; tasks and snapshots joined only if needed."""
+        scores = ", '[]' AS scores_json" if with_scores else ""
+        # A workspace without any scorer's scores (most) skips the per-rollout lookup of them.
+        if with_scores and self.ws.conn.execute("SELECT 1 FROM rollout_scores LIMIT 1").fetchone():
             scores = (", (SELECT json_group_array(json_object('scorer', scorer, 'value', json(value_json),"
                       " 'answer', answer, 'explanation', explanation, 'metadata', json(metadata_json)))"
                       " FROM (SELECT * FROM rollout_scores WHERE rollout_id = r.id ORDER BY position)) AS scores_json")
         suite = " AND t.suite = ?" if self.suite else ""
         extra = [self.suite] if self.suite else []
-        queries = self._by_task_queries(scores, suite, extra) if by_task else self._by_run_queries(scores, suite, extra)
-        for sql, params in queries:
-            cursor = self.ws.conn.execute(sql, params)
-            names = [column[0] for column in cursor.description]
-            for values in cursor:
-                row = dict(zip(names, values))
-                tools_json = row.pop("tools_json")
-                row["tools"] = json.loads(tools_json) if tools_json else None
-                if parsed:
-                    row["messages"] = json.loads(row.pop("messages_json"))
-                yield row
+        joins = (" JOIN rollout_texts x ON x.rollout_id = r.id"
+                 + (" JOIN snapshots s ON s.id = r.snapshot_id" if re.search(r"\bs\.", columns) else "")
+                 + (" JOIN tasks t ON t.id = r.task_id" if suite or re.search(r"\bt\.", columns) else ""))
+        if by_task:
+            return self._by_task_queries(columns + scores, joins, suite, extra)
+        return self._by_run_queries(columns + scores, joins, suite, extra)
 
-    def _by_run_queries(self, scores: str, suite: str, extra: list) -> Iterator[tuple[str, list]]:
+    def _by_run_queries(self, fields: str, joins: str, suite: str, extra: list) -> Iterator[tuple[str, list]]:
         # Per run: rollouts whose task has no place in the run first (as a NULL position sorts), then the
         # run's tasks by position, each task's samples in order (both straight off indexes, no sort).
-        joins = (" JOIN rollout_texts x ON x.rollout_id = r.id JOIN tasks t ON t.id = r.task_id"
-                 " JOIN snapshots s ON s.id = r.snapshot_id")
-        unplaced = (f"SELECT {_COLUMNS}{scores} FROM rollouts r{joins} WHERE r.run_id = ?{suite}"
+        unplaced = (f"SELECT {fields} FROM rollouts r{joins} WHERE r.run_id = ?{suite}"
                     " AND NOT EXISTS (SELECT 1 FROM run_tasks rt WHERE rt.run_id = r.run_id AND rt.task_id = r.task_id)"
                     " ORDER BY r.sample_index")
-        placed = (f"SELECT {_COLUMNS}{scores} FROM run_tasks rt CROSS JOIN"
+        placed = (f"SELECT {fields} FROM run_tasks rt CROSS JOIN"
                   " rollouts r ON r.run_id = rt.run_id AND r.task_id = rt.task_id"
                   f"{joins} WHERE rt.run_id = ?{suite} ORDER BY rt.position, r.sample_index")
         for run_id in self.run_ids_in_order():
             yield unplaced, [run_id, *extra]
             yield placed, [run_id, *extra]
 
-    def _by_task_queries(self, scores: str, suite: str, extra: list) -> Iterator[tuple[str, list]]:
+    def _by_task_queries(self, fields: str, joins: str, suite: str, extra: list) -> Iterator[tuple[str, list]]:
         # Per task (in id order): its samples across the selected runs, best reward first.
         if self.suite:
             task_ids = [row[0] for row in self.ws.conn.execute(
@@ -108,10 +159,9 @@ class Selection:
             runs = f" AND r.run_id IN ({','.join('?' * len(run_params))})"
             task_ids = [row[0] for row in self.ws.conn.execute(
                 f"SELECT DISTINCT task_id FROM rollouts r WHERE 1{runs} ORDER BY task_id", run_params)]
-        sql = (f"SELECT {_COLUMNS}{scores} FROM rollouts r JOIN rollout_texts x ON x.rollout_id = r.id"
-               " JOIN tasks t ON t.id = r.task_id JOIN snapshots s ON s.id = r.snapshot_id"
-               f" JOIN runs ru ON ru.id = r.run_id WHERE r.task_id = ?{runs}{suite}"
-               " ORDER BY r.reward DESC, ru.created_at, r.sample_index")
+        # No ORDER BY: SQLite would sort whole rows, texts and all, in a temporary b-tree; `rows` sorts
+        # each task's few samples instead.
+        sql = f"SELECT {fields} FROM rollouts r{joins} WHERE r.task_id = ?{runs}{suite}"
         for task_id in task_ids:
             yield sql, [task_id, *run_params, *extra]
 

@@ -8,6 +8,7 @@ A trajectory keeps its steps in the OpenAI fine-tuning shape: assistant messages
 `tool` messages answering them, then the final reply; the line carries the `tools` list the rollout was
 sent with where it is known (an imported log without tool schemas gets none: nothing is guessed). In DPO
 the prompt is what came before the first model call, and each output is the whole continuation.
+How one stored request becomes an example is in `examples`.
 """
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lessonlab.core.lessons import estimate_tokens
-from lessonlab.core.runs.trajectory import is_multi_step
 from lessonlab.core.storage.workspace import Workspace
 from lessonlab.core.transfer.errors import TransferError
-from lessonlab.core.transfer.imported import tool_call
-from lessonlab.core.transfer.selection import Selection, atomic_output, without_lessons
+from lessonlab.core.transfer.examples import Request, Requests, message_tokens
+from lessonlab.core.transfer.jsontext import with_reply
+from lessonlab.core.transfer.selection import TRAINING_COLUMNS, Selection, atomic_output
 
 
 @dataclass
@@ -41,35 +42,8 @@ class TrainingExport:
         return dict(self.__dict__)
 
 
-_FINE_TUNING_KEYS = {"assistant": ("role", "content", "name", "tool_calls"), "tool": ("role", "tool_call_id", "content")}
-
-
-def fine_tuning_message(message: dict) -> dict:
-    """A stored message with only the keys the fine-tuning format has for its role (tool calls made uniform)."""
-    keys = _FINE_TUNING_KEYS.get(message.get("role"), ("role", "content", "name"))
-    out = {key: message[key] for key in keys if message.get(key) is not None}
-    out.setdefault("content", "" if message.get("role") != "assistant" or not out.get("tool_calls") else None)
-    if out.get("tool_calls"):
-        out["tool_calls"] = [tool_call(call) for call in out["tool_calls"] if isinstance(call, dict)]
-    return out
-
-
-def prompt_and_continuation(messages: list[dict], output: str) -> tuple[list[dict], list[dict]]:
-    """The request before the first model call, and everything the model did from there (its steps, the reply)."""
-    first = len(messages)
-    if is_multi_step(messages):
-        first = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
-    continuation = [*messages[first:], {"role": "assistant", "content": output}]
-    return ([fine_tuning_message(m) for m in messages[:first]], [fine_tuning_message(m) for m in continuation])
-
-
 def _with_tools(record: dict, tools: list[dict] | None) -> dict:
     return {**record, "tools": tools} if tools else record
-
-
-def _tokens(messages: list[dict]) -> int:
-    return sum(estimate_tokens(m.get("content") or "")
-               + (estimate_tokens(json.dumps(m["tool_calls"])) if m.get("tool_calls") else 0) for m in messages)
 
 
 def _usable(row: dict, skipped: dict) -> bool:
@@ -82,35 +56,63 @@ def _usable(row: dict, skipped: dict) -> bool:
     return True
 
 
+def _sft_line(row: dict, request: Request, tokens: list[int]) -> str:
+    """One SFT line (and its tokens into `tokens`); a request still as stored goes out as its text plus the reply."""
+    output = row["output"]
+    if request.verbatim is not None:
+        tokens[0] += request.prompt_tokens + estimate_tokens(output)
+        return f'{{"messages": {with_reply(request.verbatim, output)}}}'
+    prompt, continuation = request.example(output)
+    example = [*prompt, *continuation]
+    tokens[0] += message_tokens(example)
+    return json.dumps(_with_tools({"messages": example}, row["tools"]), ensure_ascii=False)
+
+
 def export_sft(ws: Workspace, out: str | Path, *, runs: list[str] | None = None, suite: str | None = None,
                min_reward: float = 1.0, strip_lessons: bool = False) -> TrainingExport:
     """Write the rollouts with reward ≥ min_reward as `{"messages": [...]}` lines (system, task, reply)."""
     selection = Selection(ws, runs, suite)
     summary = TrainingExport("sft", str(out), 0, 0, 0, 0)
     tasks: set[str] = set()
+    requests, tokens = Requests(strip_lessons), [0]
     with atomic_output(out) as handle:
-        for row in selection.rows():
+        for row in selection.rows(parsed=False, columns=TRAINING_COLUMNS):
             summary.considered += 1
             if not _usable(row, summary.skipped):
                 continue
             if row["reward"] < min_reward:
                 summary.skipped["below min reward"] = summary.skipped.get("below min reward", 0) + 1
                 continue
-            messages = row["messages"]
-            if strip_lessons:
-                rebuilt = without_lessons(messages, row)
-                summary.stripped += rebuilt is not messages
-                messages = rebuilt
-            prompt, continuation = prompt_and_continuation(messages, row["output"])
-            example = [*prompt, *continuation]
-            handle.write(json.dumps(_with_tools({"messages": example}, row["tools"]), ensure_ascii=False) + "\n")
+            request = requests.of(row)
+            summary.stripped += request.stripped
+            handle.write(_sft_line(row, request, tokens) + "\n")
             summary.examples += 1
-            summary.tokens += _tokens(example)
             tasks.add(row["task_id"])
         if not summary.examples:
             raise TransferError(_nothing(selection, summary, f"with reward ≥ {min_reward:g}"))
-    summary.tasks = len(tasks)
+    summary.tokens, summary.tasks = tokens[0], len(tasks)
     return summary
+
+
+def _pairs(group: list[dict], requests: Requests, min_gap: float, summary: TrainingExport) -> list[tuple[dict, dict]]:
+    """A task's best sample over its worst, per prompt and tools (different snapshots are different prompts)."""
+    by_prompt: dict[tuple, list[tuple]] = {}
+    for row in group:
+        request = requests.of(row)
+        summary.stripped += request.stripped
+        by_prompt.setdefault(request.key, []).append((request, row))
+    pairs = []
+    for candidates in by_prompt.values():
+        if len(candidates) < 2:
+            continue
+        best = max(candidates, key=lambda item: item[1]["reward"])
+        worst = min(candidates, key=lambda item: item[1]["reward"])
+        gap = best[1]["reward"] - worst[1]["reward"]
+        if gap <= 0 or gap < min_gap:
+            summary.skipped["no reward gap"] = summary.skipped.get("no reward gap", 0) + 1
+            continue
+        pairs.append((best, worst))
+    return pairs
 
 
 def export_dpo(ws: Workspace, out: str | Path, *, runs: list[str] | None = None, suite: str | None = None,
@@ -119,41 +121,22 @@ def export_dpo(ws: Workspace, out: str | Path, *, runs: list[str] | None = None,
     selection = Selection(ws, runs, suite)
     summary = TrainingExport("dpo", str(out), 0, 0, 0, 0)
     tasks: set[str] = set()
+    requests = Requests(strip_lessons)
 
     def emit(group: list[dict], handle) -> None:
-        # Pair only samples that saw the same prompt and tools (different snapshots are different prompts).
-        by_prompt: dict[str, list[tuple[list[dict], list[dict], dict]]] = {}
-        for row in group:
-            messages = row["messages"]
-            if strip_lessons:
-                rebuilt = without_lessons(messages, row)
-                summary.stripped += rebuilt is not messages
-                messages = rebuilt
-            prompt, continuation = prompt_and_continuation(messages, row["output"])
-            key = json.dumps([prompt, row["tools"]], sort_keys=True)
-            by_prompt.setdefault(key, []).append((prompt, continuation, row))
-        for candidates in by_prompt.values():
-            if len(candidates) < 2:
-                continue
-            best = max(candidates, key=lambda item: item[2]["reward"])
-            worst = min(candidates, key=lambda item: item[2]["reward"])
-            gap = best[2]["reward"] - worst[2]["reward"]
-            if gap <= 0 or gap < min_gap:
-                summary.skipped["no reward gap"] = summary.skipped.get("no reward gap", 0) + 1
-                continue
-            record = {
-                "input": _with_tools({"messages": best[0]}, best[2]["tools"]),
-                "preferred_output": best[1],
-                "non_preferred_output": worst[1],
-            }
+        for (best, best_row), (worst, worst_row) in _pairs(group, requests, min_gap, summary):
+            prompt, preferred = best.example(best_row["output"])
+            non_preferred = worst.example(worst_row["output"])[1]
+            record = {"input": _with_tools({"messages": prompt}, best_row["tools"]),
+                      "preferred_output": preferred, "non_preferred_output": non_preferred}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             summary.examples += 1
-            summary.tokens += _tokens(best[0]) + _tokens(best[1]) + _tokens(worst[1])
-            tasks.add(best[2]["task_id"])
+            summary.tokens += message_tokens(prompt) + message_tokens(preferred) + message_tokens(non_preferred)
+            tasks.add(best_row["task_id"])
 
     with atomic_output(out) as handle:
         group: list[dict] = []
-        for row in selection.rows(by_task=True):
+        for row in selection.rows(by_task=True, parsed=False, columns=TRAINING_COLUMNS):
             summary.considered += 1
             if not _usable(row, summary.skipped):
                 continue

@@ -8,6 +8,7 @@ import pytest
 
 from lessonlab.core.transfer import export_dpo, export_rollouts, export_sft, import_file
 from lessonlab.core.transfer import exports as exports_module
+from lessonlab.core.transfer.jsontext import encode
 from lessonlab.core.transfer.exports import rollout_line, rollout_record
 from lessonlab.core.transfer.selection import Selection
 from tests.helpers.inspect_logs import DATA_DIR
@@ -58,7 +59,7 @@ def test_fast_lines_equal_the_parsed_records_with_errors_scores_and_unicode(impo
 @pytest.mark.parametrize("value", ["a\"b\n✓\u2028", 1, -0.0, 1.5, 1e300, float("nan"), float("-inf"), True, None,
                                    2 ** 70, {"x": [1, None, "é"]}])
 def test_the_short_way_encodes_exactly_as_json_dumps(value):
-    assert exports_module._encode(value) == json.dumps(value, ensure_ascii=False)
+    assert encode(value) == json.dumps(value, ensure_ascii=False)
 
 
 def _sorted_reference(ws, run_ids: list[str]) -> list[str]:
@@ -92,7 +93,7 @@ def test_rows_by_task_group_each_task_best_reward_first(imported):
 def test_the_export_query_walks_indexes_without_sorting_the_run(imported):
     ws, chat_run, _ = imported
     selection = Selection(ws, [chat_run])
-    placed = list(selection._by_run_queries("", "", []))[1]
+    placed = list(selection.queries())[1]
     plan = " | ".join(row[3] for row in ws.conn.execute("EXPLAIN QUERY PLAN " + placed[0], placed[1]))
     assert "TEMP B-TREE" not in plan, plan
     assert plan.startswith("SEARCH rt USING"), plan
