@@ -150,11 +150,10 @@ def _write_csv(selection: Selection, handle: TextIO) -> int:
 
 def _write_jsonl(selection: Selection, handle: TextIO, batch_size: int = 256) -> int:
     """The rollouts as chat JSONL, written a few hundred lines at a time."""
-    task_fields, task_parts = selection.task_fields(), {}
+    task_parts: dict[str, str | None] = {}
     batch: list[str] = []
     count = 0
     for row in selection.rows(with_scores=True, parsed=False, columns=ROLLOUT_COLUMNS):
-        row.update(task_fields(row["task_id"]))
         batch.append(rollout_line(row, task_parts))
         count += 1
         if len(batch) == batch_size:

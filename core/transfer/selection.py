@@ -8,7 +8,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from lessonlab.core.ids import resolve_id
 from lessonlab.core.lessons.snapshots import build_messages
@@ -24,12 +24,13 @@ _COLUMNS = """
     t.suite, t.name AS task, t.split, t.prompt_json, t.verifier_json, t.metadata_json,
     s.system_prompt, s.base_prompt, s.lesson_count
 """
-# What `export rollouts` reads per rollout: the task's fields come once per task (`task_fields`), and the
-# snapshot's prompts, the same for many rollouts, are not read at all.
+# What `export rollouts` reads per rollout: everything but the snapshot's prompts (the same for many
+# rollouts, and not part of a line).
 ROLLOUT_COLUMNS = """
     r.id, r.run_id, r.task_id, r.sample_index, r.snapshot_id, r.status, r.reward, r.feedback, r.error,
     r.prompt_tokens, r.completion_tokens, r.latency_ms, r.model, r.finish_reason,
-    r.tool_mode, x.messages_json, x.output, x.steps_json, x.tools_json
+    r.tool_mode, x.messages_json, x.output, x.steps_json, x.tools_json,
+    t.suite, t.name AS task, t.split, t.prompt_json, t.verifier_json, t.metadata_json
 """
 # What training exports read: the fields that decide whether a rollout is usable, and its texts only where
 # it is (a failed or unscored rollout's messages are never read off the page), plus its snapshot's prompts.
@@ -65,19 +66,6 @@ class Selection:
         if self.suite:
             return f"suite {self.suite}"
         return ("run " if len(self.run_ids) == 1 else "runs ") + ", ".join(self.run_ids)
-
-    def task_fields(self) -> Callable[[str], dict]:
-        """A lookup of a task's fields (suite, name, split, prompt, verifier, metadata) that keeps the last one."""
-        last: dict[str, dict] = {}
-
-        def fields(task_id: str) -> dict:
-            if task_id not in last:
-                last.clear()
-                last[task_id] = dict(self.ws.one(
-                    "SELECT suite, name AS task, split, prompt_json, verifier_json, metadata_json FROM tasks"
-                    " WHERE id = ?", (task_id,)))
-            return last[task_id]
-        return fields
 
     def run_ids_in_order(self) -> list[str]:
         """The selected runs, oldest first (the order rollouts are exported in)."""
