@@ -16,7 +16,8 @@ from lessonlab.core.transfer.imported import tool_call
 from lessonlab.core.transfer.jsontext import stored_json
 from lessonlab.core.transfer.selection import without_lessons
 
-_FINE_TUNING_KEYS = {"assistant": ("role", "content", "name", "tool_calls"), "tool": ("role", "tool_call_id", "content")}
+_FINE_TUNING_KEYS = {"assistant": ("role", "content", "name", "tool_calls"),
+                     "tool": ("role", "tool_call_id", "content")}
 _PLAIN_KEYS = frozenset(("role", "content", "name"))
 _PLAIN_ROLES = frozenset(("system", "user", "assistant"))
 

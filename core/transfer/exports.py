@@ -106,7 +106,8 @@ def rollout_line(row: dict, task_parts: dict | None = None) -> str:
     error = (row["error"] or "error") if row["status"] == "error" else None
     scores = None
     if row.get("scores_json") not in (None, "[]"):
-        scores = {s.pop("scorer"): {k: v for k, v in s.items() if v is not None} for s in json.loads(row["scores_json"])}
+        scores = {score.pop("scorer"): {k: v for k, v in score.items() if v is not None}
+                  for score in json.loads(row["scores_json"])}
     return (f'{{"messages": {messages}{_field("reward", row["reward"])}{_field("feedback", row["feedback"])}, {task}'
             f'{_field("model", row["model"])}, "usage": {{"prompt_tokens": {encode(row["prompt_tokens"])}, '
             f'"completion_tokens": {encode(row["completion_tokens"])}}}{_field("latency_ms", row["latency_ms"])}'
