@@ -101,9 +101,23 @@ def tool_call(call: dict) -> dict:
     }
 
 
+def tool_error_text(error) -> str | None:
+    """A tool result's error as text: Inspect writes `{"type": ..., "message": ...}`; None when there is none."""
+    if isinstance(error, dict):
+        error = next((value for value in (error.get("message"), error.get("type")) if isinstance(value, str) and value),
+                     None)
+    return error if isinstance(error, str) and error else None
+
+
 def chat_message(message: dict) -> dict:
-    """A chat message with text content, keeping tool calls and tool results (role, content, name, tool ids)."""
+    """A chat message with text content, keeping tool calls and tool results (role, content, name, tool ids).
+
+    A tool result that failed becomes what the model was sent for it, `Error: <message>` (as Inspect sends
+    it), so the step reads as failed in `show`, in the trajectory view and to the reflecting model."""
     out = {"role": message["role"], "content": content_text(message.get("content"))}
+    error = tool_error_text(message.get("error")) if message["role"] == "tool" else None
+    if error is not None:
+        out["content"] = f"Error: {error}"
     name = message.get("name") or (message.get("function") if message["role"] == "tool" else None)
     if isinstance(name, str) and name:
         out["name"] = name   # Inspect names the tool of a tool message `function`

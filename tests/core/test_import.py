@@ -94,6 +94,28 @@ def test_image_and_tool_messages_become_text(workspace):
     assert row["status"] == "ok" and row["reward"] is None  # no score: imported unscored
     tool_messages = json.loads(row["messages_json"])
     assert len(tool_messages) == 11 and tool_messages[0]["tool_call_id"] == "bash_1"
+    # Each failed call reads as the error the model was sent, not as its (here scrubbed) output.
+    assert tool_messages[0]["content"] == "Error: ..."
+    assert tool_messages[-1]["content"] == "Error: The tool output limit of 10 MiB was exceeded."
+
+
+@pytest.mark.parametrize("error, content", [
+    ({"type": "timeout", "message": "took 30 s"}, "Error: took 30 s"),
+    ({"type": "timeout", "message": ""}, "Error: timeout"),
+    ("permission denied", "Error: permission denied"),
+    (7, "partial output"), ({}, "partial output"), (None, "partial output"),
+])
+def test_a_chat_jsonl_tool_result_with_an_error_reads_as_that_error(workspace, tmp_path, error, content):
+    call = {"id": "c1", "type": "function", "function": {"name": "run", "arguments": "{}"}}
+    record = {"task_id": "t", "messages": [
+        {"role": "user", "content": "go"}, {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "partial output", "error": error},
+        {"role": "assistant", "content": "done"}]}
+    source = tmp_path / "chat.jsonl"
+    source.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    import_file(workspace, source)
+    messages = json.loads(workspace.one("SELECT messages_json FROM rollout_texts")["messages_json"])
+    assert messages[2] == {"role": "tool", "content": content, "tool_call_id": "c1"}
 
 
 def test_newest_zstd_eval_with_several_frames_attachments_nan_and_an_error(workspace, tmp_path):

@@ -9,12 +9,14 @@ import pytest
 
 from lessonlab.core import reflection as R
 from lessonlab.core.models.llm_client import RetryPolicy
+from lessonlab.core.reflection.steps_text import step_failed
 from lessonlab.core.runs.trajectory import read_trajectory
 from lessonlab.core.settings import Endpoint
 from lessonlab.core.transfer import export_sft, import_file
 from tests.helpers.scripted_server import Reply, ScriptedServer, completion
 
 QUESTION = "What is 1 + 2? Use the add tool."
+BROKEN = "the adder is out of order"
 # inspect-ai's own retry setup passes tenacity an argument tenacity has deprecated; not ours to fix.
 pytestmark = [
     pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated:DeprecationWarning"),
@@ -30,14 +32,15 @@ ADD_SCHEMA = {"type": "function", "function": {
                    "required": ["x", "y"], "additionalProperties": False}}}
 
 
-def _write_agent_eval(log_dir) -> str:
-    """Run a one-sample eval on inspect's mockllm with scripted outputs: a call to add(x=1, y=2), then the answer."""
+def _write_agent_eval(log_dir, broken_tool: bool = False) -> str:
+    """Run a one-sample eval on inspect's mockllm with scripted outputs: a call to add(x=1, y=2), then the answer
+    (with `broken_tool`, the tool raises inspect's ToolError instead of adding)."""
     from inspect_ai import Task, eval as inspect_eval
     from inspect_ai.dataset import Sample
     from inspect_ai.model import ModelOutput, ModelUsage, get_model
     from inspect_ai.scorer import includes
     from inspect_ai.solver import generate, use_tools
-    from inspect_ai.tool import tool
+    from inspect_ai.tool import ToolError, tool
 
     @tool
     def add():
@@ -48,6 +51,8 @@ def _write_agent_eval(log_dir) -> str:
                 x: The first number.
                 y: The second number.
             """
+            if broken_tool:
+                raise ToolError(BROKEN)
             return x + y
         return execute
 
@@ -68,16 +73,26 @@ def _write_agent_eval(log_dir) -> str:
     return log.location
 
 
-@pytest.fixture(scope="module")
-def agent_eval(tmp_path_factory):
-    """The .eval file inspect-ai wrote (once per module: an eval takes a few seconds)."""
+def _inspect_eval_file(tmp_path_factory, broken_tool: bool = False) -> str:
     home = tmp_path_factory.mktemp("inspect-home")
     with pytest.MonkeyPatch.context() as patch:   # inspect keeps traces and caches under the user's dirs
         for name in ("XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME"):
             patch.setenv(name, str(home / name.lower()))
-        path = _write_agent_eval(tmp_path_factory.mktemp("inspect-logs"))
+        path = _write_agent_eval(tmp_path_factory.mktemp("inspect-logs"), broken_tool)
     gc.collect()   # what inspect left for the collector is reported here, under this module's filters
     return path
+
+
+@pytest.fixture(scope="module")
+def agent_eval(tmp_path_factory):
+    """The .eval file inspect-ai wrote (once per module: an eval takes a few seconds)."""
+    return _inspect_eval_file(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def broken_tool_eval(tmp_path_factory):
+    """The same eval with a tool that raises inspect's ToolError."""
+    return _inspect_eval_file(tmp_path_factory, broken_tool=True)
 
 
 def test_the_trajectory_is_stored_in_the_shared_shape(workspace, agent_eval):
@@ -119,3 +134,21 @@ def test_sft_of_the_inspect_log_keeps_the_call_and_the_tools(workspace, agent_ev
     assert line["messages"][1]["tool_calls"][0]["function"]["name"] == "add"
     assert line["messages"][2] == {"role": "tool", "tool_call_id": line["messages"][1]["tool_calls"][0]["id"],
                                    "content": "3"}
+
+
+def test_a_failed_tool_call_is_stored_as_the_error_inspect_sent_the_model(workspace, broken_tool_eval):
+    import asyncio
+
+    from inspect_ai.log import read_eval_log
+    from inspect_ai.model._openai import openai_chat_message
+
+    import_file(workspace, broken_tool_eval)
+    row = workspace.one("SELECT x.messages_json, x.output FROM rollout_texts x")
+    messages = json.loads(row["messages_json"])
+    (sample,) = read_eval_log(broken_tool_eval).samples
+    (inspect_tool,) = [m for m in sample.messages if m.role == "tool"]
+    assert inspect_tool.error is not None and inspect_tool.error.message == BROKEN
+    sent = asyncio.run(openai_chat_message(inspect_tool))   # what inspect's OpenAI provider sends
+    assert messages[2]["content"] == sent["content"] == f"Error: {BROKEN}"
+    _, steps = read_trajectory(messages, row["output"])
+    assert step_failed(steps[0]) and not step_failed(steps[1])
