@@ -15,14 +15,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lessonlab.core.errors import damaged_error
 from lessonlab.core.paths import config_dir, default_workspace_path
 from lessonlab.core.settings import load_settings
+from lessonlab.core.storage.integrity import noted_damage
 from lessonlab.core.storage.workspace import Workspace, open_workspace
 
 from . import changes as changed
 from .changes import Change, Changes
 from .endpoints_dialog import EndpointsDialog
-from .errors import show_error, show_exception
+from .errors import damage_message, set_workspace_path, show_error, show_exception
 from .importing import Importer
 from .importing import summary as import_summary
 from .local_server import LocalModelController
@@ -177,6 +179,7 @@ class MainWindow(QMainWindow):
             self._close_pages()
             self.ws.close()
         self.ws = ws
+        set_workspace_path(ws.path)
         self._build_pages(PageContext(ws, self.local_controller, self.changes, self.navigation))
         self.workspace_label.setText(f"Workspace: {ws.path}")
         self._update_endpoint_label()
@@ -189,6 +192,9 @@ class MainWindow(QMainWindow):
         self.sidebar.setCurrentRow(0)
         self._page_changed(0)
         self.changes.notify(changed.WORKSPACE)
+        cause = noted_damage(ws.path)
+        if cause:  # reads still work; say it before the first write is refused
+            show_error(self, "The workspace is damaged", damage_message(damaged_error(ws.path, cause)))
         return True
 
     def _build_pages(self, context: PageContext) -> None:
@@ -320,3 +326,4 @@ class MainWindow(QMainWindow):
         if self.ws is not None:
             self.ws.close()
             self.ws = None
+            set_workspace_path(None)
