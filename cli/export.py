@@ -45,6 +45,14 @@ def selection_options(fn):
     return click.option("--run", "runs", multiple=True, metavar="RUN", help="A run id or prefix (repeatable).")(fn)
 
 
+def training_output_options(fn):
+    """Add --strip-lessons and --out FILE (what `export sft` and `export dpo` share)."""
+    fn = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+                      help="The JSONL file to write.")(fn)
+    return click.option("--strip-lessons", is_flag=True,
+                        help="Rebuild each system prompt as the base prompt without the lessons.")(fn)
+
+
 def _training_report(summary: T.TrainingExport, what: str, as_json: bool) -> None:
     if as_json:
         emit_json(summary.to_dict())
@@ -60,8 +68,7 @@ def _training_report(summary: T.TrainingExport, what: str, as_json: bool) -> Non
 @export_cmd.command("sft")
 @selection_options
 @click.option("--min-reward", type=float, default=1.0, show_default=True, help="Only rollouts with at least this reward.")
-@click.option("--strip-lessons", is_flag=True, help="Rebuild each system prompt as the base prompt without the lessons.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The JSONL file to write.")
+@training_output_options
 @workspace_option
 @json_option
 @handle_errors
@@ -76,8 +83,7 @@ def export_sft_cmd(runs, suite, min_reward, strip_lessons, out, workspace_path, 
 @selection_options
 @click.option("--min-gap", type=float, default=0.0, show_default=True,
               help="Only pairs whose rewards differ by at least this much (always more than 0).")
-@click.option("--strip-lessons", is_flag=True, help="Rebuild each system prompt as the base prompt without the lessons.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The JSONL file to write.")
+@training_output_options
 @workspace_option
 @json_option
 @handle_errors
