@@ -48,11 +48,12 @@ def show_error(parent: QWidget | None, title: str, message: str, details: str = 
     return box
 
 
-def show_exception(parent: QWidget | None, title: str, exc: BaseException) -> QMessageBox:
-    """show_error for an exception: its message on top, the traceback as details.
+def show_exception(parent: QWidget | None, title: str, exc: BaseException, details: str | None = None) -> QMessageBox:
+    """show_error for an exception: its message on top, the traceback as details (details when given: a
+    worker's traceback, formatted where it failed).
 
     An SQLite "malformed" error or stored text that no longer decodes is damage to the open workspace: the
     dialog says so and what to do (`lessonlab check`), and the damage is noted so no write goes on."""
     damage = damage_from(exc, _workspace_path) if _workspace_path is not None else None
     message = damage_message(damage) if damage is not None else (str(exc) or type(exc).__name__)
-    return show_error(parent, title, message, format_exception(exc))
+    return show_error(parent, title, message, format_exception(exc) if details is None else details)

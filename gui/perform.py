@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
 from .changes import Changes, kinds_changed_by, reports_change
-from .errors import show_error, show_exception
+from .errors import show_exception
 from .workers import Job, start_job
 
 log = logging.getLogger("lessonlab.gui.perform")
@@ -77,7 +77,7 @@ def perform_in_background(
         changes.notify(*kinds)
         if on_failed is not None:
             on_failed(exc)
-        show_error(parent, title, str(exc) or type(exc).__name__, details)
+        show_exception(parent, title, exc, details)
 
     return start_job(name, fn, *args, owner=owner, on_done=done, on_error=failed, on_progress=progress,
                      on_chunk=on_chunk, **kwargs)

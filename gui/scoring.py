@@ -13,7 +13,7 @@ from lessonlab.core.storage.workspace import open_workspace
 
 from . import changes as changed
 from .changes import Changes
-from .errors import show_error, show_exception
+from .errors import show_exception
 from .workers import start_job
 
 # Keys that start scoring, and the reward text each puts in the line.
@@ -97,7 +97,7 @@ class ScoreBar(QFrame):
         self.scored.emit(result)
 
     def _failed(self, exc: BaseException, details: str) -> None:
-        show_error(self, "Cannot score this rollout", str(exc) or type(exc).__name__, details)
+        show_exception(self, "Cannot score this rollout", exc, details)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape:

@@ -86,7 +86,7 @@ def _report_failure(job: Job, on_error, error_title: str, exc: BaseException, de
         on_error(exc, details)
     else:
         parent = job.owner if isinstance(job.owner, QWidget) else None
-        errors.show_error(parent, error_title, str(exc) or type(exc).__name__, details)
+        errors.show_exception(parent, error_title, exc, details)
 
 
 def start_job(
