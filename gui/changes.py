@@ -15,6 +15,7 @@ from lessonlab.core.impact import AblationResult
 from lessonlab.core.lessons import LessonChange
 from lessonlab.core.reflection import ReflectionResult
 from lessonlab.core.runs.runner import RunResult
+from lessonlab.core.runs.scoring import Scored
 from lessonlab.core.settings import Settings
 from lessonlab.core.transfer import ImportReport
 
@@ -36,6 +37,7 @@ KINDS = frozenset({RUNS, ROLLOUTS, LESSONS, PROPOSALS, REFLECTIONS, ENDPOINTS, W
 CHANGED_BY: dict[type, tuple[str, ...]] = {
     RunCreated: (RUNS,),                                 # the run row exists
     RunResult: (RUNS, ROLLOUTS),
+    Scored: (RUNS, ROLLOUTS),                            # a rollout's reward, its run's mean
     ImportReport: (RUNS, ROLLOUTS),
     AblationResult: (RUNS, ROLLOUTS, LESSONS),           # two runs, and the lesson's impact
     ReflectionResult: (REFLECTIONS, PROPOSALS),          # a failed reflection is stored too

@@ -21,6 +21,7 @@ from lessonlab.core.lessons import review
 from lessonlab.core.impact import AblationResult
 from lessonlab.core.runs.planning import plan_run
 from lessonlab.core.runs.runner import RunResult, execute_run
+from lessonlab.core.runs.scoring import Scored, score_rollout
 from lessonlab.core.settings import Endpoint, load_settings
 from lessonlab.core.storage.workspace import open_workspace
 
@@ -179,6 +180,13 @@ def reflect(job, workspace_path: Path, endpoint: Endpoint, local_controller=None
                                   settings=load_settings(), on_chunk=job.chunk, cancel=job.cancel)
     finally:
         ws.close()
+
+
+@changes_result(Scored)
+def score(job, workspace_path: Path, rollout_id: str, reward: float, feedback: str | None) -> Scored:
+    """Score one rollout by hand (the core's score_rollout, as `lessonlab score`)."""
+    with open_workspace(workspace_path) as ws:
+        return score_rollout(ws, rollout_id, reward, feedback)
 
 
 # --- curation: review, lessons, distill, ablation ----------------------------------------------------

@@ -8,22 +8,15 @@ from typing import Callable
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
-from lessonlab.core.runs.scoring import Scored, check_reward, score_rollout
-from lessonlab.core.storage.workspace import open_workspace
+from lessonlab.core.runs.scoring import check_reward
 
-from . import changes as changed
+from . import operations
 from .changes import Changes
 from .errors import show_exception
-from .workers import start_job
+from .perform import perform_in_background
 
 # Keys that start scoring, and the reward text each puts in the line.
 START_KEYS = {Qt.Key.Key_1: "1", Qt.Key.Key_0: "0", Qt.Key.Key_Period: "0."}
-
-
-def score_job(job, workspace_path: Path, rollout_id: str, reward: float, feedback: str | None) -> Scored:
-    """Worker: score one rollout in its own connection."""
-    with open_workspace(workspace_path) as ws:
-        return score_rollout(ws, rollout_id, reward, feedback)
 
 
 class ScoreBar(QFrame):
@@ -89,15 +82,9 @@ class ScoreBar(QFrame):
             return None
         rollout_id, feedback = self.rollout_id, self.feedback.text().strip() or None
         self.cancel()
-        return start_job("score", score_job, self.workspace_path, rollout_id, reward, feedback, owner=self,
-                         on_done=self._done, on_error=self._failed)
-
-    def _done(self, result: Scored) -> None:
-        self.changes.notify(changed.RUNS, changed.ROLLOUTS, run_id=result.run_id)
-        self.scored.emit(result)
-
-    def _failed(self, exc: BaseException, details: str) -> None:
-        show_exception(self, "Cannot score this rollout", exc, details)
+        return perform_in_background(self, self.changes, "score", operations.score, self.workspace_path, rollout_id,
+                                     reward, feedback, on_done=self.scored.emit,
+                                     error_title="Cannot score this rollout")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape:
