@@ -10,6 +10,7 @@ import json
 import click
 
 from lessonlab.core.runs import queries, trajectory_text
+from lessonlab.core.runs.trajectory import message_text, prompt_length
 from lessonlab.core.storage.workspace import open_workspace
 
 from .common import emit_json, fmt, handle_errors, json_option, out, workspace_option
@@ -132,23 +133,15 @@ def print_transcript(detail: dict, *, full: bool = False) -> None:
     steps = detail["steps"]
     if not trajectory_text.is_trajectory(steps):   # one call: the messages and the reply, as always
         for message in detail["messages"]:
-            out(f"\n--- {message['role']} ---\n{_content(message.get('content'))}")
+            out(f"\n--- {message['role']} ---\n{message_text(message.get('content'))}")
         out(f"\n--- assistant (output) ---\n{detail['output'] if detail['output'] is not None else '(none)'}")
         return
-    for message in detail["messages"][:_prompt_length(detail["messages"])]:
-        out(f"\n--- {message['role']} ---\n{_content(message.get('content'))}")
+    for message in detail["messages"][:prompt_length(detail["messages"])]:
+        out(f"\n--- {message['role']} ---\n{message_text(message.get('content'))}")
     for step in steps:
         _print_step(step, full=full)
     if detail["output"] is None or detail["status"] != "ok":
         out("\n(no final reply)")
-
-
-def _prompt_length(messages: list[dict]) -> int:
-    return next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
-
-
-def _content(content) -> str:
-    return "\n".join(part.text for part in trajectory_text.content_parts(content))
 
 
 def _print_step(step, *, full: bool) -> None:

@@ -18,10 +18,7 @@ def redact(text: str, known_secrets: tuple[str | None, ...] = ()) -> str:
     """The text with each known secret value and every key-shaped token replaced by [redacted]."""
     if not text:
         return text
-    for secret in known_secrets:
-        if secret and len(secret) >= 6 and secret.lower() not in _PLACEHOLDERS and secret in text:
-            text = text.replace(secret, REDACTED)
-    return _KEY_SHAPED.sub(REDACTED, text)
+    return _KEY_SHAPED.sub(REDACTED, redact_known(text, known_secrets))
 
 
 def redact_known(text: str | None, known_secrets: tuple[str | None, ...]) -> str | None:

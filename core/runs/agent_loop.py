@@ -73,10 +73,10 @@ class AgentLoopSender:
     """Sends a rollout of a task with tools as an agent loop (see the module docstring)."""
 
     def __init__(self, client, model: str, params: dict, retry: llm_client.RetryPolicy, *, modes: ToolModeMemo,
-                 toolboxes: ToolboxFactory, pool, trust: bool, tool_timeout: float | None = None):
+                 toolboxes: ToolboxFactory, pool, trust: bool):
         self.client, self.model, self.params, self.retry = client, model, params, retry
         self.modes, self.toolboxes, self.pool, self.trust = modes, toolboxes, pool, trust
-        self.tool_timeout = tool_timeout or TOOL_CALL_TIMEOUT
+        self.tool_timeout = TOOL_CALL_TIMEOUT
         # One toolbox per task for the whole run: a toolbox holds no rollout's state (every call takes the
         # state and returns a new one), and building it resolves the task's tool names each time.
         self._toolboxes: dict[str, Toolbox] = {}

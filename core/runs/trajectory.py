@@ -93,11 +93,12 @@ def message_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(filter(None, (_part_text(part) for part in content)))
+        return "\n".join(filter(None, (part_text(part) for part in content)))
     return json.dumps(content, ensure_ascii=False)
 
 
-def _part_text(part: Any) -> str:
+def part_text(part: Any) -> str:
+    """One content part as text: its text, or a placeholder naming its type and size ("" for a non-part)."""
     if isinstance(part, str):
         return part
     if not isinstance(part, dict):
@@ -122,6 +123,11 @@ def _tool_calls(message: dict) -> list[ToolCall]:
     return calls
 
 
+def prompt_length(messages: list[dict]) -> int:
+    """How many messages come before the first model call (the first assistant message): the prompt."""
+    return next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
+
+
 def read_trajectory(messages: list[dict], output: str | None,
                     steps_json: str | list | None = None) -> tuple[list[dict], list[Step]]:
     """Split stored messages into the prompt (everything before the first assistant message) and the steps.
@@ -131,7 +137,7 @@ def read_trajectory(messages: list[dict], output: str | None,
     never part of the messages) is the last step; None means the rollout got no final reply.
     """
     figures = _figures(steps_json)
-    first = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
+    first = prompt_length(messages)
     prompt, steps = list(messages[:first]), []
     for message in messages[first:]:
         role = message.get("role")

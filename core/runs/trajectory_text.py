@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lessonlab.core.runs.trajectory import Step, StepFigures, ToolCall, message_text
+from lessonlab.core.runs.trajectory import Step, StepFigures, ToolCall, part_text
 
 # What the terminal shows of one tool result unless asked for all of it.
 TERMINAL_RESULT_CHARS = 600
@@ -18,11 +18,10 @@ TERMINAL_RESULT_LINES = 12
 
 @dataclass(frozen=True)
 class ContentPart:
-    """One part of a message's content: text, or a placeholder for an image, file, audio… (kind and size)."""
+    """One part of a message's content: text, or a placeholder for an image, file, audio… (its kind)."""
 
     kind: str          # "text" or the part's own type ("image_url", "file", "input_audio", …)
     text: str          # the text, or the placeholder that stands for the part
-    size: int = 0      # bytes the non-text part takes in the stored message (0 for text)
 
     @property
     def is_text(self) -> bool:
@@ -42,13 +41,10 @@ def content_parts(content: Any) -> list[ContentPart]:
     for part in content:
         if isinstance(part, str):
             parts.append(ContentPart("text", part))
-        elif isinstance(part, dict):
+        elif isinstance(part, dict):   # text, or the placeholder every reader of steps uses (trajectory.part_text)
             kind = part.get("type")
-            if kind == "text" or (kind is None and "text" in part):
-                parts.append(ContentPart("text", str(part.get("text") or "")))
-            else:   # the placeholder every reader of steps uses (trajectory.message_text)
-                size = len(json.dumps(part, ensure_ascii=False).encode())
-                parts.append(ContentPart(str(kind or "part"), message_text([part]), size))
+            is_text = kind == "text" or (kind is None and "text" in part)
+            parts.append(ContentPart("text" if is_text else str(kind or "part"), part_text(part)))
     return [p for p in parts if p.text]
 
 

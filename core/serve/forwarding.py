@@ -25,7 +25,6 @@ class Upstream:
         self.headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
         if api_key:
             self.headers["Authorization"] = f"Bearer {api_key}"
-        self.timeout = timeout
         self._plain_timeout = aiohttp.ClientTimeout(total=timeout)
         self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._session: aiohttp.ClientSession | None = None

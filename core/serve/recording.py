@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lessonlab.core.formatting import storable
@@ -249,7 +249,7 @@ class Recorder:
         state.failed = failed
         output = reply.text if reply is not None else None
         texts = [storable(t)[0] if isinstance(t, str) else t for t in (
-            json.dumps(exchange.messages), output, json.dumps([asdict(f) for f in state.figures]),
+            json.dumps(exchange.messages), output, json.dumps([f.to_dict() for f in state.figures]),
             json.dumps(exchange.request), exchange.error)]
         tools = "native" if exchange.request.get("tools") else None
         ws.conn.execute(
@@ -287,5 +287,5 @@ class Recorder:
 
 def _copy(state: _Rollout) -> _Rollout:
     return _Rollout(state.run_id, state.task_id, state.sample_index, state.created_at,
-                    [StepFigures(**asdict(f)) for f in state.figures], state.prompt_tokens,
+                    [StepFigures.from_dict(f.to_dict()) for f in state.figures], state.prompt_tokens,
                     state.completion_tokens, state.latency_ms, state.failed)

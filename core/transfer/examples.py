@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 
 from lessonlab.core.lessons import estimate_tokens
-from lessonlab.core.runs.trajectory import is_multi_step
+from lessonlab.core.runs.trajectory import is_multi_step, prompt_length
 from lessonlab.core.transfer.imported import tool_call
 from lessonlab.core.transfer.jsontext import stored_json
 from lessonlab.core.transfer.selection import without_lessons
@@ -34,9 +34,7 @@ def fine_tuning_message(message: dict) -> dict:
 
 def prompt_and_continuation(messages: list[dict], output: str) -> tuple[list[dict], list[dict]]:
     """The request before the first model call, and everything the model did from there (its steps, the reply)."""
-    first = len(messages)
-    if is_multi_step(messages):
-        first = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
+    first = prompt_length(messages) if is_multi_step(messages) else len(messages)
     continuation = [*messages[first:], {"role": "assistant", "content": output}]
     return ([fine_tuning_message(m) for m in messages[:first]], [fine_tuning_message(m) for m in continuation])
 

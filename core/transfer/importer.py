@@ -18,7 +18,8 @@ from typing import Callable, Iterable
 
 from lessonlab.core.resources import sha256
 from lessonlab.core.lessons.snapshots import get_or_create_snapshot
-from lessonlab.core.runs.trajectory import is_multi_step, read_trajectory
+from lessonlab.core.runs.scoring import refresh_run_summary
+from lessonlab.core.runs.trajectory import is_multi_step, prompt_length
 from lessonlab.core.storage.workspace import Workspace, new_id, now
 from lessonlab.core.transfer.errors import MalformedFile, TransferError
 from lessonlab.core.transfer.imported import ImportedRollout, RunInfo, step_count
@@ -385,7 +386,7 @@ class _FileWriter:
         if record.prompt is not None:
             prompt = record.prompt
         else:  # an agent log's task is what came before its first model call, not its steps
-            prompt = prompt_form(read_trajectory(task_messages, None)[0] if is_multi_step(task_messages)
+            prompt = prompt_form(task_messages[:prompt_length(task_messages)] if is_multi_step(task_messages)
                                  else task_messages)
         suite = record.suite or self.info.suite
         # Most rollouts repeat a task already seen: find it without serialising and hashing again.
@@ -437,21 +438,10 @@ class _FileWriter:
     def _finish_run(self) -> None:
         """Recompute the run's summary columns from its rollouts (an adopted run may have had some already)."""
         conn = self.ws.conn
-        conn.execute(
-            """
-            UPDATE runs SET
-                n_done = agg.n, n_planned = agg.n, n_errors = agg.errors, reward_sum = agg.reward_sum,
-                mean_reward = agg.mean_reward, prompt_tokens = agg.pt, completion_tokens = agg.ct,
-                samples = agg.samples
-            FROM (SELECT COUNT(*) AS n, COALESCE(SUM(status = 'error'), 0) AS errors,
-                         COALESCE(SUM(reward), 0) AS reward_sum, AVG(reward) AS mean_reward,
-                         COALESCE(SUM(prompt_tokens), 0) AS pt, COALESCE(SUM(completion_tokens), 0) AS ct,
-                         COALESCE(MAX(sample_index) + 1, 0) AS samples
-                  FROM rollouts WHERE run_id = :id) AS agg
-            WHERE runs.id = :id
-            """,
-            {"id": self.run_id},
-        )
+        refresh_run_summary(self.ws, self.run_id)
+        # What only an import sets: every rollout in the file was planned, and the samples are its epochs.
+        conn.execute("UPDATE runs SET n_planned = n_done, samples = (SELECT COALESCE(MAX(sample_index) + 1, 0)"
+                     " FROM rollouts WHERE run_id = :id) WHERE id = :id", {"id": self.run_id})
         model = conn.execute(
             "SELECT model FROM rollouts WHERE run_id = ? AND model IS NOT NULL GROUP BY model"
             " ORDER BY COUNT(*) DESC, model LIMIT 1", (self.run_id,)).fetchone()

@@ -33,8 +33,7 @@ def main() -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     from lessonlab.core.verifiers.pool import MAX_REPLY_BYTES
-    from lessonlab.core.verifiers.registry import verify
-    from lessonlab.core.verifiers import text, numeric, json_schema, game24, python_function, state  # noqa: F401 - registers the kinds
+    from lessonlab.core.verifiers.registry import verify  # the package registers every kind on import
 
     replies.write(b'{"ready": true}\n')
     for line in sys.stdin.buffer:
