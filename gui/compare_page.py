@@ -38,11 +38,9 @@ class ComparePage(Page):
     """Pick a task (from a run or by search); its rollouts appear side by side."""
 
     loaded = Signal(int)               # number of columns shown
-    review_requested = Signal()        # "Open Review" after a reflection
 
     def __init__(self, context: PageContext, parent=None):
         super().__init__(context, parent)
-        self.review_requested.connect(lambda: context.navigation.go_to.emit("review"))
         self._primed = False  # the picker and the first task load when the page is first shown
         self.task_id: str | None = None
         self.scope_run_ids: list[str] | None = None
@@ -161,7 +159,7 @@ class ComparePage(Page):
 
     def _build_reflection_panel(self) -> ReflectionPanel:
         self.reflection = ReflectionPanel(self.workspace_path, self.local_controller, self.changes)
-        self.reflection.review_requested.connect(self.review_requested)
+        self.reflection.review_requested.connect(lambda: self.context.navigation.go_to.emit("review"))
         return self.reflection
 
     def _build_right(self) -> QWidget:

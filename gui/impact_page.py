@@ -122,13 +122,11 @@ class ImpactLessonsModel(QAbstractTableModel):
 class ImpactPage(Page):
     """Pick a suite and model; see reward over its runs, where lessons changed, and each lesson's lift."""
 
-    run_requested = Signal(str)        # open this run (the main window routes it)
     lesson_requested = Signal(str)     # show this lesson (the main window routes it)
     loaded = Signal()
 
     def __init__(self, context: PageContext, parent=None):
         super().__init__(context, parent)
-        self.run_requested.connect(context.navigation.show_run)
         self.lesson_requested.connect(context.navigation.show_lesson)
         self._primed = False    # loads when first shown
         self._stale = False     # a change arrived while hidden: reload when shown
@@ -157,7 +155,7 @@ class ImpactPage(Page):
 
         self.timeline = TimelineChart()
         self.timeline.setObjectName("timelineChart")
-        self.timeline.run_clicked.connect(self.run_requested)
+        self.timeline.run_clicked.connect(self.context.navigation.show_run)
         self.timeline_title = QLabel()
         self._title_timeline()
         self.lift = LiftChart()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
     QPushButton, QSplitter, QTableView, QVBoxLayout, QWidget,
@@ -41,14 +41,9 @@ UNDER_STYLE = _BAR + " QProgressBar::chunk { background: #81c784; }"
 class LessonsPage(Page):
     """Every lesson with its use and impact; select one for its history, provenance and actions."""
 
-    compare_rollouts_requested = Signal(list)   # evidence rollouts to show side by side
-    review_requested = Signal()                 # distill's proposals wait in Review
-
     def __init__(self, context: PageContext, parent=None):
         super().__init__(context, parent)
         ws = context.workspace
-        self.compare_rollouts_requested.connect(context.navigation.compare_rollouts)
-        self.review_requested.connect(lambda: context.navigation.go_to.emit("review"))
         self._primed = False          # impact figures load when the page is first shown
         self._impacts_generation = 0
         self.distill_job: Job | None = None
@@ -127,7 +122,7 @@ class LessonsPage(Page):
         self.distill_cancel = QPushButton("Cancel")
         self.distill_cancel.clicked.connect(lambda: self.distill_job and self.distill_job.cancel.set())
         self.review_button = QPushButton("Open Review")
-        self.review_button.clicked.connect(self.review_requested)
+        self.review_button.clicked.connect(lambda: self.context.navigation.go_to.emit("review"))  # distill's proposals
         distill_row = QHBoxLayout()
         distill_row.addWidget(self.distill_label, 1)
         distill_row.addWidget(self.review_button)
@@ -156,7 +151,7 @@ class LessonsPage(Page):
 
     def _build_detail(self) -> LessonDetail:
         self.detail = LessonDetail(self.ws, self.local_controller, self.changes)
-        self.detail.compare_rollouts_requested.connect(self.compare_rollouts_requested)
+        self.detail.compare_rollouts_requested.connect(self.context.navigation.compare_rollouts)
         return self.detail
 
     # --- staying current -------------------------------------------------------------------------------------

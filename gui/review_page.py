@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtWidgets import (
     QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPlainTextEdit, QPushButton, QSplitter,
@@ -51,13 +51,8 @@ def _plain_label(text: str = "", *, wrap: bool = True, style: str = "") -> QLabe
 class ReviewPage(Page):
     """Pending proposals grouped by reflection (newest first), one at a time in the pane on the right."""
 
-    compare_rollouts_requested = Signal(list)   # rollout ids to show side by side on the Compare page
-    lesson_requested = Signal(str)              # a lesson to show on the Lessons page
-
     def __init__(self, context: PageContext, parent=None):
         super().__init__(context, parent)
-        self.compare_rollouts_requested.connect(context.navigation.compare_rollouts)
-        self.lesson_requested.connect(context.navigation.show_lesson)
         self._items: list[QTreeWidgetItem] = []     # the proposals and failed reflections, in queue order
         self._select_row: int | None = None         # after a decision: select what moved into its place
         self._dialogs: list[QWidget] = []
@@ -114,7 +109,8 @@ class ReviewPage(Page):
         self.targets = QLabel()
         self.targets.setTextFormat(Qt.TextFormat.RichText)  # built from escaped ids and texts only
         self.targets.setWordWrap(True)
-        self.targets.linkActivated.connect(lambda link: self.lesson_requested.emit(link.removeprefix("lesson:")))
+        self.targets.linkActivated.connect(
+            lambda link: self.context.navigation.show_lesson.emit(link.removeprefix("lesson:")))
         head = QHBoxLayout()
         head.addWidget(self.op_badge)
         head.addWidget(self.title, 1)
@@ -514,7 +510,7 @@ class ReviewPage(Page):
         if not ids:
             self.status.setText("This proposal cites no evidence rollouts.")
             return
-        self.compare_rollouts_requested.emit(ids)
+        self.context.navigation.compare_rollouts.emit(ids)
 
     def show_reply(self) -> ReflectionReplyDialog | None:
         """The current proposal's reflection: analysis and raw reply, in a window of its own."""

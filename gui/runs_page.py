@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
     QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QSpinBox, QSplitter,
@@ -180,14 +180,9 @@ class NewRunDialog(QDialog):
 class RunsPage(Page):
     """Runs table (lazy, sortable, filterable), the running run's progress, and the selected run's rollouts."""
 
-    compare_requested = Signal(str, list)      # task id, run ids
-    reflect_requested = Signal(str)            # run id: reflect on the whole run (on the Compare page)
-
     def __init__(self, context: PageContext, parent=None):
         super().__init__(context, parent)
         ws = context.workspace
-        self.compare_requested.connect(context.navigation.compare_task)
-        self.reflect_requested.connect(context.navigation.reflect_on_run)
         self.job: Job | None = None
         self.active_run_id: str | None = None
         self.last_suite: str | None = None   # what "New run…" offers; None: the newest run's suite
@@ -533,10 +528,10 @@ class RunsPage(Page):
         if not index.isValid():
             return
         task_id = self.rollouts_model.data(index, RolloutsModel.TaskIdRole)
-        self.compare_requested.emit(task_id, [self.rollouts_model.run_id])
+        self.context.navigation.compare_task.emit(task_id, [self.rollouts_model.run_id])
 
     def _reflect_run(self) -> None:
         # The run id, not the loaded rows: the rollouts table holds only the pages fetched so far.
         run_id = self.selected_run_id()
         if run_id:
-            self.reflect_requested.emit(run_id)
+            self.context.navigation.reflect_on_run.emit(run_id)   # the whole run, on the Compare page
