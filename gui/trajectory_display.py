@@ -29,10 +29,9 @@ class ResultDisplay:
 
 @dataclass
 class CallDisplay:
-    """One tool call: its one-line signature and its arguments as highlighted, pretty-printed JSON."""
+    """One tool call: its name and its arguments as highlighted, pretty-printed JSON."""
 
     name: str
-    signature: str
     arguments_html: str
     result: ResultDisplay | None = None
     unanswered: bool = False     # asked for in the last reply of a rollout stopped at its turn limit
@@ -96,7 +95,7 @@ def step_display(step: Step) -> StepDisplay:
     for call in step.tool_calls:
         answer = by_call.get(call.id) if call.id else None
         calls.append(CallDisplay(
-            name=call.name or "?", signature=tt.call_signature(call),
+            name=call.name or "?",
             arguments_html=highlight_code(tt.pretty_arguments(call), "json" if call.parsed_arguments() is not None else ""),
             result=result_display(answer, call.name) if answer is not None else None,
             unanswered=step.final))
