@@ -12,12 +12,12 @@ from lessonlab.core import formatting
 from lessonlab.core.text_diff import word_diff
 
 from .compare_lessons import LessonsList
-from .highlight import diff_ops_to_html, escape_text, text_to_html
+from .highlight import diff_ops_to_html, text_to_html
 from .scoring import is_unscored
-from .style import ROLE_COLORS, reward_color
+from .style import reward_color
 from .trajectory_display import parts_html
 from .common_widgets import SafeTextBrowser
-from .trajectory_view import TrajectoryView
+from .trajectory_view import TrajectoryView, error_html, role_badge
 from .workers import start_job
 
 COLUMN_WIDTH = 400
@@ -37,7 +37,7 @@ def transcript_html(rollout: dict, *, diff_ops: list[tuple[str, str]] | None = N
         body = diff_ops_to_html(diff_ops, show_deleted=False) if diff_ops is not None else text_to_html(output)
         parts.append(_message_block("assistant", body or "<i>(empty reply)</i>"))
     else:
-        parts.append(_message_block("error", f'<span style="color:#c62828">{escape_text(rollout["error"] or "")}</span>'))
+        parts.append(_message_block("error", error_html(rollout["error"] or "")))
     return "".join(parts)
 
 
@@ -47,11 +47,7 @@ def diffed_transcript_html(job, rollout: dict, reference_output: str) -> str:
 
 
 def _message_block(role: str, body_html: str) -> str:
-    color = ROLE_COLORS.get(role, "#c62828")
-    return (
-        f'<p style="margin:6px 0 2px 0"><span style="color:white;background:{color};font-weight:bold">'
-        f"&nbsp;{escape_text(role)}&nbsp;</span></p><div>{body_html}</div>"
-    )
+    return f'<p style="margin:6px 0 2px 0">{role_badge(role)}</p><div>{body_html}</div>'
 
 
 class RolloutColumn(QFrame):

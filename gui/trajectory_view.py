@@ -34,6 +34,11 @@ def role_badge(role: str) -> str:
     return f'<span style="color:white;background:{color};font-weight:bold">&nbsp;{escape_text(role)}&nbsp;</span>'
 
 
+def error_html(error: str) -> str:
+    """A rollout's error as red text (HTML), shown under an `error` badge."""
+    return f'<span style="color:#c62828">{escape_text(error)}</span>'
+
+
 def header_html(index: int, title: str, *, final: bool, parting_note: str | None) -> str:
     """A step's title line (anchored `step-N`, so the view finds it); the parting step's in orange with its note."""
     color = PARTING_COLOR if parting_note else "#2e7d32" if final else "#455a64"
@@ -151,8 +156,7 @@ class TrajectoryView(SafeTextBrowser):
             return
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertBlock()
-        cursor.insertHtml(f'<p>{role_badge("error")}</p><span style="color:#c62828">'
-                          f'{escape_text(self.trajectory.error)}</span>')
+        cursor.insertHtml(f'<p>{role_badge("error")}</p>{error_html(self.trajectory.error)}')
 
     def _fit_height(self) -> None:
         self.setFixedHeight(int(self.document().size().height()) + 4)
