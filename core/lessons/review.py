@@ -61,6 +61,7 @@ def review_queue(ws: Workspace) -> list[dict]:
     lessons = _lessons_by_id(ws, {lid for p in proposals for lid in p["lesson_ids"]})
     evidence = rollout_briefs(ws, sorted({rid for p in proposals for rid in p["evidence"]}))
     groups: dict[str, dict] = {}
+    trajectories: dict[str, list | None] = {}   # the cited rollouts' steps, each read once for every proposal
     for prop in proposals:
         ref = reflections.get(prop["reflection_id"]) or {"id": prop["reflection_id"], "created_at": prop["created_at"]}
         group = groups.setdefault(ref["id"], {"reflection": ref, "title": _reflection_title(ref),
@@ -73,7 +74,7 @@ def review_queue(ws: Workspace) -> list[dict]:
             "rationale": prop["rationale"] or "", "note": prop.get("note") or "", "lesson_ids": prop["lesson_ids"], "targets": targets,
             "evidence": [evidence.get(rid, {"id": rid, "task": "?", "reward": None, "status": "missing"})
                          for rid in prop["evidence"]],
-            "steps": reflection.cited_steps(ws, prop["evidence_steps"]),
+            "steps": reflection.cited_steps(ws, prop["evidence_steps"], trajectories),
             "leakage": prop["leakage"], "created_at": prop["created_at"],
         })
     staged = {p["result_lesson_id"] for p in proposals if p["result_lesson_id"]}

@@ -65,10 +65,14 @@ def check_evidence(refs: list[str], included: set[str], steps: dict[str, int]) -
     return checked
 
 
-def cited_steps(ws: Workspace, cites: list[str]) -> list[dict]:
-    """Each cited step as shown in Review: its call(s) and result(s), or why it cannot be shown."""
+def cited_steps(ws: Workspace, cites: list[str],
+                trajectories: dict[str, list | None] | None = None) -> list[dict]:
+    """Each cited step as shown in Review: its call(s) and result(s), or why it cannot be shown.
+
+    `trajectories` (rollout id -> its steps) may be shared by several calls, so a rollout that many
+    proposals cite is read and parsed once."""
     out: list[dict] = []
-    trajectories: dict[str, list | None] = {}
+    trajectories = {} if trajectories is None else trajectories
     for ref in cites:
         rollout_id, index = split_cite(ref)
         if rollout_id not in trajectories:

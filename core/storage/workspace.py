@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from lessonlab.core.storage import migrations
-from lessonlab.core.storage.integrity import ensure_intact, note_damage, refuse_if_damaged
-from lessonlab.core.errors import (BadInput, DatabaseBusy, DatabaseReadOnly, WorkFailed, WorkspaceDamaged,
+from lessonlab.core.storage.integrity import damage_from, ensure_intact, refuse_if_damaged
+from lessonlab.core.errors import (BadInput, DatabaseBusy, DatabaseReadOnly, WorkFailed,
                                    database_error)
 from lessonlab.core.ids import new_id  # noqa: F401  (re-exported: most modules import it from here)
 from lessonlab.core.paths import default_workspace_path
@@ -72,8 +72,10 @@ class Workspace:
             raise read_only_error(self.path)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite_utils.Database]:
-        """All-or-nothing block of writes: commits on success, rolls back on any exception."""
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing block of writes: commits on success, rolls back on any exception.
+
+        It yields nothing: writes go through `conn`, so a write does not import sqlite_utils (see `db`)."""
         conn = self._conn
         if self.read_only:
             raise read_only_error(self.path)
@@ -82,7 +84,7 @@ class Workspace:
             name = f"sp_{secrets.token_hex(4)}"
             conn.execute(f"SAVEPOINT {name}")
             try:
-                yield self.db
+                yield
             except BaseException:
                 conn.execute(f"ROLLBACK TO {name}")
                 conn.execute(f"RELEASE {name}")
@@ -96,11 +98,11 @@ class Workspace:
                 ensure_intact(conn, self.path)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.db
+            yield
         except BaseException as exc:
             conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.DatabaseError) and isinstance(database_error(exc), WorkspaceDamaged):
-                note_damage(self.path, str(exc))
+            if isinstance(exc, sqlite3.DatabaseError):
+                damage_from(exc, self.path)   # notes damage the failed write revealed
             raise
         conn.execute("COMMIT")
 

@@ -86,17 +86,20 @@ class InspectReader:
 
     # --- the header -------------------------------------------------------------------------------
 
-    def _member_json(self, name: str) -> Any:
-        data = self._zip.read(name)
+    def _parse(self, data: bytes, where: str | None) -> Any:
+        """JSON bytes parsed, or MalformedFile naming `where` (an entry, or None for the whole file)."""
         self._text_escapes = may_hold_surrogates(data)
         try:
             return json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise MalformedFile(self.path, f"entry {name}", f"invalid JSON ({exc})") from None
+            raise MalformedFile(self.path, where, f"invalid JSON ({exc})") from None
         except RecursionError:
-            raise MalformedFile(self.path, f"entry {name}", "invalid JSON: nested too deeply") from None
+            raise MalformedFile(self.path, where, "invalid JSON: nested too deeply") from None
         except ValueError as exc:  # an integer beyond Python's digit limit
-            raise MalformedFile(self.path, f"entry {name}", f"invalid JSON: {exc}") from None
+            raise MalformedFile(self.path, where, f"invalid JSON: {exc}") from None
+
+    def _member_json(self, name: str) -> Any:
+        return self._parse(self._zip.read(name), f"entry {name}")
 
     def _zip_header(self) -> tuple[dict, str | None]:
         if HEADER in self._zip:
@@ -113,17 +116,8 @@ class InspectReader:
         if self.total_bytes > limits.MAX_MEMBER_BYTES:
             raise MalformedFile(self.path, None, f"a .json log is read whole and this one is larger than "
                                 f"{limits.size_text(limits.MAX_MEMBER_BYTES)}; convert it to .eval")
-        try:
-            with open(self.path, "rb") as handle:
-                data = handle.read()
-            self._text_escapes = may_hold_surrogates(data)
-            log = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise MalformedFile(self.path, None, f"invalid JSON ({exc})") from None
-        except RecursionError:
-            raise MalformedFile(self.path, None, "invalid JSON: nested too deeply") from None
-        except ValueError as exc:  # an integer beyond Python's digit limit
-            raise MalformedFile(self.path, None, f"invalid JSON: {exc}") from None
+        with open(self.path, "rb") as handle:
+            log = self._parse(handle.read(), None)
         self._check_header(log, None)
         samples = log.get("samples")
         if samples is not None and not isinstance(samples, list):

@@ -17,13 +17,6 @@ from lessonlab.core.storage.integrity import ensure_intact
 from lessonlab.core.storage.workspace import Workspace, pragma_for_block
 from lessonlab.core.transfer.errors import TransferError
 
-_COLUMNS = """
-    r.id, r.run_id, r.task_id, r.sample_index, r.snapshot_id, r.status, r.reward, r.feedback, r.error,
-    r.prompt_tokens, r.completion_tokens, r.latency_ms, r.model, r.finish_reason,
-    r.tool_mode, x.messages_json, x.output, x.steps_json, x.tools_json,
-    t.suite, t.name AS task, t.split, t.prompt_json, t.verifier_json, t.metadata_json,
-    s.system_prompt, s.base_prompt, s.lesson_count
-"""
 # What `export rollouts` reads per rollout: everything but the snapshot's prompts (the same for many
 # rollouts, and not part of a line).
 ROLLOUT_COLUMNS = """
@@ -32,6 +25,8 @@ ROLLOUT_COLUMNS = """
     r.tool_mode, x.messages_json, x.output, x.steps_json, x.tools_json,
     t.suite, t.name AS task, t.split, t.prompt_json, t.verifier_json, t.metadata_json
 """
+# Everything (CSV and the general rows): the rollout's fields and its snapshot's.
+_COLUMNS = ROLLOUT_COLUMNS + ", s.system_prompt, s.base_prompt, s.lesson_count"
 # What training exports read: the fields that decide whether a rollout is usable, and its texts only where
 # it is (a failed or unscored rollout's messages are never read off the page), plus its snapshot's prompts.
 TRAINING_COLUMNS = """
