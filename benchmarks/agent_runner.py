@@ -22,7 +22,7 @@ from pathlib import Path
 
 import aiohttp
 
-from lessonlab.core.lessons.snapshots import build_messages, current_snapshot
+from lessonlab.core.lessons.snapshots import base_prompt, build_messages, current_snapshot
 from lessonlab.core.runs.runner import create_run, execute_run
 from lessonlab.core.settings import Endpoint
 from lessonlab.core.storage.workspace import open_workspace
@@ -86,7 +86,7 @@ def phase(name: str, tmp: Path, args, with_tools: bool) -> None:
         port = int(server.stdout.readline())
         suite = suite_of(args.tasks, with_tools)
         samples = max(1, args.rollouts // args.tasks)
-        system = current_snapshot(open_workspace(tmp / "prompt.db")).system_prompt
+        system = base_prompt()   # what a run on a workspace without lessons sends
         bodies = [{"model": "loopback-model", "messages": build_messages(system, task.messages()),
                    **({"tools": toolbox_for(task).schemas} if with_tools else {})}
                   for _ in range(samples) for task in suite.tasks]

@@ -8,6 +8,7 @@ import click
 from lessonlab.core.settings import load_settings
 from lessonlab.core.verifiers import DEFAULT_VERIFY_TIMEOUT
 from lessonlab.core.storage.workspace import open_workspace
+from lessonlab.core.tasks.suites import builtin_suites, load_suite
 
 from .common import (EXIT_FAILED, CliError, ProgressLine, checked, emit_json, endpoint_url, fmt, handle_errors,
                      json_option, out, status, workspace_option)
@@ -19,9 +20,6 @@ from .show import print_run_tasks
 @handle_errors
 def suites_cmd(as_json: bool) -> None:
     """List the built-in suites with task counts."""
-    # Imported here: suites load the verifiers and tool sets, which `runs` and `show` never need.
-    from lessonlab.core.tasks.suites import builtin_suites, load_suite
-
     rows = []
     for name in builtin_suites():
         suite = load_suite(name)
@@ -63,6 +61,7 @@ def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, tempe
     import asyncio
 
     from lessonlab.core.runs.planning import plan_resume, plan_run, run_summary
+    from lessonlab.core.runs.runner import execute_run
 
     settings = load_settings()
     ws = open_workspace(workspace_path)
@@ -86,8 +85,6 @@ def run_cmd(suite_name, split, limit, samples, endpoint_name, concurrency, tempe
     interrupted = False
     try:
         with endpoint_url(plan.endpoint) as url:
-            from lessonlab.core.runs.runner import execute_run  # the model client: only a run needs it
-
             result = asyncio.run(execute_run(ws, plan.run_id, plan.endpoint, base_url=url, progress=bar,
                                              verify_timeout=verify_timeout))
     except KeyboardInterrupt:

@@ -213,23 +213,13 @@ def format_tasks(rng: random.Random) -> list[dict]:
 
 # ---------------------------------------------------------------- agent suites (tasks with tools)
 
-def strawberry_tools_tasks(rng: random.Random) -> list[dict]:
-    """The strawberry questions with the letters.spell tool: the lesson to learn is to spell before counting."""
-    tasks = strawberry_tasks(rng)
+def with_tools(tasks: list[dict], suite: str, tools: list[str], max_turns: int = 4) -> list[dict]:
+    """A suite's tasks again, renamed to `suite` and given tools: the lesson to learn is to use them."""
+    prefix = tasks[0]["id"].split("-", 1)[0] + "-" if tasks else ""
     for task in tasks:
-        task["id"] = task["id"].replace("strawberry-", "strawberry-tools-", 1)
-        task["tools"] = ["letters.spell"]
-        task["max_turns"] = 4
-    return tasks
-
-
-def arithmetic_tools_tasks(rng: random.Random) -> list[dict]:
-    """The arithmetic questions with the exact calc tools: the lesson to learn is to compute with them."""
-    tasks = arithmetic_tasks(rng)
-    for task in tasks:
-        task["id"] = task["id"].replace("arithmetic-", "arithmetic-tools-", 1)
-        task["tools"] = ["calc"]
-        task["max_turns"] = 4
+        task["id"] = task["id"].replace(prefix, f"{suite}-", 1)
+        task["tools"] = list(tools)
+        task["max_turns"] = max_turns
     return tasks
 
 
@@ -311,8 +301,11 @@ def main() -> None:
     write_suite("arithmetic", arithmetic_tasks(random.Random(f"{SEED}-arithmetic")))
     write_suite("game24", game24_tasks(random.Random(f"{SEED}-game24")))
     write_suite("format", format_tasks(random.Random(f"{SEED}-format")))
-    write_suite("strawberry-tools", strawberry_tools_tasks(random.Random(f"{SEED}-strawberry")))
-    write_suite("arithmetic-tools", arithmetic_tools_tasks(random.Random(f"{SEED}-arithmetic")))
+    # The same questions with tools: spell before counting letters; compute with the exact calc tools.
+    write_suite("strawberry-tools", with_tools(strawberry_tasks(random.Random(f"{SEED}-strawberry")),
+                                               "strawberry-tools", ["letters.spell"]))
+    write_suite("arithmetic-tools", with_tools(arithmetic_tasks(random.Random(f"{SEED}-arithmetic")),
+                                               "arithmetic-tools", ["calc"]))
     write_suite("shop", shop_tasks(random.Random(f"{SEED}-shop")))
 
 
