@@ -25,7 +25,7 @@ from .reflection_panel import ReflectionPanel
 from .rollout_column import COLUMN_WIDTH, RolloutColumn
 from .scoring import ScoreBar, ScoreKeys, column_target
 from .step_alignment import StepAligner
-from .workers import Job, jobs_of, start_job
+from .workers import Job, start_job
 
 log = logging.getLogger("lessonlab.gui.compare")
 
@@ -149,12 +149,13 @@ class ComparePage(Page):
         self.scroll.setObjectName("columnsArea")
         self.scroll.setWidgetResizable(True)
         self.scroll.setWidget(self.strip)
-        self.scroll.horizontalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
-        self.scroll.verticalScrollBar().valueChanged.connect(lambda _v: self.render_visible())
         self.aligner = StepAligner(self)   # trajectories: steps lined up across columns, the parting step marked
         # One pending pass at a time: scrolling, resizing and growing columns all ask for the same next pass.
         self._render_timer = QTimer(self, singleShot=True, interval=0)
         self._render_timer.timeout.connect(self.render_visible)
+        # (a lambda: valueChanged's int would otherwise become the timer's interval)
+        self.scroll.horizontalScrollBar().valueChanged.connect(lambda _v: self._render_timer.start())
+        self.scroll.verticalScrollBar().valueChanged.connect(lambda _v: self._render_timer.start())
         return self.scroll
 
     def _build_reflection_panel(self) -> ReflectionPanel:
@@ -442,7 +443,7 @@ class ComparePage(Page):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
-        self.render_visible()
+        self._render_timer.start()
 
     def _toggle_system(self, on: bool) -> None:
         for column in self.columns:
