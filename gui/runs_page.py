@@ -292,7 +292,7 @@ class RunsPage(Page):
 
     def _start_watching(self) -> None:
         self._seen_version = queries.data_version(self.ws)
-        self._run_count = len(queries.run_ids(self.ws))
+        self._run_count = self.runs_model.total()   # just loaded, unfiltered: every run
         self.watch_timer = QTimer(self, interval=WATCH_INTERVAL_MS)
         self.watch_timer.timeout.connect(self._watch)
         self.watch_timer.start()
@@ -320,7 +320,7 @@ class RunsPage(Page):
         if version == self._seen_version:
             return False
         self._seen_version = version
-        count = len(queries.run_ids(self.ws))
+        count = queries.run_count(self.ws)
         if count != self._run_count:
             self._run_count = count
             self._reload_runs()

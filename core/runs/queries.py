@@ -176,6 +176,11 @@ def run_ids(ws: Workspace, *, text: str | None = None, sort: str = "started", de
     return [row[0] for row in ws.conn.execute(sql, params)]
 
 
+def run_count(ws: Workspace) -> int:
+    """How many runs the workspace holds."""
+    return ws.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+
 def runs_by_ids(ws: Workspace, ids: list[str]) -> dict[str, dict]:
     """Summary rows of the given runs, keyed by id."""
     if not ids:
