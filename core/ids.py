@@ -1,6 +1,7 @@
 """Ids: new ones, and full ids from a unique prefix (the CLI and the GUI accept shortened ids)."""
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,13 @@ if TYPE_CHECKING:
 def new_id(prefix: str, nbytes: int = 5) -> str:
     """A short random id with a readable prefix, e.g. run_3f9a2c1b7d."""
     return f"{prefix}_{secrets.token_hex(nbytes)}"
+
+
+def task_id(suite: str, name: str, content_hash: str) -> str:
+    """A task row's stable id: its suite, name and content (a changed prompt or verifier is a new row).
+
+    Suite tasks, imported ones and served ones all get theirs here, so the same task meets itself."""
+    return "t_" + hashlib.sha256(f"{suite}\0{name}\0{content_hash}".encode()).hexdigest()[:12]
 
 
 def like_prefix(text: str) -> str:

@@ -5,12 +5,12 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import threading
 from typing import Callable
 
+from lessonlab.core import ids
 from lessonlab.core.models import llm_client
 from lessonlab.core.runs.agent_loop import ToolboxFactory
 from lessonlab.core.runs.execution import RunError, RunExecution, RunProgress, RunResult
@@ -31,8 +31,7 @@ ProgressCallback = Callable[[RunProgress], None]
 
 def task_row_id(suite: str, task: Task) -> str:
     """Stable id of a task's content within a suite (a changed prompt or verifier is a new task row)."""
-    digest = hashlib.sha256(f"{suite}\0{task.id}\0{task.content_hash}".encode()).hexdigest()
-    return f"t_{digest[:12]}"
+    return ids.task_id(suite, task.id, task.content_hash)
 
 
 def store_tasks(ws: Workspace, suite: Suite, tasks: list[Task]) -> list[str]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from lessonlab.core import ids
 from lessonlab.core.resources import sha256
 from lessonlab.core.lessons.snapshots import get_or_create_snapshot
 from lessonlab.core.runs.scoring import refresh_run_summary
@@ -177,14 +178,13 @@ def prompt_form(messages: list[dict]) -> str | list[dict]:
 def derived_task(suite: str, name: str | None, prompt, verifier: dict) -> tuple[str, str, str]:
     """(task id, content hash, name) of a task known only by its prompt; unnamed ones are named after the prompt hash.
 
-    The id is the one a suite task with this name, prompt and verifier gets (runner.task_row_id), so they meet.
+    The id is the one a suite task with this name, prompt and verifier gets (ids.task_id), so they meet.
     """
     canonical = json.dumps({"prompt": prompt, "verifier": verifier}, sort_keys=True,
                            separators=(",", ":"), ensure_ascii=False)
     content_hash = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
     name = name or f"prompt-{content_hash[:10]}"
-    task_id = "t_" + hashlib.sha256(f"{suite}\0{name}\0{content_hash}".encode()).hexdigest()[:12]
-    return task_id, content_hash, name
+    return ids.task_id(suite, name, content_hash), content_hash, name
 
 
 class _FileWriter:
@@ -197,7 +197,7 @@ class _FileWriter:
         self.run_id: str | None = None
         self.run_created = False
         self.snapshots: dict[str, tuple[str, str | None]] = {}
-        self.task_ids: dict[tuple, str] = {}        # (suite, name, prompt, verifier) -> task id
+        self.task_ids: dict[tuple, tuple[str, str, str]] = {}   # (suite, name, prompt, verifier) -> derived_task(...)
         self.known_tasks: set[str] = set()          # task ids already inserted (or present) this file
         self.positions: dict[str, int] = {}         # task id -> run_tasks position in this run
         self.next_index: dict[str, int] = {}        # task id -> next free sample index (auto numbering)
@@ -393,13 +393,13 @@ class _FileWriter:
         cache_key = (suite, record.task_name,
                      prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True),
                      None if record.verifier == IMPORTED_VERIFIER else json.dumps(record.verifier, sort_keys=True))
-        task_id = self.task_ids.get(cache_key)
-        if task_id is not None and task_id in self.known_tasks:
-            return task_id, None
-        task_id, content_hash, name = derived_task(suite, record.task_name, prompt, record.verifier)
-        if len(self.task_ids) >= 100_000:
-            self.task_ids.clear()  # bounded memory on huge files; a miss only recomputes the id
-        self.task_ids[cache_key] = task_id
+        derived = self.task_ids.get(cache_key)
+        if derived is None:
+            derived = derived_task(suite, record.task_name, prompt, record.verifier)
+            if len(self.task_ids) >= 100_000:
+                self.task_ids.clear()  # bounded memory on huge files; a miss only recomputes the id
+            self.task_ids[cache_key] = derived
+        task_id, content_hash, name = derived
         if task_id in self.known_tasks:
             return task_id, None
         split = self.options.split or record.split or "train"
