@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 from lessonlab.core.runs import trajectory_text as tt
-from lessonlab.core.runs.trajectory import Step, ToolResult
+from lessonlab.core.runs.trajectory import Step, ToolResult, prompt_length
 
 from .highlight import escape_text, highlight_code, text_to_html
 
@@ -125,7 +125,7 @@ def prepare_trajectory(rollout: dict) -> TrajectoryDisplay | None:
     if not tt.is_trajectory(steps):
         return None
     messages = rollout["messages"]
-    first = next((i for i, m in enumerate(messages) if m.get("role") == "assistant"), len(messages))
+    first = prompt_length(messages)
     prompt = [(str(m.get("role", "?")), parts_html(m.get("content"))) for m in messages[:first]
               if m.get("role") != "system"]   # the system prompt is shown on demand, with its lessons
     error = rollout["error"] if rollout.get("status") != "ok" else None
