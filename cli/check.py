@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from lessonlab.core.errors import EXIT_FAILED
-from lessonlab.core.paths import default_workspace_path
+from lessonlab.core.paths import workspace_path as resolve_workspace_path
 from lessonlab.core.storage.integrity import check_workspace
 
 from .common import CliError, emit_json, handle_errors, json_option, out, workspace_option
@@ -19,7 +19,7 @@ from .common import CliError, emit_json, handle_errors, json_option, out, worksp
 @handle_errors
 def check_cmd(workspace_path: Path | None, as_json: bool) -> None:
     """Check the workspace file for damage (exit 1 if damaged); writes are refused until a check passes."""
-    path = Path(workspace_path or default_workspace_path()).expanduser()
+    path = resolve_workspace_path(workspace_path)
     if not path.is_file():
         raise CliError(f"no workspace at {path}")
     report = check_workspace(path)

@@ -13,7 +13,7 @@ import click
 
 from lessonlab.core import formatting as fmt
 from lessonlab.core.errors import EXIT_BAD_INPUT, EXIT_FAILED, LessonlabError, database_error
-from lessonlab.core.paths import default_workspace_path
+from lessonlab.core.paths import workspace_path
 from lessonlab.core.storage.integrity import damage_from
 
 if TYPE_CHECKING:  # the runner is imported by the commands that run something, not by every command
@@ -72,7 +72,7 @@ def handle_errors(fn):
             raise CliError(str(exc), exc.exit_code) from exc
         except (sqlite3.Error, json.JSONDecodeError, UnicodeDecodeError) as exc:
             given = kwargs.get("workspace_path")
-            clear = damage_from(exc, given or default_workspace_path())
+            clear = damage_from(exc, workspace_path(given))
             if clear is None and isinstance(exc, sqlite3.Error):
                 clear = database_error(exc, given)
             if clear is None:

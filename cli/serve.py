@@ -5,7 +5,7 @@ import asyncio
 
 import click
 
-from lessonlab.core.paths import default_workspace_path
+from lessonlab.core.paths import workspace_path as resolve_workspace_path
 from lessonlab.core.runs.scoring import score_rollout
 from lessonlab.core.serve.server import ServeConfig, serve_until_stopped
 from lessonlab.core.settings import load_settings
@@ -30,7 +30,7 @@ def serve_cmd(endpoint_name, port, host, suite, token_env, workspace_path) -> No
     """Serve an OpenAI-compatible API that adds the active lessons to every request and records each exchange."""
     settings = load_settings()
     endpoint = settings.endpoint(endpoint_name or settings.default_endpoint)
-    path = (workspace_path or default_workspace_path()).expanduser()
+    path = resolve_workspace_path(workspace_path)
     config = ServeConfig(endpoint=endpoint, base_url=endpoint.base_url or "", workspace_path=path, host=host,
                          port=port, suite=suite, token_env=token_env)
     config.check()  # a refused host is one line before anything is opened or started

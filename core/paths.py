@@ -27,6 +27,11 @@ def data_dir() -> Path:
     return Path(override) if override else Path(_platformdirs().user_data_dir(APP_NAME))
 
 
+def workspace_path(given: str | Path | None = None) -> Path:
+    """The workspace file a command means: the one given (with ~ expanded), else the default one."""
+    return Path(given or default_workspace_path()).expanduser()
+
+
 def default_workspace_path() -> Path:
     """The workspace used when no --workspace is given (LESSONLAB_WORKSPACE overrides)."""
     override = os.environ.get("LESSONLAB_WORKSPACE")

@@ -16,7 +16,7 @@ from lessonlab.core.storage.integrity import damage_from, ensure_intact, refuse_
 from lessonlab.core.errors import (BadInput, DatabaseBusy, DatabaseReadOnly, WorkFailed,
                                    database_error)
 from lessonlab.core.ids import new_id  # noqa: F401  (re-exported: most modules import it from here)
-from lessonlab.core.paths import default_workspace_path
+from lessonlab.core.paths import workspace_path
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -196,8 +196,7 @@ def _open_read_only(path: Path) -> Workspace:
 
 def open_workspace(path: str | Path | None = None, *, create: bool = True) -> Workspace:
     """Open (and create/migrate) the workspace at path, or the default one; read-only when it cannot be written."""
-    path = Path(path) if path else default_workspace_path()
-    path = path.expanduser()
+    path = workspace_path(path)
     if not path.exists():
         if not create:
             raise WorkspaceError(f"no workspace at {path}")
